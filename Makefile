@@ -1,0 +1,75 @@
+# QuantCore Platform: `make run` and `make test` install whatever is missing, then run.
+# Every step is a file target, so re-running with nothing changed takes a second.
+SHELL := /bin/bash
+PY_VERSION ?= python3.11
+QC_HOME := $(or $(QUANTCORE_HOME),$(CURDIR)/.quantcore)
+# Jars stay with the checkout (not the platform home), so any home can use them.
+JARS := $(or $(QUANTCORE_JARS_DIR),$(CURDIR)/.quantcore/jars)
+VENV := .venv
+PY := $(VENV)/bin/python
+PROTOS := $(wildcard proto/quantcore/v1/*.proto)
+PROTO_OUT := proto/quantcore/v1/quantcore.desc
+SPARK_SRC := $(shell find jvm/spark/src -name '*.java' 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: setup run test proto jars system-packages clean distclean bench
+
+setup: $(VENV)/.installed .venv-checkov/.installed $(PROTO_OUT) $(JARS)/.kafka $(JARS)/.spark system-packages
+
+run: setup
+	$(VENV)/bin/quantcore up
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+proto: $(PROTO_OUT)
+jars: $(JARS)/.kafka $(JARS)/.spark
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PY_VERSION) >/dev/null || { echo "Python 3.11 is required ($(PY_VERSION) not found)"; exit 1; }
+	test -x $(PY) || $(PY_VERSION) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# checkov pins old dependencies that clash with dagster's: it lives in its own venv.
+.venv-checkov/.installed:
+	test -x .venv-checkov/bin/python || $(PY_VERSION) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install -q 'checkov>=3.2,<4'
+	touch $@
+
+$(PROTO_OUT): $(PROTOS) $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --grpc_python_out=proto --pyi_out=proto \
+	  --descriptor_set_out=$@ --include_imports $(PROTOS)
+
+$(JARS)/.kafka: jvm/kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven is required: apt-get install -y maven"; exit 1; }
+	rm -rf $(JARS)/kafka
+	mvn -q -B -f jvm/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(JARS)/kafka
+	touch $@
+
+$(JARS)/.spark: jvm/spark/pom.xml $(SPARK_SRC)
+	@command -v mvn >/dev/null || { echo "Maven is required: apt-get install -y maven"; exit 1; }
+	rm -rf $(JARS)/spark
+	mvn -q -B -f jvm/spark/pom.xml package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(JARS)/spark
+	cp jvm/spark/target/quantcore-spark.jar $(JARS)/spark/
+	touch $@
+
+# Redis and Chromium (browser tests) come from the OS; installed when we are root.
+system-packages:
+	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	 command -v chromium >/dev/null || missing="$$missing chromium"; \
+	 if [ -n "$$missing" ]; then \
+	   if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	   else echo "please install:$$missing (sudo apt-get install -y$$missing)"; exit 1; fi; \
+	 fi
+
+bench: setup
+	$(VENV)/bin/quantcore bench all
+
+clean:
+	rm -rf proto/quantcore/v1/*_pb2*.py* $(PROTO_OUT) jvm/*/target $(JARS) .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .venv-checkov $(QC_HOME)

@@ -1,0 +1,3 @@
+from quantcore_platform.cli.main import run
+
+run()

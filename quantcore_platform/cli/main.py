@@ -1,0 +1,125 @@
+"""`quantcore`: the command line of the platform.
+
+Every command is a thin shell over a library function that Dagster and the tests call
+too. Expected failures (`PlatformError`, `ConfigError`) print one line with the fix and
+exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from quantcore_platform.errors import PlatformError
+from quantcore_platform.services import platform
+from quantcore_platform.settings import ConfigError, Settings, load_settings
+
+console = Console(stderr=True, soft_wrap=True, highlight=False)
+app = typer.Typer(help="QuantCore: streaming order-book signals.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+stream_app = typer.Typer(help="Run one stream in the foreground (what Dagster supervises).",
+                         no_args_is_help=True)
+app.add_typer(stream_app, name="stream")
+
+
+def say(line: str) -> None:
+    """One progress line on stderr, never wrapped (logs and tests grep them)."""
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}")
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+@app.callback()
+def main(ctx: typer.Context,
+         home: Path = typer.Option(None, help="Platform home (default .quantcore; env QUANTCORE_HOME).")) -> None:
+    ctx.obj = load_settings(home=home)
+
+
+@app.command()
+def up(ctx: typer.Context,
+       detach: bool = typer.Option(False, "--detach", "-d", help="Return once everything is healthy.")) -> None:
+    """Start Kafka and Redis (unless configured as external) and the streams."""
+    settings = settings_of(ctx)
+    with console.status("starting the platform...") as spinner:
+        statuses = platform.up(settings, report=lambda line: (spinner.update(line), say(line)))
+    _print_status(statuses)
+    if detach:
+        return
+    console.print("[bold]Running. Ctrl-C stops everything.[/bold]")
+    _wait_for_interrupt()
+    platform.down(settings, report=say)
+
+
+def _wait_for_interrupt() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+
+
+@app.command()
+def down(ctx: typer.Context) -> None:
+    """Stop a platform started with `up --detach`."""
+    platform.down(settings_of(ctx), report=say)
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable.")) -> None:
+    """Health, address and pid of each component (exit 1 if any is unhealthy)."""
+    statuses = platform.status(settings_of(ctx))
+    if as_json:
+        print(json.dumps([s.as_dict() for s in statuses], indent=2))
+    else:
+        _print_status(statuses)
+    raise typer.Exit(0 if all(s.healthy for s in statuses) else 1)
+
+
+def _print_status(statuses: list[platform.ComponentStatus]) -> None:
+    table = Table(title="QuantCore platform")
+    for column in ("component", "health", "address", "pid", "log"):
+        table.add_column(column)
+    for s in statuses:
+        health = "[green]healthy[/green]" if s.healthy else "[red]down[/red]"
+        table.add_row(s.name, health, s.address, str(s.pid or ("external" if not s.managed else "-")), s.log or "")
+    Console().print(table)
+
+
+def run() -> None:
+    """Console entry point: typer app with one-line errors."""
+    try:
+        code = app(standalone_mode=False)
+    except (PlatformError, ConfigError) as exc:
+        _fail(exc)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - click usage errors
+        from click import ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(exc: Exception) -> None:
+    if isinstance(exc, PlatformError):
+        console.print(f"[red]error:[/red] {exc.problem}")
+        if exc.fix:
+            console.print(f"[yellow]fix:[/yellow] {exc.fix}")
+    else:
+        console.print(f"[red]error:[/red] {exc}")
+    sys.exit(2)

@@ -1,0 +1,177 @@
+"""A single-node Apache Kafka 4.x broker in KRaft mode, from Apache's own jars.
+
+Storage is formatted once (`StorageTool format --standalone`) and kept under
+`<home>/kafka/data`; every start rewrites `server.properties` from the settings but
+never touches the data, so a crash or a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from quantcore_platform.errors import PlatformError
+from quantcore_platform.jars import kafka_classpath
+from quantcore_platform.services.process import ManagedProcess, port_in_use, wait_until
+from quantcore_platform.settings import Settings
+
+LOG4J2_CONFIG = """\
+Configuration:
+  status: warn
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: WARN
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka.server.KafkaRaftServer
+        level: INFO
+      - name: kafka.server.BrokerServer
+        level: INFO
+"""
+
+
+def java_binary() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise PlatformError("Java is not installed (the Kafka broker needs Java 17+)",
+                            "apt-get install -y openjdk-17-jre-headless")
+    version = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', version)
+    if match and int(match.group(1)) < 17:
+        raise PlatformError(f"Java {match.group(1)} found, Kafka 4 needs Java 17+",
+                            "install openjdk-17 and put it first on PATH")
+    return java
+
+
+def server_properties(settings: Settings, data_dir: Path) -> str:
+    broker, controller = settings.kafka_port, settings.kafka_controller_port
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
+        f"listeners=PLAINTEXT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{broker}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        f"log.dirs={data_dir}",
+        f"num.partitions={settings.partitions}",
+        "auto.create.topics.enable=false",
+        "offsets.topic.replication.factor=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        f"log.retention.hours={settings.kafka_retention_hours}",
+        "",
+    ])
+
+
+class KafkaBroker:
+    name = "kafka"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.home_dir / "kafka"
+        self.data_dir = self.root / "data"
+        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+
+    @property
+    def address(self) -> str:
+        return self.settings.bootstrap_servers
+
+    def _write_config(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "log4j2.yaml").write_text(LOG4J2_CONFIG)
+        config = self.root / "server.properties"
+        config.write_text(server_properties(self.settings, self.data_dir))
+        return config
+
+    def _java(self, java: str, *args: str) -> list[str]:
+        return [java, f"-Dlog4j2.configurationFile={self.root / 'log4j2.yaml'}",
+                "-cp", kafka_classpath(self.settings.jars_path), *args]
+
+    def _format_once(self, java: str, config: Path) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return  # formatted before: keep the data
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            self._java(java, "kafka.tools.StorageTool", "format", "--standalone",
+                       "-t", cluster_id, "-c", str(config)),
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise PlatformError(f"formatting Kafka storage in {self.data_dir} failed: {result.stdout}{result.stderr}",
+                                "check disk space and permissions of the platform home")
+
+    def start(self, timeout: float = 90.0) -> None:
+        java = java_binary()
+        for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
+            if port_in_use(port):
+                raise PlatformError(f"port {port} for Kafka is already in use by another process",
+                                    "stop it, or set QUANTCORE_KAFKA_PORT / QUANTCORE_KAFKA_CONTROLLER_PORT")
+        config = self._write_config()
+        self._format_once(java, config)
+        self.process.start(
+            self._java(java, f"-Xmx{self.settings.kafka_heap}", "-Xms256m", "-XX:+UseG1GC",
+                       "-Djava.awt.headless=true", "kafka.Kafka", str(config)),
+            port=None,
+        )
+        wait_until(self.healthy, timeout, what="Kafka broker",
+                   alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
+
+    def stop(self) -> bool:
+        # A controlled shutdown flushes logs; give it time before the kill.
+        return self.process.stop(timeout=30.0)
+
+    def healthy(self) -> bool:
+        return kafka_healthy(self.settings)
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    # log_level 0: a broker that is still starting is expected, not worth a log line.
+    return AdminClient({**settings.kafka_client_config(), "socket.timeout.ms": 3000, "log_level": 0})
+
+
+def kafka_healthy(settings: Settings) -> bool:
+    try:
+        metadata = admin_client(settings).list_topics(timeout=2)
+    except Exception:  # noqa: BLE001 - any failure means "not healthy yet"
+        return False
+    return bool(metadata.brokers)
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create the book and dead-letter topics if missing (idempotent). Returns those created."""
+    admin = admin_client(settings)
+    existing = admin.list_topics(timeout=10).topics
+    replication = settings.replication_factor
+    append_time = {"message.timestamp.type": "LogAppendTime"}  # the Kafka-append hop
+    wanted = [
+        NewTopic(settings.book_topic, settings.partitions, replication, config=append_time),
+        NewTopic(settings.dead_letter_topic, 3, replication, config=append_time),
+    ]
+    missing = [topic for topic in wanted if topic.topic not in existing]
+    if not missing:
+        return []
+    for topic, future in admin.create_topics(missing, operation_timeout=30).items():
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise PlatformError(f"could not create Kafka topic {topic}: {exc}",
+                                    "check the broker log and its free disk") from None
+    return [topic.topic for topic in missing]

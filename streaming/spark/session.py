@@ -1,0 +1,52 @@
+"""The one way the platform builds a SparkSession, for the stream, the replay and tests.
+
+Connector jars come from Maven (`make jars`) and are passed as local files: no Ivy, no
+network at session start. The master comes from the settings (`local[2]` here, a cluster
+URL or EMR elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from quantcore_platform.jars import spark_jars
+from quantcore_platform.settings import Settings
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    jars = spark_jars(settings.jars_path)
+    local = settings.spark_master.startswith("local")
+    conf = {
+        "spark.jars": ",".join(jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        # A 2-core machine: few partitions, no idle shuffle tasks.
+        "spark.sql.shuffle.partitions": "4" if local else "64",
+        "spark.default.parallelism": "2" if local else "64",
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.ui.enabled": str(settings.spark_ui).lower(),
+        "spark.sql.streaming.metricsEnabled": "true",
+        "spark.python.worker.reuse": "true",
+    }
+    if local:
+        # extraClassPath as well: the driver JVM loads Java UDF classes from it.
+        conf["spark.driver.extraClassPath"] = ":".join(jars)
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.driver.host"] = "127.0.0.1"
+    return conf
+
+
+def build_spark_session(settings: Settings, app_name: str = "quantcore",
+                        extra_conf: dict[str, str] | None = None) -> SparkSession:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    for key, value in {**spark_conf(settings), **(extra_conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
