@@ -14,28 +14,21 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from quantcore_platform.errors import PlatformError
 from quantcore_platform.services import platform
-from quantcore_platform.settings import ConfigError, Settings, load_settings
+from quantcore_platform.settings import ConfigError, load_settings
 
-console = Console(stderr=True, soft_wrap=True, highlight=False)
-app = typer.Typer(help="QuantCore: streaming order-book signals.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-stream_app = typer.Typer(help="Run one stream in the foreground (what Dagster supervises).",
-                         no_args_is_help=True)
-app.add_typer(stream_app, name="stream")
+from quantcore_platform.cli.apps import app
+from quantcore_platform.cli.console import console, say, settings_of
 
-
-def say(line: str) -> None:
-    """One progress line on stderr, never wrapped (logs and tests grep them)."""
-    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}")
-
-
-def settings_of(ctx: typer.Context) -> Settings:
-    return ctx.obj
+# Command modules, one per part of the system; importing them registers their commands.
+from quantcore_platform.cli import (  # noqa: E402, F401
+    compute_commands,
+    ingest_commands,
+    serve_commands,
+)
 
 
 @app.callback()

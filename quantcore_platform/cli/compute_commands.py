@@ -1,0 +1,1 @@
+"""`quantcore` commands of the compute part (filled in by its issue)."""

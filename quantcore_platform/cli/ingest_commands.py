@@ -1,0 +1,1 @@
+"""`quantcore` commands of the ingest part (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""`quantcore` commands of the serve part (filled in by its issue)."""

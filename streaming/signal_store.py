@@ -1,0 +1,100 @@
+"""The Redis contract between the compute stream (writer) and the gRPC servers (readers).
+
+- `qc:sig:{SYMBOL}`: a hash with the latest signals of a symbol, its `update_id`, and
+  `msg`, the serialized `SignalUpdate` that was published (servers forward these bytes).
+- `qc:updates`: a channel carrying each accepted `SignalUpdate`.
+- `qc:symbols`: the set of symbols with signals.
+
+One Lua script does the write: it updates the hash and publishes only when the incoming
+update id is newer than the stored one, atomically. Replays, restarts from a checkpoint and
+out-of-order batches can therefore never move a symbol backwards or publish a stale value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+
+from proto import SignalUpdate
+from quantcore_platform.timeutil import now_us
+
+KEY_PREFIX = "qc:sig:"
+UPDATES_CHANNEL = "qc:updates"
+SYMBOLS_KEY = "qc:symbols"
+
+# Update ids are compared as decimal strings (length, then lexicographic): exact for any
+# int64, where Lua's doubles would round above 2^53.
+WRITE_IF_NEWER = """
+local stored = redis.call('HGET', KEYS[1], 'update_id')
+local incoming = ARGV[1]
+if stored then
+  if #incoming < #stored or (#incoming == #stored and incoming <= stored) then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], 'update_id', incoming, 'msg', ARGV[2], unpack(ARGV, 4))
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('PUBLISH', KEYS[3], ARGV[2])
+return 1
+"""
+
+SIGNAL_FIELDS = tuple(field.name for field in SignalUpdate.DESCRIPTOR.fields_by_name["signals"].message_type.fields)
+TIME_FIELDS = tuple(field.name for field in SignalUpdate.DESCRIPTOR.fields_by_name["times"].message_type.fields)
+
+
+def signal_key(symbol: str) -> str:
+    return f"{KEY_PREFIX}{symbol}"
+
+
+def readable_fields(update: SignalUpdate) -> list[str]:
+    """Flat field/value pairs so `HGETALL qc:sig:BTCUSDT` reads well without protobuf."""
+    pairs = ["exchange", update.exchange]
+    for name in SIGNAL_FIELDS:
+        if update.signals.HasField(name):
+            pairs += [name, repr(getattr(update.signals, name))]
+    for name in TIME_FIELDS:
+        pairs += [name, str(getattr(update.times, name))]
+    return pairs
+
+
+class SignalStore:
+    """Writes and reads the latest signals per symbol through the contract above."""
+
+    def __init__(self, client: redis.Redis, channel: str = UPDATES_CHANNEL) -> None:
+        self.client = client
+        self.channel = channel
+        self._write = client.register_script(WRITE_IF_NEWER)
+
+    def _args(self, update: SignalUpdate) -> tuple[list[str], list]:
+        update.times.publish_us = now_us()
+        keys = [signal_key(update.symbol), SYMBOLS_KEY, self.channel]
+        return keys, [str(update.update_id), update.SerializeToString(), update.symbol, *readable_fields(update)]
+
+    def write(self, update: SignalUpdate) -> bool:
+        """True if the update was newer and has been stored and published."""
+        keys, args = self._args(update)
+        return bool(self._write(keys=keys, args=args))
+
+    def write_many(self, updates: Iterable[SignalUpdate]) -> int:
+        """Pipelined writes (one round trip); returns how many were accepted."""
+        pipe = self.client.pipeline(transaction=False)
+        for update in updates:
+            keys, args = self._args(update)
+            self._write(keys=keys, args=args, client=pipe)
+        return sum(int(accepted) for accepted in pipe.execute())
+
+    def symbols(self) -> list[str]:
+        return sorted(member.decode() for member in self.client.smembers(SYMBOLS_KEY))
+
+    def snapshot(self, symbols: Iterable[str] | None = None) -> dict[str, bytes]:
+        """The serialized latest `SignalUpdate` of each symbol that has one."""
+        wanted = list(symbols) if symbols else self.symbols()
+        pipe = self.client.pipeline(transaction=False)
+        for symbol in wanted:
+            pipe.hget(signal_key(symbol), "msg")
+        return {symbol: msg for symbol, msg in zip(wanted, pipe.execute()) if msg is not None}
+
+    def latest(self, symbol: str) -> SignalUpdate | None:
+        raw = self.client.hget(signal_key(symbol), "msg")
+        return SignalUpdate.FromString(raw) if raw is not None else None
