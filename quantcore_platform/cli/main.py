@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from quantcore_platform.errors import PlatformError
@@ -85,7 +86,7 @@ def _print_status(statuses: list[platform.ComponentStatus]) -> None:
     for s in statuses:
         health = "[green]healthy[/green]" if s.healthy else "[red]down[/red]"
         table.add_row(s.name, health, s.address, str(s.pid or ("external" if not s.managed else "-")), s.log or "")
-    Console().print(table)
+    Console(soft_wrap=True).print(table)
 
 
 def run() -> None:
