@@ -19,6 +19,7 @@ from rich.table import Table
 
 from quantcore_platform.errors import PlatformError
 from quantcore_platform.services import platform
+from quantcore_platform.services.readiness import wait_for_signals
 from quantcore_platform.settings import ConfigError, load_settings
 
 from quantcore_platform.cli.apps import app
@@ -40,17 +41,33 @@ def main(ctx: typer.Context,
 
 @app.command()
 def up(ctx: typer.Context,
-       detach: bool = typer.Option(False, "--detach", "-d", help="Return once everything is healthy.")) -> None:
-    """Start Kafka and Redis (unless configured as external) and the streams."""
+       detach: bool = typer.Option(False, "--detach", "-d", help="Return once everything is healthy."),
+       only: list[str] = typer.Option([], "--only", help=f"Start just these ({', '.join(platform.COMPONENT_NAMES)})."),
+       wait_s: float = typer.Option(300, "--wait", help="Seconds to wait for the first gRPC update.")) -> None:
+    """Start Kafka, Redis, the simulator and Dagster, launch the streams through Dagster,
+    and wait until a gRPC client receives signals."""
     settings = settings_of(ctx)
+    started = time.monotonic()
     with console.status("starting the platform...") as spinner:
-        statuses = platform.up(settings, report=lambda line: (spinner.update(line), say(line)))
+        statuses = platform.up(settings, report=lambda line: (spinner.update(line), say(line)), only=only)
+        if any(s.name == "dagster-webserver" for s in statuses):
+            spinner.update("waiting for the first signals over gRPC...")
+            first, symbols = wait_for_signals(settings, wait_s, want_symbols=1)
+            say(f"first gRPC update {time.monotonic() - started:.1f}s after `up` ({', '.join(sorted(symbols))})")
+            _print_endpoints(settings)
     _print_status(statuses)
     if detach:
         return
     console.print("[bold]Running. Ctrl-C stops everything.[/bold]")
     _wait_for_interrupt()
     platform.down(settings, report=say)
+
+
+def _print_endpoints(settings) -> None:
+    console.print(f"[bold]Dagster UI[/bold]   http://127.0.0.1:{settings.dagster_port}")
+    console.print(f"[bold]gRPC API[/bold]     {settings.grpc_address}  (try: quantcore watch)")
+    console.print(f"[bold]Kafka[/bold]        {settings.bootstrap_servers}  topic {settings.book_topic}")
+    console.print(f"[bold]Redis[/bold]        {settings.redis_address}")
 
 
 def _wait_for_interrupt() -> None:
@@ -69,9 +86,10 @@ def down(ctx: typer.Context) -> None:
 
 
 @app.command()
-def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable.")) -> None:
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable."),
+           only: list[str] = typer.Option([], "--only", help="Report just these components.")) -> None:
     """Health, address and pid of each component (exit 1 if any is unhealthy)."""
-    statuses = platform.status(settings_of(ctx))
+    statuses = platform.status(settings_of(ctx), only)
     if as_json:
         print(json.dumps([s.as_dict() for s in statuses], indent=2))
     else:

@@ -7,15 +7,17 @@ Each component is either managed here (a child process with a pid file) or exter
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from quantcore_platform.errors import PlatformError
+from quantcore_platform.services.dagster_services import DagsterApi, DagsterDaemon, DagsterWebserver
 from quantcore_platform.services.kafka_broker import KafkaBroker, ensure_topics
 from quantcore_platform.services.process import ManagedProcess
 from quantcore_platform.services.redis_server import RedisServer
-from quantcore_platform.settings import Settings
+from quantcore_platform.services.simulator_service import SimulatorService
+from quantcore_platform.settings import Settings, Source
 
 
 class Component(Protocol):
@@ -42,25 +44,29 @@ class ComponentStatus:
         return asdict(self)
 
 
-# Later layers (simulator, Dagster) register their components here, in start order.
-EXTRA_COMPONENTS: list[Callable[[Settings], Component | None]] = []
+COMPONENT_NAMES = ("kafka", "redis", "simulator", "dagster-webserver", "dagster-daemon")
 
 
-def components(settings: Settings) -> list[tuple[Component, bool]]:
+def components(settings: Settings, only: Iterable[str] = ()) -> list[tuple[Component, bool]]:
     """(component, managed) in start order; external services are checked, not started."""
     found: list[tuple[Component, bool]] = [
         (KafkaBroker(settings), not settings.kafka_is_external),
         (RedisServer(settings), not settings.redis_is_external),
     ]
-    for factory in EXTRA_COMPONENTS:
-        if (component := factory(settings)) is not None:
-            found.append((component, True))
-    return found
+    if settings.source is Source.simulator:
+        found.append((SimulatorService(settings), True))
+    found += [(DagsterWebserver(settings), True), (DagsterDaemon(settings), True)]
+    wanted = set(only)
+    unknown = wanted - set(COMPONENT_NAMES)
+    if unknown:
+        raise PlatformError(f"unknown component(s): {', '.join(sorted(unknown))}",
+                            f"choose from {', '.join(COMPONENT_NAMES)}")
+    return [(c, managed) for c, managed in found if not wanted or c.name in wanted]
 
 
-def status(settings: Settings) -> list[ComponentStatus]:
+def status(settings: Settings, only: Iterable[str] = ()) -> list[ComponentStatus]:
     result = []
-    for component, managed in components(settings):
+    for component, managed in components(settings, only):
         record = component.process.running() if managed else None
         result.append(ComponentStatus(
             name=component.name,
@@ -73,10 +79,12 @@ def status(settings: Settings) -> list[ComponentStatus]:
     return result
 
 
-def up(settings: Settings, report: Callable[[str], None] = lambda line: None) -> list[ComponentStatus]:
-    """Start every managed component that is not running; check the external ones."""
+def up(settings: Settings, report: Callable[[str], None] = lambda line: None,
+       only: Iterable[str] = ()) -> list[ComponentStatus]:
+    """Start every managed component that is not running; check the external ones.
+    With Dagster among them, launch the stream runs through it."""
     settings.home_dir.mkdir(parents=True, exist_ok=True)
-    everything = components(settings)
+    everything = components(settings, only)
     if all(managed and c.process.running() for c, managed in everything):
         raise PlatformError(f"the platform is already up in {settings.home_dir}",
                             "`quantcore status` shows it; `quantcore down` stops it")
@@ -85,7 +93,19 @@ def up(settings: Settings, report: Callable[[str], None] = lambda line: None) ->
         if component.name == "kafka":
             created = ensure_topics(settings)
             report(f"topics created: {', '.join(created)}" if created else "topics present")
-    return status(settings)
+    if any(c.name == "dagster-webserver" for c, _ in everything):
+        launch_streams(settings, report)
+    return status(settings, only)
+
+
+def launch_streams(settings: Settings, report: Callable[[str], None]) -> None:
+    api = DagsterApi(settings)
+    api.wait_until_loaded()
+    launched = api.launch_missing_streams()
+    for job, run_id in launched.items():
+        report(f"{job}: run {run_id[:8]} launched through Dagster")
+    if not launched:
+        report("stream runs already active")
 
 
 def _bring_up(component: Component, managed: bool, report: Callable[[str], None]) -> None:
@@ -109,6 +129,10 @@ def _bring_up(component: Component, managed: bool, report: Callable[[str], None]
 def down(settings: Settings, report: Callable[[str], None] = lambda line: None) -> list[str]:
     """Stop managed components in reverse start order. Raises if nothing was running."""
     stopped = []
+    api = DagsterApi(settings)
+    if api.available():
+        for job in api.terminate_streams():
+            report(f"{job}: run terminated through Dagster")
     for component, managed in reversed(components(settings)):
         if managed and component.stop():
             stopped.append(component.name)

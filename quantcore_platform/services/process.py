@@ -125,12 +125,12 @@ class ManagedProcess:
         if record is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        _signal_group(record.pid, sig)
+        signal_group(record.pid, sig)
         deadline = time.monotonic() + timeout
         while pid_alive(record.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if pid_alive(record.pid):
-            _signal_group(record.pid, signal.SIGKILL)
+            signal_group(record.pid, signal.SIGKILL)
             while pid_alive(record.pid) and time.monotonic() < deadline + 5:
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
@@ -143,7 +143,7 @@ class ManagedProcess:
             return ""
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 QUANTCORE = [sys.executable, "-m", "quantcore_platform.cli"]
+SERVICES_ONLY = ("--only", "kafka", "--only", "redis")  # the foundation's services, no streams
 
 
 def cli(settings: Settings, *args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -43,7 +44,7 @@ def assert_clean_failure(result: subprocess.CompletedProcess, *needles: str) -> 
 
 
 def status_json(settings: Settings) -> dict[str, dict]:
-    result = cli(settings, "status", "--json")
+    result = cli(settings, "status", "--json", *SERVICES_ONLY)
     return {item["name"]: item for item in json.loads(result.stdout)}
 
 
@@ -54,14 +55,14 @@ def home_settings(tmp_path) -> Settings:
 
 def test_up_status_down_lifecycle_with_a_crash(home_settings: Settings):
     settings = home_settings
-    started = cli(settings, "up", "--detach")
+    started = cli(settings, "up", "--detach", *SERVICES_ONLY)
     assert started.returncode == 0, started.stderr
     try:
         state = status_json(settings)
         assert state["kafka"]["healthy"] and state["redis"]["healthy"]
         assert state["kafka"]["pid"] and state["redis"]["pid"]
 
-        assert_clean_failure(cli(settings, "up", "--detach"), "already up")
+        assert_clean_failure(cli(settings, "up", "--detach", *SERVICES_ONLY), "already up")
 
         producer = Producer(settings.kafka_client_config())
         producer.produce(settings.book_topic, key="BTCUSDT", value=b"survives-a-crash")
@@ -71,11 +72,11 @@ def test_up_status_down_lifecycle_with_a_crash(home_settings: Settings):
         for name in ("kafka", "redis"):
             os.killpg(state[name]["pid"], signal.SIGKILL)
         time.sleep(1)
-        crashed = cli(settings, "status", "--json")
+        crashed = cli(settings, "status", "--json", *SERVICES_ONLY)
         assert crashed.returncode == 1
         assert not any(item["healthy"] for item in json.loads(crashed.stdout))
 
-        restarted = cli(settings, "up", "--detach")
+        restarted = cli(settings, "up", "--detach", *SERVICES_ONLY)
         assert restarted.returncode == 0, restarted.stderr
         assert "stale pid file" in restarted.stderr and "data kept" in restarted.stderr
         assert _read_all(settings, settings.book_topic) == [b"survives-a-crash"]

@@ -1,0 +1,160 @@
+"""Dagster as the platform's control plane: the webserver and the daemon as managed
+processes, the local instance's dagster.yaml, and launching/terminating the stream runs
+through the webserver's GraphQL API (what the UI itself does)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import requests
+from dagster_graphql import DagsterGraphQLClient
+
+from quantcore_platform.errors import PlatformError
+from quantcore_platform.services.process import ManagedProcess, port_open, wait_until
+from quantcore_platform.settings import REPO_ROOT, Settings
+from quantcore_platform.streams.catalog import Stream
+
+LOCATION = "quantcore"
+INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "dagster_local.yaml"
+ACTIVE_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED"]
+
+
+def dagster_home(settings: Settings) -> Path:
+    return settings.home_dir / "dagster"
+
+
+def write_instance_config(settings: Settings) -> Path:
+    """DAGSTER_HOME with a dagster.yaml whose storage lives under the platform home."""
+    home = dagster_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    config = INSTANCE_TEMPLATE.read_text().replace("{{ storage }}", str(home / "storage"))
+    (home / "dagster.yaml").write_text(config)
+    return home
+
+
+def _dagster_env(settings: Settings) -> dict[str, str]:
+    # The code servers and run workers inherit these: every stream sees the same settings.
+    return {**settings.as_env(), "DAGSTER_HOME": str(dagster_home(settings)), "PYTHONUNBUFFERED": "1"}
+
+
+def _binary(name: str) -> str:
+    found = Path(sys.executable).parent / name
+    if found.exists():
+        return str(found)
+    if (other := shutil.which(name)) is None:
+        raise PlatformError(f"{name} is not installed", "run `make setup` (it installs the Python dependencies)")
+    return other
+
+
+class DagsterWebserver:
+    name = "dagster-webserver"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.settings.dagster_port}"
+
+    def start(self, timeout: float = 120.0) -> None:
+        write_instance_config(self.settings)
+        command = [_binary("dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.settings.dagster_port),
+                   "-w", str(REPO_ROOT / "workspace.yaml")]
+        self.process.start(command, port=self.settings.dagster_port, env=_dagster_env(self.settings), cwd=REPO_ROOT)
+        wait_until(self.healthy, timeout, interval=0.5, what="Dagster webserver",
+                   alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
+
+    def stop(self) -> bool:
+        return self.process.stop(timeout=15.0)
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.address}/server_info", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+
+class DagsterDaemon:
+    name = "dagster-daemon"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+
+    @property
+    def address(self) -> str:
+        return f"DAGSTER_HOME={dagster_home(self.settings)}"
+
+    def start(self) -> None:
+        write_instance_config(self.settings)
+        command = [_binary("dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")]
+        self.process.start(command, port=None, env=_dagster_env(self.settings), cwd=REPO_ROOT)
+
+    def stop(self) -> bool:
+        return self.process.stop(timeout=15.0)
+
+    def healthy(self) -> bool:
+        return self.process.running() is not None
+
+
+class DagsterApi:
+    """The webserver's GraphQL API, for launching and terminating the stream runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = settings.dagster_port
+        self.url = f"http://127.0.0.1:{settings.dagster_port}/graphql"
+        self.client = DagsterGraphQLClient("127.0.0.1", port_number=settings.dagster_port, timeout=30)
+
+    def available(self) -> bool:
+        return port_open(self.port)
+
+    def query(self, text: str, variables: dict | None = None) -> dict:
+        response = requests.post(self.url, json={"query": text, "variables": variables or {}}, timeout=30)
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise PlatformError(f"Dagster GraphQL error: {body['errors']}", "see the dagster-webserver log")
+        return body["data"]
+
+    def stream_runs(self, statuses: list[str] = ACTIVE_STATUSES) -> list[dict]:
+        data = self.query(
+            """query($statuses: [RunStatus!]) { runsOrError(filter: {statuses: $statuses}) {
+                 ... on Runs { results { runId jobName status } } } }""",
+            {"statuses": statuses},
+        )
+        jobs = {stream.job_name for stream in Stream}
+        return [run for run in data["runsOrError"]["results"] if run["jobName"] in jobs]
+
+    def wait_until_loaded(self, timeout: float = 120.0) -> None:
+        """The code location loads in a subprocess after the webserver answers."""
+        query = """{ workspaceOrError { ... on Workspace { locationEntries {
+                      name locationOrLoadError { __typename } } } } }"""
+
+        def loaded() -> bool:
+            entries = self.query(query)["workspaceOrError"].get("locationEntries", [])
+            return any(e["name"] == LOCATION and e["locationOrLoadError"]
+                       and e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries)
+
+        wait_until(loaded, timeout, interval=1.0, what="the Dagster code location")
+
+    def launch(self, stream: Stream) -> str:
+        return self.client.submit_job_execution(stream.job_name, repository_location_name=LOCATION,
+                                                repository_name="__repository__")
+
+    def launch_missing_streams(self) -> dict[str, str]:
+        """Launch each stream that has no active run; {job: run id} of those launched."""
+        running = {run["jobName"] for run in self.stream_runs()}
+        return {stream.job_name: self.launch(stream) for stream in Stream if stream.job_name not in running}
+
+    def terminate_streams(self, timeout: float = 60.0) -> list[str]:
+        runs = self.stream_runs()
+        if runs:
+            self.client.terminate_runs([run["runId"] for run in runs])
+        deadline = time.monotonic() + timeout
+        while self.stream_runs() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return [run["jobName"] for run in runs]

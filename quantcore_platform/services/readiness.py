@@ -1,0 +1,34 @@
+"""Is the pipeline delivering? Subscribe over gRPC like a client and wait for signals."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+import proto
+from proto import market_data_pb2
+from quantcore_platform.errors import PlatformError
+from quantcore_platform.settings import Settings
+
+
+def wait_for_signals(settings: Settings, timeout: float, want_symbols: int = 1) -> tuple[float, set[str]]:
+    """Seconds until `want_symbols` distinct symbols arrived on a Subscribe stream."""
+    started = time.monotonic()
+    seen: set[str] = set()
+    metadata = [("authorization", f"Bearer {settings.grpc_token}")] if settings.grpc_token else None
+    while time.monotonic() - started < timeout:
+        remaining = timeout - (time.monotonic() - started)
+        try:
+            with grpc.insecure_channel(settings.grpc_address) as channel:
+                stub = proto.market_data_pb2_grpc.MarketDataStub(channel)
+                stream = stub.Subscribe(market_data_pb2.SubscribeRequest(), timeout=remaining, metadata=metadata)
+                for message in stream:
+                    seen.update(update.symbol for update in message.updates)
+                    if len(seen) >= want_symbols:
+                        stream.cancel()
+                        return time.monotonic() - started, seen
+        except grpc.RpcError:
+            time.sleep(1.0)  # server not up yet, or no data: try again
+    raise PlatformError(f"no gRPC updates for {want_symbols} symbols within {timeout:.0f}s (saw {len(seen)})",
+                        "check `quantcore status` and the stream runs in the Dagster UI")

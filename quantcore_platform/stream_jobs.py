@@ -1,0 +1,125 @@
+"""The streams as long-running Dagster jobs: `ingest_stream`, `compute_stream`, `serve_stream`.
+
+Each job has one op that runs the same entry point as `quantcore stream ...` in a child
+process, forwards its logs, and every few seconds turns the stream's heartbeat into a
+Dagster event (an observation of `live_signals`). Terminating the run from the UI reaches
+the op as `DagsterExecutionInterruptedError`: the op stops the stream (SIGINT, bounded
+wait, kill) and re-raises, so no process outlives its run.
+"""
+
+
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    Config,
+    DagsterExecutionInterruptedError,
+    Failure,
+    OpExecutionContext,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
+
+from quantcore_platform.health import read_heartbeats
+from quantcore_platform.resources import QuantcoreSettingsResource
+from quantcore_platform.services.redis_server import redis_client
+from quantcore_platform.streams.catalog import Stream, stream_launch
+from quantcore_platform.streams.supervisor import StreamProcess
+from quantcore_platform.timeutil import now_us
+
+LIVE_SIGNALS = AssetKey("live_signals")
+STREAM_TAG = "quantcore/stream"
+
+
+def stream_tags(stream: Stream) -> dict[str, str]:
+    # max_runtime 0: run monitoring never times out a stream for its length; the stream
+    # tag caps each stream at one run (tag concurrency limit in dagster.yaml).
+    return {STREAM_TAG: stream.value, "dagster/max_runtime": "0"}
+
+
+class IngestConfig(Config):
+    shards: int | None = Field(None, description="Shard processes (default: settings).")
+    symbols: list[str] = Field(default_factory=list, description="Symbol universe (default: settings).")
+    source: str | None = Field(None, description="simulator | binance")
+    book_mode: str | None = Field(None, description="diff | partial")
+
+
+class ComputeConfig(Config):
+    trigger_mode: str | None = Field(None, description="microbatch | realtime")
+    trigger_interval_ms: int | None = Field(None, description="Micro-batch trigger interval.")
+
+
+class ServeConfig(Config):
+    grpc_port: int | None = Field(None, description="gRPC port (default: settings).")
+
+
+def supervise(context: OpExecutionContext, quantcore: QuantcoreSettingsResource, stream: Stream,
+              options: dict[str, object]) -> None:
+    """Run a stream until it exits or the run is terminated."""
+    settings = quantcore.settings()
+    process = StreamProcess(stream_launch(stream, options), on_line=context.log.info)
+    pid = process.start()
+    context.log.info(f"{stream.value} stream started (pid {pid})")
+    redis = redis_client(settings, socket_timeout=2)
+    try:
+        code = process.wait(lambda: report_progress(context, redis, stream), settings.heartbeat_interval_s * 5)
+    except DagsterExecutionInterruptedError:
+        context.log.info(f"terminated from Dagster: stopping the {stream.value} stream")
+        code = process.stop()
+        context.log.info(f"{stream.value} stream stopped (exit {code})")
+        raise
+    finally:
+        process.stop()
+        redis.close()
+    if code != 0:
+        raise Failure(f"the {stream.value} stream exited with code {code}")
+
+
+def report_progress(context: OpExecutionContext, redis, stream: Stream) -> None:
+    """The stream's heartbeats and counters as an observation of `live_signals`."""
+    try:
+        beats = read_heartbeats(redis, stream.heartbeat_component)
+    except Exception as exc:  # noqa: BLE001 - Redis down: say so, keep supervising
+        context.log.warning(f"cannot read heartbeats: {exc}")
+        return
+    metadata: dict[str, object] = {"stream": stream.value, "instances": len(beats)}
+    for instance, counters in sorted(beats.items()):
+        metadata[f"{instance} heartbeat age s"] = round((now_us() - int(counters["ts_us"])) / 1e6, 2)
+        for name, value in counters.items():
+            if name != "ts_us" and isinstance(value, int | float):
+                metadata[f"{instance} {name}"] = value
+    context.log_event(AssetObservation(asset_key=LIVE_SIGNALS, metadata=metadata))
+
+
+@op(description="Sharded exchange ingest into Kafka (`quantcore stream ingest`).")
+def run_ingest_stream(context: OpExecutionContext, config: IngestConfig, quantcore: QuantcoreSettingsResource):
+    supervise(context, quantcore, Stream.ingest, config.model_dump())
+
+
+@op(description="Spark signals from Kafka into Redis (`quantcore stream compute`).")
+def run_compute_stream(context: OpExecutionContext, config: ComputeConfig, quantcore: QuantcoreSettingsResource):
+    supervise(context, quantcore, Stream.compute, config.model_dump())
+
+
+@op(description="gRPC fan-out of the signals (`quantcore stream serve`).")
+def run_serve_stream(context: OpExecutionContext, config: ServeConfig, quantcore: QuantcoreSettingsResource):
+    supervise(context, quantcore, Stream.serve, config.model_dump())
+
+
+@job(tags=stream_tags(Stream.ingest), executor_def=in_process_executor, description="Long-running: exchange -> Kafka.")
+def ingest_stream():
+    run_ingest_stream()
+
+
+@job(tags=stream_tags(Stream.compute), executor_def=in_process_executor, description="Long-running: Kafka -> Spark -> Redis.")
+def compute_stream():
+    run_compute_stream()
+
+
+@job(tags=stream_tags(Stream.serve), executor_def=in_process_executor, description="Long-running: Redis -> gRPC clients.")
+def serve_stream():
+    run_serve_stream()
+
+
+STREAM_JOBS = {Stream.ingest: ingest_stream, Stream.compute: compute_stream, Stream.serve: serve_stream}

@@ -1,0 +1,1 @@
+"""The long-running streams (ingest, compute, serve) as supervised processes."""
