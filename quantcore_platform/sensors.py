@@ -45,7 +45,7 @@ log = get_logger("sensors")
 
 
 def policy_for(settings: Settings) -> Policy:
-    return Policy(stale_s=settings.heartbeat_stale_s)
+    return Policy(stale_s=settings.heartbeat_stale_s, start_grace_s=settings.stream_start_grace_s)
 
 
 def stream_facts(instance: DagsterInstance, heartbeats: dict[str, dict], stream: Stream, now: float) -> StreamFacts:
@@ -133,7 +133,7 @@ def stream_health_sensor(context: SensorEvaluationContext, quantcore: QuantcoreS
             continue
         if verdict.terminate_run_id:
             context.log.warning(f"terminating stuck run {verdict.terminate_run_id}: {verdict.reason}")
-            context.instance.run_coordinator.cancel_run(verdict.terminate_run_id)
+            terminate_stuck_run(context.instance, verdict.terminate_run_id, verdict.reason)
         context.log.warning(f"restarting the {verdict.stream} stream: {verdict.reason}")
         ledger.record(verdict.stream, verdict.restart_key, now, policy_for(settings).window_s)
         stream = Stream(verdict.stream)
@@ -148,6 +148,19 @@ def stream_health_sensor(context: SensorEvaluationContext, quantcore: QuantcoreS
                                  passed=_health_check_passed(verdicts), metadata=metadata),
         ],
     )
+
+
+def terminate_stuck_run(instance: DagsterInstance, run_id: str, reason: str) -> None:
+    """Terminate through the launcher; where it cannot, mark the run canceled so the
+    one-run-per-stream limit lets its replacement start."""
+    try:
+        if instance.run_coordinator.cancel_run(run_id):
+            return
+    except Exception as exc:  # noqa: BLE001 - e.g. a launcher without termination
+        log.warning("cannot terminate run", run_id=run_id, error=str(exc))
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_canceled(run, message=f"stream health sensor: {reason}")
 
 
 @asset_check(asset=LIVE_SIGNALS, name=CHECK_NAME, description="Every stream runs and beats.")

@@ -9,6 +9,7 @@ that names the setting and says how to fix it (see `load_settings`).
 from __future__ import annotations
 
 import os
+from datetime import date
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
@@ -103,6 +104,22 @@ class Settings(BaseSettings):
     simulator_seed: int = 7
     binance_ws_url: str = "wss://stream.binance.com:9443"
     binance_rest_url: str = "https://api.binance.com"
+    simulator_ping_interval_s: float = Field(20.0, gt=0, description="Server pings (Binance: every 20 s).")
+    simulator_levels: int = Field(100, ge=20, le=5000, description="Price levels per side the simulator keeps.")
+    ingest_reconnect_base_s: float = Field(0.5, gt=0, description="First reconnect delay; doubles per failure, jittered.")
+    ingest_reconnect_max_s: float = Field(30.0, gt=0, description="Cap of the reconnect delay.")
+    ingest_max_connection_age_s: float = Field(
+        23 * 3600.0, gt=0, description="Reconnect proactively (with overlap) before Binance's 24 h cut-off.")
+    ingest_handover_overlap_s: float = Field(2.0, ge=0, description="Old and new connection overlap on a handover.")
+    ingest_streams_per_connection: int = Field(1024, ge=1, le=1024, description="Binance allows 1024.")
+    ingest_ping_interval_s: float = Field(20.0, gt=0, description="Client keepalive pings (detect a stalled server).")
+    ingest_ping_timeout_s: float = Field(20.0, gt=0, description="A missing pong after this long drops the connection.")
+    ingest_snapshot_limit: int = Field(1000, ge=5, le=5000, description="Levels of the REST snapshot (diff mode).")
+    ingest_producer_queue_max: int = Field(100_000, ge=1000, description="Bounded local Kafka producer queue.")
+    ingest_linger_ms: float = Field(5.0, ge=0, le=1000, description="Producer batching delay.")
+    ingest_compression: str = Field("lz4", pattern="^(none|gzip|snappy|lz4|zstd)$")
+    ingest_restart_backoff_s: float = Field(1.0, gt=0, description="Shard runner: first restart delay of a crashed shard.")
+    ingest_restart_backoff_max_s: float = Field(30.0, gt=0, description="Shard runner: cap of the restart delay.")
 
     # --- compute ------------------------------------------------------------------
     spark_master: str = "local[2]"
@@ -127,8 +144,14 @@ class Settings(BaseSettings):
     dagster_port: int = Field(3000, ge=1, le=65535)
     heartbeat_interval_s: float = Field(2.0, gt=0)
     heartbeat_stale_s: float = Field(30.0, gt=0)
+    stream_start_grace_s: float = Field(90.0, ge=0, description="A new stream run may be silent this long.")
     alert_webhook_url: str | None = None
     log_level: str = "INFO"
+
+    # --- replay ----------------------------------------------------------------------
+    replay_start_date: date = Field(date(2024, 1, 1), description="First daily partition of the replay assets (UTC).")
+    delta_vacuum_retention_hours: int = Field(
+        168, ge=0, description="VACUUM deletes files unreferenced for longer than this (below 168 h needs care).")
 
     @classmethod
     def settings_customise_sources(
