@@ -58,7 +58,7 @@ def supervise(context: OpExecutionContext, quantcore: QuantcoreSettingsResource,
               options: dict[str, object]) -> None:
     """Run a stream until it exits or the run is terminated."""
     settings = quantcore.settings()
-    process = StreamProcess(stream_launch(stream, options), on_line=context.log.info)
+    process = StreamProcess(stream_launch(stream, options, settings), on_line=context.log.info)
     pid = process.start()
     context.log.info(f"{stream.value} stream started (pid {pid})")
     redis = redis_client(settings, socket_timeout=2)

@@ -27,6 +27,7 @@ from quantcore_platform.cli.console import console, say, settings_of
 
 # Command modules, one per part of the system; importing them registers their commands.
 from quantcore_platform.cli import (  # noqa: E402, F401
+    bench_commands,
     compute_commands,
     ingest_commands,
     serve_commands,

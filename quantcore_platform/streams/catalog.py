@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from enum import Enum
 
+from quantcore_platform.settings import Settings
+
 
 class Stream(str, Enum):
     ingest = "ingest"
@@ -29,9 +31,10 @@ class StreamLaunch:
     env: dict[str, str]
 
 
-def stream_launch(stream: Stream, options: dict[str, object]) -> StreamLaunch:
-    """The command and environment of one stream; unset options keep the settings' value."""
-    env = {}
+def stream_launch(stream: Stream, options: dict[str, object], settings: Settings | None = None) -> StreamLaunch:
+    """The command and environment of one stream: `settings` (when given) as QUANTCORE_*
+    variables, then the options that are set, which win."""
+    env = settings.as_env() if settings else {}
     for name, value in options.items():
         if value is None or value == [] or value == "":
             continue
