@@ -166,3 +166,35 @@ def wait_until(check, timeout: float, interval: float = 0.2, what: str = "servic
         time.sleep(interval)
     raise PlatformError(f"{what} was not ready after {timeout:.0f}s; last log lines:\n{log_tail()}",
                         "check the log; a slow machine may need a longer wait")
+
+
+def processes_of_home(home: Path) -> dict[int, str]:
+    """Every live process that belongs to the platform in `home` ({pid: command}): those
+    started with its QUANTCORE_HOME, or naming the home on their command line."""
+    marker_env = f"QUANTCORE_HOME={home}".encode()
+    marker_arg = str(home).encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if cmdline and (marker_arg in cmdline or marker_env in environ.split(b"\0")):
+            found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+    return found
+
+
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory of these processes together, in MiB."""
+    total_kib = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
