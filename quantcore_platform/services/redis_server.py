@@ -49,6 +49,9 @@ class RedisServer:
             binary, "--bind", "127.0.0.1", "--port", str(self.settings.redis_port),
             "--dir", str(self.data_dir), "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--protected-mode", "yes", "--maxclients", "10000",
+            # Redis rewrites its process title; keep the home in it so the platform's
+            # processes can still be found by home (`processes_of_home`).
+            "--proc-title-template", f"{{title}} {{listen-addr}} home={self.settings.home_dir}",
         ]
         if self.settings.redis_password:
             command += ["--requirepass", self.settings.redis_password]

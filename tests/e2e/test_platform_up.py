@@ -1,0 +1,143 @@
+"""The whole platform as an operator gets it: `quantcore up --detach` in a temporary home,
+the Dagster UI in headless Chromium, terminate a stream from the UI, watch the health
+sensor bring it back, and `quantcore down` leaving no process behind.
+
+One platform for the module (it takes about a minute to come up); screenshots go to
+test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from quantcore_platform.services.dagster_services import DagsterApi
+from quantcore_platform.services.process import processes_of_home, rss_mib
+from quantcore_platform.services.readiness import wait_for_signals
+from quantcore_platform.settings import Settings
+from tests.support import make_settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def cli(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "quantcore_platform.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **settings.as_env()}, timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, artifacts_dir):
+    settings = make_settings(tmp_path_factory.mktemp("platform") / "home", heartbeat_stale_s=15.0,
+                             simulator_rate_hz=10.0)
+    started = time.monotonic()
+    result = cli(settings, "up", "--detach", "--wait", "300")
+    up_seconds = time.monotonic() - started
+    (artifacts_dir / "platform-up.log").write_text(result.stdout + result.stderr)
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        yield settings, up_seconds
+    finally:
+        down = cli(settings, "down")
+        (artifacts_dir / "platform-down.log").write_text(down.stdout + down.stderr)
+        leftovers = processes_of_home(settings.home_dir)
+        for pid in leftovers:  # never leave a stray process to the rest of the suite
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+def test_up_brings_all_symbols_to_a_grpc_client(platform, artifacts_dir):
+    settings, up_seconds = platform
+    seconds, symbols = wait_for_signals(settings, timeout=120, want_symbols=len(settings.symbols))
+    memory = rss_mib(list(processes_of_home(settings.home_dir)))
+    (artifacts_dir / "platform-figures.json").write_text(json.dumps(
+        {"up_to_first_update_s": round(up_seconds, 1), "all_symbols_after_s": round(seconds, 1),
+         "platform_rss_mib": round(memory)}, indent=2))
+    assert symbols == set(settings.symbols)
+
+
+def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
+    from playwright.sync_api import sync_playwright
+
+    settings, _ = platform
+    api = DagsterApi(settings)
+    runs = {run["jobName"]: run["runId"] for run in api.stream_runs(["STARTED"])}
+    assert set(runs) == {"ingest_stream", "compute_stream", "serve_stream"}
+    ui = f"http://127.0.0.1:{settings.dagster_port}"
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+        page.goto(f"{ui}/runs")
+        for job in runs:
+            page.get_by_text(job).first.wait_for(timeout=60_000)
+        page.screenshot(path=artifacts_dir / "dagster-runs.png")
+
+        page.goto(f"{ui}/asset-groups")
+        page.get_by_text("live_signals").first.wait_for(timeout=60_000)
+        page.get_by_text("book_topic").first.wait_for(timeout=10_000)
+        page.screenshot(path=artifacts_dir / "dagster-asset-graph.png")
+
+        victim = runs["serve_stream"]
+        page.goto(f"{ui}/runs/{victim}")
+        page.get_by_role("button", name="Terminate").first.click(timeout=60_000)
+        page.get_by_role("dialog").get_by_role("button", name="Terminate").click(timeout=10_000)
+        stopped_at = time.monotonic()
+        _wait(lambda: _status(api, victim) in ("CANCELED", "FAILURE", "SUCCESS"), 60, "the terminated run to stop")
+        stop_seconds = time.monotonic() - stopped_at
+        page.reload()
+        page.screenshot(path=artifacts_dir / "dagster-run-terminated.png")
+
+        replacement = _wait(lambda: _started_run(api, "serve_stream", exclude=victim), 120,
+                            "the health sensor to restart serve_stream")
+        restart_seconds = time.monotonic() - stopped_at
+        page.goto(f"{ui}/runs/{replacement}")
+        page.get_by_text("serve stream started").first.wait_for(timeout=60_000)
+        page.screenshot(path=artifacts_dir / "dagster-run-restarted.png")
+        browser.close()
+
+    wait_for_signals(settings, timeout=60)  # clients are served again
+    (artifacts_dir / "platform-restart.json").write_text(json.dumps(
+        {"terminate_to_stopped_s": round(stop_seconds, 1), "terminate_to_restarted_s": round(restart_seconds, 1)}))
+    assert stop_seconds < 30
+
+
+def test_down_leaves_no_process(platform):
+    settings, _ = platform
+    assert processes_of_home(settings.home_dir), "the platform runs before down"
+    result = cli(settings, "down")
+    assert result.returncode == 0, result.stderr
+    assert "run terminated through Dagster" in result.stderr
+    _wait(lambda: not processes_of_home(settings.home_dir), 30, "every platform process to exit")
+
+
+def _status(api: DagsterApi, run_id: str) -> str | None:
+    data = api.query("query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id})
+    return data["runOrError"].get("status")
+
+
+def _started_run(api: DagsterApi, job: str, exclude: str) -> str | None:
+    return next((r["runId"] for r in api.stream_runs(["STARTED"]) if r["jobName"] == job and r["runId"] != exclude),
+                None)
+
+
+def _wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
