@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     ingest_compression: str = Field("lz4", pattern="^(none|gzip|snappy|lz4|zstd)$")
     ingest_restart_backoff_s: float = Field(1.0, gt=0, description="Shard runner: first restart delay of a crashed shard.")
     ingest_restart_backoff_max_s: float = Field(30.0, gt=0, description="Shard runner: cap of the restart delay.")
+    simulator_host: str = Field("127.0.0.1", description="Where the simulator listens / the shards find it.")
 
     # --- compute ------------------------------------------------------------------
     spark_master: str = "local[2]"
@@ -129,6 +130,16 @@ class Settings(BaseSettings):
     trigger_interval_ms: int = Field(0, ge=0, description="Micro-batch trigger; 0 = as fast as possible.")
     max_offsets_per_trigger: int = Field(200_000, ge=1)
     obi_lambda: float = Field(0.5, ge=0, description="Decay of the depth-weighted OBI.")
+    compute_fetch_max_wait_ms: int = Field(
+        5, ge=0, le=500,
+        description="Kafka fetch.max.wait.ms of the compute source and relay: low, or each read waits on a long-poll prefetch.")
+    compute_async_progress: bool = Field(
+        True, description="Micro-batch: write offsets and commits off the critical path (the Redis sink is idempotent).")
+    compute_writer_tasks: int = Field(0, ge=0, description="Micro-batch writer tasks per batch; 0 = Spark's default parallelism.")
+    realtime_checkpoint_s: int = Field(
+        30, ge=1, description="Real-time trigger: checkpoint interval (records still flow in milliseconds).")
+    compute_relay_topic: str = Field(
+        "qc.signals.relay.v1", description="Real-time mode: computed rows on their way from Spark to Redis.")
 
     # --- serving -------------------------------------------------------------------
     grpc_host: str = "127.0.0.1"
@@ -139,6 +150,8 @@ class Settings(BaseSettings):
     grpc_max_streams: int = Field(2000, ge=1)
     client_queue_size: int = Field(256, ge=1, description="Updates buffered per client before conflating.")
     client_max_lag_s: float = Field(10.0, gt=0, description="A client this far behind is dropped.")
+    grpc_shutdown_grace_s: float = Field(5.0, ge=0, description="On SIGINT/SIGTERM: time for streams to drain.")
+    serve_redis_backoff_max_s: float = Field(2.0, gt=0, description="Cap of the Redis reconnect backoff (serve).")
 
     # --- control plane --------------------------------------------------------------
     dagster_port: int = Field(3000, ge=1, le=65535)

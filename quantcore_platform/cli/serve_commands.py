@@ -1,1 +1,65 @@
-"""`quantcore` commands of the serve part (filled in by its issue)."""
+"""`quantcore` commands of the serve part: `stream serve` and `watch` (thin over `serving`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from quantcore_platform.cli.apps import app, stream_app
+from quantcore_platform.cli.console import settings_of
+from quantcore_platform.errors import PlatformError
+
+
+@stream_app.command("serve")
+def serve(ctx: typer.Context,
+          host: str = typer.Option(None, help="Listen address (default: grpc_host, loopback)."),
+          port: int = typer.Option(None, help="Listen port (default: grpc_port, 50051).")) -> None:
+    """Run the gRPC market-data server until SIGINT/SIGTERM (then drain and stop)."""
+    from serving.server import run_server
+
+    settings = settings_of(ctx)
+    overrides = {k: v for k, v in (("grpc_host", host), ("grpc_port", port)) if v is not None}
+    run_server(settings.model_copy(update=overrides))
+
+
+@app.command()
+def watch(ctx: typer.Context,
+          symbols: list[str] = typer.Argument(None, help="Symbols to show (default: all)."),
+          address: str = typer.Option(None, help="Server host:port (default: this platform's grpc_host:grpc_port)."),
+          tls: bool = typer.Option(False, help="Use TLS with the system's CAs."),
+          ca: Path = typer.Option(None, help="PEM file to trust (implies TLS; default: grpc_tls_cert if set)."),
+          server_name: str = typer.Option(None, help="Name to check in the server certificate."),
+          duration: float = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),
+          ) -> None:
+    """A live table of the signals per symbol: OBI, mid, spread, update age and rate."""
+    import grpc
+
+    from serving.client import MarketDataClient
+    from serving.watch import watch as run_watch
+
+    settings = settings_of(ctx)
+    options = {"tls": tls, "server_name": server_name}
+    if ca is not None:
+        options["root_certificates"] = ca
+
+    async def main() -> None:
+        async with MarketDataClient.from_settings(settings, address, **options) as client:
+            await run_watch(client, symbols or [], duration_s=duration)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except grpc.aio.AioRpcError as exc:
+        raise PlatformError(f"the server refused the stream: {exc.code().name}: {exc.details()}",
+                            _fix_for(exc.code())) from None
+
+
+def _fix_for(code) -> str:
+    if code.name == "UNAUTHENTICATED":
+        return "set QUANTCORE_GRPC_TOKEN to the server's token"
+    if code.name == "INVALID_ARGUMENT":
+        return "name symbols the server serves (QUANTCORE_SYMBOLS)"
+    return "check the server's log"

@@ -1,0 +1,226 @@
+"""The fan-out hub: one Redis feed in, every subscriber's bounded queue out.
+
+The hub holds the latest accepted change per symbol (the snapshot new subscribers get)
+and the set of subscribers. Changes offered by the feed are collected and flushed on the
+next turn of the event loop, so a burst read from Redis in one go reaches each subscriber
+as one queue push and one wake-up, not one per update. Everything runs on one event loop:
+no locks, and a snapshot built at any moment is consistent with what was fanned out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable, Iterable
+
+from google.protobuf.message import DecodeError
+
+from proto import SignalUpdate
+from quantcore_platform.log import get_logger
+from quantcore_platform.timeutil import now_us
+from serving import wire
+from serving.client_queue import Change, ClientQueue
+from serving.metrics import ServeMetrics
+
+log = get_logger("serving.hub")
+
+
+class CloseReason(enum.Enum):
+    LAGGING = "lagging"  # behind past client_max_lag_s
+    SHUTDOWN = "shutdown"  # the server is stopping
+
+
+class SubscriberClosed(Exception):
+    def __init__(self, reason: CloseReason, details: str) -> None:
+        super().__init__(details)
+        self.reason = reason
+        self.details = details
+
+
+class HubFull(Exception):
+    """More streams than `grpc_max_streams`."""
+
+
+class HubClosed(Exception):
+    """The server is shutting down and takes no new subscribers."""
+
+
+class Subscriber:
+    """One Subscribe stream as the hub sees it."""
+
+    __slots__ = ("symbols", "queue", "wakeup", "task", "writing", "closed", "closing", "peer")
+
+    def __init__(self, symbols: frozenset[str] | None, queue: ClientQueue, task: asyncio.Task | None,
+                 peer: str) -> None:
+        self.symbols = symbols  # None: every symbol
+        self.queue = queue
+        self.wakeup = asyncio.Event()
+        self.task = task  # the RPC's task, cancelled to unblock a write stuck on flow control
+        self.writing = False
+        self.closed: SubscriberClosed | None = None  # end now, discarding what is queued
+        self.closing: SubscriberClosed | None = None  # end once the queue is drained
+        self.peer = peer
+
+
+def decode_change(payload: bytes) -> Change | None:
+    """The hub decodes each published update once (symbol, id, time); None if malformed."""
+    try:
+        update = SignalUpdate.FromString(payload)
+    except DecodeError:
+        return None
+    if not update.symbol:
+        return None
+    return Change(update.symbol, update.update_id, wire.frame_update(payload), update.times.publish_us)
+
+
+class Hub:
+    def __init__(self, universe: Iterable[str], *, queue_size: int, max_lag_s: float, max_streams: int,
+                 metrics: ServeMetrics | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.universe = tuple(universe)
+        self._known = frozenset(self.universe)
+        self.queue_size = queue_size
+        self.max_lag_s = max_lag_s
+        self.max_streams = max_streams
+        self.metrics = metrics or ServeMetrics()
+        self.clock = clock
+        self.state: dict[str, Change] = {}
+        self.subscribers: set[Subscriber] = set()
+        self._pending: list[Change] = []
+        self._flush_scheduled = False
+        self._closed = False
+        self.loaded = False  # a first snapshot has been read from Redis
+
+    # --- the feed side ------------------------------------------------------------
+    def offer(self, payload: bytes) -> None:
+        """One message from the Redis channel; fanned out on the next loop turn."""
+        change = decode_change(payload)
+        if change is None or change.symbol not in self._known:
+            self.metrics.malformed += 1
+            if self.metrics.malformed in (1, 10, 100) or self.metrics.malformed % 1000 == 0:
+                log.warning("ignored a channel message that is not a SignalUpdate of a known symbol",
+                            total=self.metrics.malformed, size=len(payload))
+            return
+        self._pending.append(change)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Apply pending changes to the state (newer ids only) and push them to subscribers."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        accepted = []
+        for change in pending:
+            held = self.state.get(change.symbol)
+            if held is not None and change.update_id <= held.update_id:
+                self.metrics.stale_ignored += 1
+                continue
+            self.state[change.symbol] = change
+            accepted.append(change)
+        if not accepted:
+            return
+        self.metrics.updates_received += len(accepted)
+        now = self.clock()
+        for sub in self.subscribers:
+            changes = accepted if sub.symbols is None else [c for c in accepted if c.symbol in sub.symbols]
+            if changes:
+                self.metrics.conflated += sub.queue.push(changes, now)
+                sub.wakeup.set()
+
+    def replace_state(self, snapshot: dict[str, bytes]) -> None:
+        """A fresh snapshot read from Redis (start or reconnect): every subscriber gets it next."""
+        self.flush()
+        state = {}
+        for payload in snapshot.values():
+            change = decode_change(payload)
+            if change is not None and change.symbol in self._known:
+                state[change.symbol] = change
+        self.state = state
+        self.loaded = True
+        now = self.clock()
+        for sub in self.subscribers:
+            sub.queue.request_snapshot(now)
+            sub.wakeup.set()
+
+    # --- the subscriber side ---------------------------------------------------------
+    def register(self, symbols: frozenset[str] | None, task: asyncio.Task | None = None,
+                 peer: str = "") -> Subscriber:
+        if self._closed:
+            raise HubClosed("the server is shutting down; reconnect to another instance")
+        if len(self.subscribers) >= self.max_streams:
+            self.metrics.rejected += 1
+            raise HubFull(f"the server is at its limit of {self.max_streams} concurrent streams; retry later")
+        sub = Subscriber(symbols, ClientQueue(self.queue_size), task, peer)
+        self.subscribers.add(sub)
+        self.metrics.clients = len(self.subscribers)
+        return sub
+
+    def unregister(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+        self.metrics.clients = len(self.subscribers)
+
+    def snapshot_frames(self, symbols: Iterable[str] | None) -> list[bytes]:
+        wanted = sorted(self.state) if symbols is None else symbols
+        return [self.state[s].frame for s in wanted if s in self.state]
+
+    def snapshot_message(self, symbols: Iterable[str] | None) -> bytes:
+        return wire.market_update(wire.SNAPSHOT, self.snapshot_frames(symbols), now_us())
+
+    async def next_message(self, sub: Subscriber) -> bytes:
+        """The next serialized MarketUpdate for `sub`: a snapshot, or every change queued since."""
+        while True:
+            if sub.closed is not None:
+                raise sub.closed
+            if sub.queue.ready and (self.loaded or not sub.queue.snapshot_due):
+                return self._message(sub)  # (a first snapshot waits until there is one to send)
+            if sub.closing is not None:
+                raise sub.closing
+            sub.wakeup.clear()
+            await sub.wakeup.wait()
+
+    def _message(self, sub: Subscriber) -> bytes:
+        batch = sub.queue.take()
+        if batch.snapshot:
+            self.metrics.messages_sent += 1
+            return self.snapshot_message(None if sub.symbols is None else sorted(sub.symbols))
+        send_us = now_us()
+        self.metrics.record_push(len(batch.changes), send_us - batch.changes[0].publish_us)
+        return wire.market_update(wire.UPDATE, [c.frame for c in batch.changes], send_us)
+
+    # --- limits and shutdown ------------------------------------------------------------
+    def drop_lagging(self) -> list[Subscriber]:
+        now = self.clock()
+        lagging = [sub for sub in self.subscribers if sub.queue.lag(now) > self.max_lag_s]
+        for sub in lagging:
+            pending = len(sub.queue)
+            self._close(sub, SubscriberClosed(
+                CloseReason.LAGGING,
+                f"dropped: more than {self.max_lag_s:g}s behind ({pending} updates pending after conflation); "
+                "read the stream faster or subscribe to fewer symbols"))
+            self.metrics.drops += 1
+            log.warning("dropped a lagging subscriber", peer=sub.peer, pending=pending,
+                        conflated=sub.queue.conflated)
+        return lagging
+
+    def _close(self, sub: Subscriber, reason: SubscriberClosed) -> None:
+        sub.closed = reason
+        self.unregister(sub)
+        if sub.writing and sub.task is not None:
+            sub.task.cancel()  # stuck in a write the client does not read: interrupt it
+        else:
+            sub.wakeup.set()
+
+    async def run_sweeper(self) -> None:
+        """Drop lagging subscribers even when no new update arrives to notice them."""
+        interval = min(1.0, self.max_lag_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            self.drop_lagging()
+
+    def close_all(self, details: str) -> None:
+        """Shutdown: refuse new streams; each stream sends what it has queued, then ends."""
+        self._closed = True
+        for sub in self.subscribers:
+            sub.closing = SubscriberClosed(CloseReason.SHUTDOWN, details)
+            sub.wakeup.set()

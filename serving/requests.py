@@ -1,0 +1,36 @@
+"""Validation of the symbols a request asks for (pure; INVALID_ARGUMENT when it fails)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+
+M = TypeVar("M", bound=Message)
+
+
+class InvalidRequest(ValueError):
+    """The request is malformed or names a symbol outside the universe."""
+
+
+def parse_request(message_type: type[M], raw: bytes) -> M:
+    """Requests arrive as bytes so a malformed one becomes INVALID_ARGUMENT, not INTERNAL."""
+    try:
+        return message_type.FromString(raw)
+    except DecodeError as exc:
+        raise InvalidRequest(f"malformed {message_type.DESCRIPTOR.name}: {exc}") from None
+
+
+def requested_symbols(requested: Iterable[str], universe: Iterable[str]) -> frozenset[str] | None:
+    """The symbols to serve (None: all of them). Case-insensitive; repeats are harmless."""
+    wanted = [symbol.strip().upper() for symbol in requested]
+    if not wanted:
+        return None
+    known = set(universe)
+    unknown = sorted({symbol for symbol in wanted if symbol not in known})
+    if unknown:
+        shown = ", ".join(repr(symbol) for symbol in unknown[:10])
+        raise InvalidRequest(f"unknown symbol(s) {shown}; ListSymbols gives the {len(known)} served symbols")
+    return frozenset(wanted)

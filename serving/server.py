@@ -1,0 +1,164 @@
+"""The gRPC market-data server: hub + Redis feed + health + reflection + limits.
+
+`serve(settings)` is what `quantcore stream serve` (and Dagster, through it) runs; tests and
+benchmarks use `MarketDataServer` directly (start, inspect `hub`/`metrics`, stop).
+
+- Health (`grpc.health.v1`): SERVING only while the Redis feed is connected, NOT_SERVING
+  while it reconnects and during shutdown. Open to everyone (see `serving.auth`).
+- Reflection: lists and describes the real service, so `grpcurl` works without the .proto.
+- Shutdown (SIGINT/SIGTERM): health goes NOT_SERVING, new streams are refused, each stream
+  sends what it has queued and ends with UNAVAILABLE (clients reconnect elsewhere), and
+  whatever is still running after `grpc_shutdown_grace_s` is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import _async as health_async
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from quantcore_platform.errors import PlatformError
+from quantcore_platform.health import HeartbeatReporter
+from quantcore_platform.log import get_logger
+from quantcore_platform.services.redis_server import redis_client
+from quantcore_platform.settings import Settings
+from serving.auth import BearerTokenInterceptor
+from serving.hub import Hub
+from serving.metrics import ServeMetrics
+from serving.redis_feed import run_feed
+from serving.service import SERVICE_NAME, MarketDataService
+
+log = get_logger("serving.server")
+
+HEARTBEAT_COMPONENT = "serve"
+SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),  # ping idle peers: a vanished client frees its stream
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),  # accept the client's keepalives
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.so_reuseport", 0),  # a port already taken is an error, not a second listener
+]
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise PlatformError(f"cannot read the gRPC TLS {what} {path}: {exc.strerror}",
+                            f"fix QUANTCORE_GRPC_TLS_{what.upper()} (PEM file)") from None
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if settings.grpc_tls_cert is None:
+        return None
+    key, cert = _read(settings.grpc_tls_key, "key"), _read(settings.grpc_tls_cert, "cert")
+    return grpc.ssl_server_credentials([(key, cert)])
+
+
+class MarketDataServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = ServeMetrics()
+        self.hub = Hub(settings.symbols, queue_size=settings.client_queue_size,
+                       max_lag_s=settings.client_max_lag_s, max_streams=settings.grpc_max_streams,
+                       metrics=self.metrics)
+        self.health = health_async.HealthServicer()
+        self.port: int | None = None
+        self._server: grpc.aio.Server | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._heartbeat: HeartbeatReporter | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.grpc_host}:{self.port}"
+
+    @property
+    def instance(self) -> str:
+        return self.address
+
+    def _build(self) -> grpc.aio.Server:
+        interceptors = [BearerTokenInterceptor(self.settings.grpc_token)] if self.settings.grpc_token else []
+        server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+        server.add_generic_rpc_handlers((MarketDataService(self.hub).generic_handler(),))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        return server
+
+    def _bind(self, server: grpc.aio.Server) -> int:
+        address = self.settings.grpc_address
+        credentials = server_credentials(self.settings)
+        try:
+            port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            raise PlatformError(f"cannot listen for gRPC on {address} (port in use or address not local)",
+                                "stop the other server or set QUANTCORE_GRPC_PORT / QUANTCORE_GRPC_HOST")
+        return port
+
+    async def start(self) -> "MarketDataServer":
+        self._server = self._build()
+        self.port = self._bind(self._server)
+        await self._set_health(False)
+        await self._server.start()
+        self._tasks = [asyncio.create_task(run_feed(self.settings, self.hub, self._set_health), name="redis-feed"),
+                       asyncio.create_task(self.hub.run_sweeper(), name="lag-sweeper")]
+        self._heartbeat = HeartbeatReporter(
+            redis_client(self.settings, socket_timeout=2, socket_connect_timeout=2), HEARTBEAT_COMPONENT,
+            self.instance, self.metrics.snapshot, self.settings.heartbeat_interval_s,
+            self.settings.heartbeat_stale_s).start()
+        log.info("serving market data", address=self.address, tls=self.settings.grpc_tls_cert is not None,
+                 token=self.settings.grpc_token is not None, symbols=len(self.settings.symbols))
+        return self
+
+    async def _set_health(self, up: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if up else health_pb2.HealthCheckResponse.NOT_SERVING
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain the streams (see the module doc), then stop the feed and the heartbeat."""
+        if self._server is None:
+            return
+        grace = self.settings.grpc_shutdown_grace_s if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        self.hub.close_all("server shutting down; reconnect")
+        await self._server.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.metrics.redis_up = False
+        if self._heartbeat is not None:
+            self._heartbeat.report_now()
+            await asyncio.to_thread(self._heartbeat.stop)
+        self._server = None
+        log.info("stopped", address=self.address, **self.metrics.snapshot())
+
+    async def __aenter__(self) -> "MarketDataServer":
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with MarketDataServer(settings):
+        await stop.wait()
+        log.info("signal received; draining streams", grace_s=settings.grpc_shutdown_grace_s)
+
+
+def run_server(settings: Settings) -> None:
+    asyncio.run(serve(settings))

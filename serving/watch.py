@@ -1,0 +1,173 @@
+"""`quantcore watch`: a live terminal table of the signals per symbol, with age and rate.
+
+`WatchState` (pure) folds the stream's messages into one row per symbol; `render` turns it
+into a rich Table; `watch` wires a `MarketDataClient` to a rich `Live` display.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from proto import MarketUpdate, SignalUpdate
+from quantcore_platform.timeutil import now_us
+from serving.client import MarketDataClient
+
+COLUMNS = ("symbol", "obi_1", "obi_5", "obi_10", "obi_20", "mid", "spread bps", "age", "msgs/s")
+RATE_WINDOW_S = 5.0
+PLAIN_INTERVAL_S = 5.0  # not a terminal: print the table this often
+
+
+@dataclass
+class SymbolView:
+    update: SignalUpdate
+    since: float  # monotonic time the symbol was first seen: the rate's window until it is full
+    arrivals: deque[float] = field(default_factory=deque)  # monotonic receive times of updates
+
+
+class WatchState:
+    def __init__(self, symbols: Iterable[str] = (), rate_window_s: float = RATE_WINDOW_S) -> None:
+        self.order = list(symbols)  # requested symbols first, in the order asked
+        self.views: dict[str, SymbolView] = {}
+        self.rate_window_s = rate_window_s
+        self.messages = 0
+        self.snapshots = 0
+
+    def apply(self, message: MarketUpdate, now: float) -> None:
+        """Fold one stream message in; `now` is the monotonic receive time."""
+        self.messages += 1
+        if message.kind == MarketUpdate.SNAPSHOT:
+            self.snapshots += 1
+        for update in message.updates:
+            view = self.views.get(update.symbol)
+            if view is None:
+                view = self.views[update.symbol] = SymbolView(update, now)
+                if update.symbol not in self.order:
+                    self.order.append(update.symbol)
+            view.update = update
+            if message.kind == MarketUpdate.UPDATE:
+                view.arrivals.append(now)
+
+    def rate(self, symbol: str, now: float) -> float:
+        view = self.views.get(symbol)
+        if view is None:
+            return 0.0
+        while view.arrivals and view.arrivals[0] < now - self.rate_window_s:
+            view.arrivals.popleft()
+        window = min(self.rate_window_s, now - view.since)
+        return len(view.arrivals) / window if window > 0 else 0.0
+
+    def rows(self, now: float, wall_us: int) -> list[tuple[str, ...]]:
+        """One row of display strings per symbol (see COLUMNS); '-' where there is no value."""
+        rows = []
+        for symbol in self.order:
+            view = self.views.get(symbol)
+            if view is None:
+                rows.append((symbol, *("-",) * (len(COLUMNS) - 1)))
+                continue
+            s = view.update.signals
+            value = lambda name: getattr(s, name) if s.HasField(name) else None  # noqa: E731
+            published = view.update.times.publish_us
+            age = format_age((wall_us - published) / 1e6) if published else "-"
+            rows.append((symbol, *(format_obi(value(f"obi_{k}")) for k in (1, 5, 10, 20)),
+                         format_price(value("mid")), format_number(value("spread_bps"), 2), age,
+                         f"{self.rate(symbol, now):.1f}"))
+        return rows
+
+
+def format_obi(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:+.3f}"
+
+
+def format_number(value: float | None, decimals: int) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:,.{decimals}f}"
+
+
+def format_price(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
+
+
+def format_age(seconds: float) -> str:
+    if seconds < 1:
+        return f"{max(seconds, 0) * 1000:.0f}ms"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    return f"{seconds / 60:.0f}m"
+
+
+def render(state: WatchState, client: MarketDataClient | None = None) -> Table:
+    now, wall = time.monotonic(), now_us()
+    table = Table(title="QuantCore market data", title_justify="left")
+    for name in COLUMNS:
+        table.add_column(name, justify="left" if name == "symbol" else "right")
+    for row in state.rows(now, wall):
+        cells = [_colour_obi(cell) if 1 <= i <= 4 else cell for i, cell in enumerate(row)]
+        table.add_row(*cells)
+    total = sum(state.rate(symbol, now) for symbol in state.views)
+    status = ""
+    if client is not None:
+        status = "[green]connected[/green]" if client.connected else "[yellow]connecting...[/yellow]"
+        status += f" to {client.address}, reconnects {client.reconnects}, "
+    table.caption = f"{status}{len(state.views)} symbols, {total:.1f} updates/s"
+    return table
+
+
+def _colour_obi(cell: str) -> str:
+    if cell.startswith("+") and cell != "+0.000":
+        return f"[green]{cell}[/green]"
+    if cell.startswith("-") and cell != "-":
+        return f"[red]{cell}[/red]"
+    return cell
+
+
+async def watch(client: MarketDataClient, symbols: Iterable[str] = (), *, duration_s: float | None = None,
+                refresh_hz: float = 4.0, console: Console | None = None) -> WatchState:
+    """Show the table until `duration_s` (or Ctrl-C). On a terminal it redraws live; otherwise
+    (a pipe, a log) it prints the table every PLAIN_INTERVAL_S and once at the end."""
+    symbols = [s.upper() for s in symbols]
+    state = WatchState(symbols)
+    console = console or Console()
+
+    async def consume() -> None:
+        async for message in client.subscribe(symbols):
+            state.apply(message, time.monotonic())
+
+    reader = asyncio.create_task(consume())
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    try:
+        if console.is_terminal:
+            with Live(render(state, client), console=console, refresh_per_second=refresh_hz) as live:
+                await _refresh(reader, deadline, 1 / refresh_hz, lambda: live.update(render(state, client)))
+        else:
+            await _refresh(reader, deadline, PLAIN_INTERVAL_S, lambda: console.print(render(state, client)),
+                           draw_first=False)
+            console.print(render(state, client))
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+    return state
+
+
+async def _refresh(reader: asyncio.Task, deadline: float | None, interval_s: float, redraw,
+                   draw_first: bool = True) -> None:
+    next_draw = time.monotonic() + (0 if draw_first else interval_s)
+    while deadline is None or time.monotonic() < deadline:
+        if reader.done():
+            reader.result()  # a fatal error (bad token, unknown symbol) surfaces here
+            return
+        if time.monotonic() >= next_draw:
+            redraw()
+            next_draw += interval_s
+        await asyncio.sleep(0.05)

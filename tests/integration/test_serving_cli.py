@@ -1,0 +1,107 @@
+"""`quantcore stream serve` and `quantcore watch` as an operator runs them.
+
+The server runs as a real process: `watch` shows the signals it serves, a bad request is
+one error line with a fix, and SIGTERM drains the open streams (UNAVAILABLE, exit 0).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from proto import MarketUpdate, market_data_pb2
+from quantcore_platform.services.process import free_port
+from quantcore_platform.settings import Settings
+from serving.service import SERVICE_NAME
+from serving.testing import signal_update
+from streaming.signal_store import SignalStore
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+QUANTCORE = [sys.executable, "-m", "quantcore_platform.cli"]
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    return {**os.environ, **settings.as_env(), "COLUMNS": "160"}
+
+
+def wait_serving(address: str, server: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise TimeoutError("quantcore stream serve did not report SERVING")
+
+
+def test_serve_watch_and_sigterm_drain(redis_conn, redis_service: Settings):
+    settings = redis_service.model_copy(update={"grpc_port": free_port(), "grpc_shutdown_grace_s": 5.0})
+    store = SignalStore(redis_conn)
+    store.write(signal_update("BTCUSDT", 1, obi=0.25, mid=65_000.0))
+    server = subprocess.Popen([*QUANTCORE, "stream", "serve"], env=env_of(settings), cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_serving(settings.grpc_address, server)
+
+        shown = subprocess.run([*QUANTCORE, "watch", "BTCUSDT", "ETHUSDT", "--duration", "1.5"],
+                               env=env_of(settings), cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        btc = next(line for line in shown.stdout.splitlines() if "BTCUSDT" in line)
+        assert "+0.250" in btc and "+0.125" in btc and "65,000.00" in btc, btc
+        assert "ETHUSDT" in shown.stdout, "a requested symbol without signals yet still has its row"
+
+        refused = subprocess.run([*QUANTCORE, "watch", "NOPEUSDT", "--duration", "5"], env=env_of(settings),
+                                 cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert "INVALID_ARGUMENT" in refused.stderr and "fix:" in refused.stderr
+
+        # An open stream, read in a thread, sees the queued update and then the drain status.
+        received, ended = [], {}
+        with grpc.insecure_channel(settings.grpc_address) as channel:
+            subscribe = channel.unary_stream(f"/{SERVICE_NAME}/Subscribe",
+                                             request_serializer=market_data_pb2.SubscribeRequest.SerializeToString,
+                                             response_deserializer=MarketUpdate.FromString)
+            call = subscribe(market_data_pb2.SubscribeRequest(symbols=["BTCUSDT"]))
+
+            def read() -> None:
+                try:
+                    for message in call:
+                        received.append(message)
+                except grpc.RpcError as exc:
+                    ended["code"], ended["details"] = exc.code(), exc.details()
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            while not received:
+                time.sleep(0.02)
+            store.write(signal_update("BTCUSDT", 2, obi=-0.5))
+            while len(received) < 2:
+                time.sleep(0.02)
+            server.send_signal(signal.SIGTERM)
+            reader.join(timeout=15)
+        assert server.wait(timeout=15) == 0
+        assert ended["code"] == grpc.StatusCode.UNAVAILABLE and "shutting down" in ended["details"]
+        assert [m.kind for m in received] == [MarketUpdate.SNAPSHOT, MarketUpdate.UPDATE]
+        assert received[1].updates[0].signals.obi_1 == -0.5
+        log = server.stderr.read()
+        assert "draining streams" in log and "stopped" in log
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()

@@ -1,0 +1,32 @@
+"""Which symbols a request asks for, and the errors that become INVALID_ARGUMENT."""
+
+from __future__ import annotations
+
+import pytest
+
+from proto import market_data_pb2
+from serving.requests import InvalidRequest, parse_request, requested_symbols
+
+UNIVERSE = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+
+
+def test_empty_means_every_symbol():
+    assert requested_symbols([], UNIVERSE) is None
+
+
+def test_symbols_are_case_insensitive_and_repeats_harmless():
+    assert requested_symbols(["btcusdt", "BTCUSDT", " ethusdt "], UNIVERSE) == frozenset({"BTCUSDT", "ETHUSDT"})
+
+
+def test_unknown_symbols_are_named():
+    with pytest.raises(InvalidRequest, match="'DOGEUSDT'.*3 served symbols"):
+        requested_symbols(["BTCUSDT", "DOGEUSDT"], UNIVERSE)
+    with pytest.raises(InvalidRequest, match="unknown"):
+        requested_symbols([""], UNIVERSE)
+
+
+def test_malformed_bytes_are_invalid_not_internal():
+    raw = market_data_pb2.SubscribeRequest(symbols=["BTCUSDT"]).SerializeToString()
+    assert list(parse_request(market_data_pb2.SubscribeRequest, raw).symbols) == ["BTCUSDT"]
+    with pytest.raises(InvalidRequest, match="malformed SubscribeRequest"):
+        parse_request(market_data_pb2.SubscribeRequest, raw[:-2])
