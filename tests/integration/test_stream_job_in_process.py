@@ -1,0 +1,52 @@
+"""A stream job run in-process with the real services, then interrupted: the op stops its
+stream (SIGINT, bounded wait, kill) and nothing outlives the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from quantcore_platform.services.process import port_open, processes_of_home
+
+pytestmark = pytest.mark.slow
+
+RUN_SERVE_JOB = """
+from quantcore_platform.resources import QuantcoreSettingsResource
+from quantcore_platform.stream_jobs import serve_stream
+result = serve_stream.execute_in_process(resources={"quantcore": QuantcoreSettingsResource()}, raise_on_error=False)
+print("RUN_SUCCESS", result.success, flush=True)
+"""
+
+
+def test_serve_stream_job_stops_its_process_when_interrupted(redis_service):
+    settings = redis_service
+    runner = subprocess.Popen([sys.executable, "-c", RUN_SERVE_JOB], env={**os.environ, **settings.as_env()},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_open(settings.grpc_port) and time.monotonic() < deadline:
+            assert runner.poll() is None, runner.stdout.read()
+            time.sleep(0.5)
+        assert port_open(settings.grpc_port), "the serve stream never listened"
+        streams = _serve_processes(settings)
+        assert len(streams) == 1
+
+        runner.send_signal(signal.SIGINT)  # what a terminated run's worker receives
+        output, _ = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+
+    assert "terminated from Dagster: stopping the serve stream" in output
+    assert "serve stream stopped (exit 0)" in output
+    assert not _serve_processes(settings), "the stream process outlived its run"
+    assert not port_open(settings.grpc_port)
+
+
+def _serve_processes(settings) -> list[int]:
+    return [pid for pid, command in processes_of_home(settings.home_dir).items() if "stream serve" in command]
