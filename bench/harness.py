@@ -158,7 +158,7 @@ def print_figures(name: str, figures: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     for key, value in flatten(figures):
         table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else str(value))
-    Console(soft_wrap=True).print(table)
+    Console(width=max(140, Console().width)).print(table)
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:

@@ -22,4 +22,14 @@ class Scenario:
 SCENARIOS = {s.name: s for s in [
     Scenario("e2e", ("kafka", "redis"), "bench.scenarios.e2e:run",
              "simulator -> ingest -> Kafka -> Spark -> Redis -> gRPC client, latency per hop"),
+    Scenario("ingest", ("kafka",), "bench.scenarios.ingest:run",
+             "frames/s one shard sustains; ingest -> Kafka ack latency"),
+    Scenario("compute", ("kafka", "redis"), "bench.scenarios.compute:run",
+             "Kafka append -> Redis publish latency and records/s, per trigger mode"),
+    Scenario("fanout", ("redis",), "bench.scenarios.fanout:run",
+             "Redis publish -> gRPC client latency and delivery vs subscriber count"),
+    Scenario("replay", ("kafka",), "bench.scenarios.replay:run",
+             "records/s from Kafka into Delta, bytes on disk per million records"),
+    Scenario("baseline", ("kafka", "redis"), "bench.scenarios.baseline:run",
+             "the seed's designs vs ours in one run, as ratios"),
 ]}
