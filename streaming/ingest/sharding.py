@@ -1,0 +1,24 @@
+"""Which symbols a shard ingests: balanced and independent of the order they are listed in.
+
+Symbols are ranked by a stable hash (not Python's salted `hash`) and dealt round-robin,
+so shard sizes differ by at most one and the same set always gives the same split,
+whichever process computes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def _rank(symbol: str) -> tuple[bytes, str]:
+    return hashlib.blake2b(symbol.upper().encode(), digest_size=8).digest(), symbol.upper()
+
+
+def shard_symbols(symbols: list[str] | tuple[str, ...], shard_id: int, shards: int) -> list[str]:
+    """The symbols of shard `shard_id` out of `shards`, sorted by name."""
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    if not 0 <= shard_id < shards:
+        raise ValueError(f"shard_id must be in [0, {shards}), got {shard_id}")
+    ranked = sorted({s.upper() for s in symbols}, key=_rank)
+    return sorted(ranked[shard_id::shards])

@@ -1,0 +1,138 @@
+"""Running the simulator: in the foreground (`quantcore simulator`) or in a background
+thread of the caller's process (tests, benchmarks) with a handle to inject faults."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from quantcore_platform.errors import PlatformError
+from quantcore_platform.settings import Settings
+from streaming.simulator.faults import Fault
+from streaming.simulator.server import SimulatorServer
+
+
+def build_server(settings: Settings, **overrides: Any) -> SimulatorServer:
+    """A simulator configured by `settings` (symbols, port, rate, seed, pings, levels)."""
+    options: dict[str, Any] = {
+        "symbols": settings.symbols, "host": settings.simulator_host, "port": settings.simulator_port,
+        "rate_hz": settings.simulator_rate_hz, "seed": settings.simulator_seed, "levels": settings.simulator_levels,
+        "ping_interval_s": settings.simulator_ping_interval_s,
+    }
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    return SimulatorServer(options.pop("symbols"), **options)
+
+
+class SimulatorHandle:
+    """A simulator running on its own event loop in a daemon thread."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self.server = server
+        self._loop = asyncio.new_event_loop()
+        self._stopped = asyncio.Event()
+        self._ready: Future = Future()
+        self._thread = threading.Thread(target=self._run, name="simulator", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> "SimulatorHandle":
+        self._thread.start()
+        self._ready.result(timeout)  # re-raises a start-up failure (e.g. port in use)
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        try:
+            await self.server.start()
+        except OSError as exc:
+            self._ready.set_exception(PlatformError(
+                f"the simulator cannot listen on {self.server.host}:{self.server.port}: {exc.strerror}",
+                "stop the process using that port or set QUANTCORE_SIMULATOR_PORT"))
+            return
+        self._ready.set_result(None)
+        await self._stopped.wait()
+        await self.server.stop()
+
+    def _call(self, function, *args, **kwargs):
+        """Run `function` on the simulator's loop and return its result."""
+        async def call():
+            return function(*args, **kwargs)
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout=10)
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.ws_url
+
+    @property
+    def rest_url(self) -> str:
+        return self.server.rest_url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def inject(self, fault: Fault | str, symbol: str | None = None, count: int = 1, seconds: float = 5.0) -> None:
+        self._call(self.server.inject, fault, symbol, count, seconds)
+
+    def inject_gap(self, symbol: str, count: int = 1) -> None:
+        self.inject(Fault.gap, symbol, count)
+
+    def inject_crossed(self, symbol: str, count: int = 1) -> None:
+        self.inject(Fault.crossed, symbol, count)
+
+    def inject_malformed(self, symbol: str, count: int = 1) -> None:
+        self.inject(Fault.malformed, symbol, count)
+
+    def drop_connections(self, symbol: str | None = None) -> None:
+        self.inject(Fault.drop, symbol)
+
+    def stall(self, seconds: float) -> None:
+        """Stop reading client data (so pings get no pong) for `seconds`."""
+        self.inject(Fault.stall, seconds=seconds)
+
+    def status(self) -> dict:
+        return self._call(self.server.status)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stopped.set)
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> "SimulatorHandle":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_simulator(settings: Settings, **overrides: Any) -> SimulatorHandle:
+    """Start a simulator in a background thread; overrides: symbols, port, rate_hz, seed,
+    levels, ping_interval_s, ping_timeout_s, host (port 0 picks a free port)."""
+    return SimulatorHandle(build_server(settings, **overrides)).start()
+
+
+def run_simulator(settings: Settings, on_ready=lambda server: None, **overrides: Any) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM (what `quantcore simulator` runs)."""
+    asyncio.run(_serve_forever(build_server(settings, **overrides), on_ready))
+
+
+async def _serve_forever(server: SimulatorServer, on_ready) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise PlatformError(f"the simulator cannot listen on {server.host}:{server.port}: {exc.strerror}",
+                            "stop the process using that port or set QUANTCORE_SIMULATOR_PORT") from None
+    on_ready(server)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,131 @@
+"""Ingest under faults: killed shards, dropped and stalled connections, connection
+handovers, malformed frames and crossed books, all against the real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+import proto
+from quantcore_platform.health import read_heartbeats
+from quantcore_platform.timeutil import now_us
+from streaming.ingest.sharding import shard_symbols
+from streaming.simulator import start_simulator
+from tests.integration import test_ingest_e2e as e2e
+from tests.integration.test_ingest_e2e import (
+    assert_sane_book,
+    assert_strictly_increasing,
+    by_symbol,
+    gaps,
+    ingest_settings,
+    read_books,
+    read_topic,
+    shard_beats,
+    shard_in_thread,
+    shard_runner,
+    wait_for,
+)
+
+dead_letter_topic = e2e.dead_letter_topic  # the same fixtures as the end-to-end tests
+simulator = e2e.simulator
+
+pytestmark = pytest.mark.slow
+
+FEW = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT"]
+
+
+def test_a_killed_shard_is_restarted_and_its_symbols_continue(kafka, redis_conn, fresh_topic, dead_letter_topic,
+                                                              simulator, tmp_path):
+    settings = ingest_settings(kafka, simulator, fresh_topic, dead_letter_topic, symbols=FEW, shards=3,
+                               ingest_restart_backoff_s=0.5)
+    victims = shard_symbols(FEW, 1, 3)
+    with shard_runner(settings, tmp_path / "runner.log"):
+        beats = wait_for(lambda: (b := shard_beats(redis_conn, 3)) and all(x["records"] > 20 for x in b.values())
+                         and b, 60, "records from every shard")
+        victim_pid = beats[1]["pid"]
+        os.kill(victim_pid, signal.SIGKILL)
+        killed_at_us = now_us()
+        wait_for(lambda: (b := shard_beats(redis_conn, 3)) and b[1]["pid"] != victim_pid and b[1]["records"] > 20,
+                 60, "records from the restarted shard")
+        runner = read_heartbeats(redis_conn, "ingest-runner")["ingest-runner:runner"]
+        assert runner["restarts"] == 1 and runner["shard-1_pid"] not in (0, victim_pid)
+
+    streams = by_symbol(read_books(settings, fresh_topic))
+    assert set(streams) == set(FEW)
+    for symbol, records in streams.items():
+        assert_strictly_increasing(records)  # the new process starts from a newer snapshot
+        if symbol in victims:
+            assert any(r.ingest_time_us > killed_at_us for r in records), f"{symbol} did not continue"
+            assert gaps(records) <= 1  # what the dead process missed, once
+        else:
+            assert gaps(records) == 0, f"{symbol} was disturbed by another shard's crash"
+
+
+def test_dropped_and_stalled_connections_reconnect_without_duplicates(kafka, redis_service, fresh_topic,
+                                                                      dead_letter_topic, simulator):
+    settings = ingest_settings(kafka, simulator, fresh_topic, dead_letter_topic, symbols=FEW[:4], shards=1,
+                               ingest_reconnect_base_s=0.1, ingest_ping_interval_s=0.3, ingest_ping_timeout_s=0.6)
+    with shard_in_thread(settings) as shard:
+        shard.wait_for(lambda c: c.records >= 40, 30, "records")
+        simulator.drop_connections()
+        shard.wait_for(lambda c: c.reconnects >= 1, 30, "a reconnect after the drop")
+        after_drop = shard.counters.records
+        shard.wait_for(lambda c: c.records >= after_drop + 40, 30, "records after the drop")
+        simulator.stall(3.0)  # no pongs: our keepalive pings must notice
+        shard.wait_for(lambda c: c.reconnects >= 2, 30, "a reconnect after the stall")
+        after_stall = shard.counters.records
+        shard.wait_for(lambda c: c.records >= after_stall + 40, 30, "records after the stall")
+    consumed = read_books(settings, fresh_topic, shard.counters.records)
+    assert len(consumed) == shard.counters.records
+    for records in by_symbol(consumed).values():
+        assert_strictly_increasing(records)  # nothing duplicated, nothing reordered
+        assert len({r.update_id for r in records}) == len(records)
+
+
+def test_a_proactive_handover_leaves_no_gap_and_server_pings_are_answered(kafka, redis_service, fresh_topic,
+                                                                          dead_letter_topic):
+    # The server pings every 0.2 s and drops a client that has not answered within 0.5 s.
+    with start_simulator(kafka, port=0, rate_hz=10.0, ping_interval_s=0.2, ping_timeout_s=0.5) as pinging:
+        settings = ingest_settings(kafka, pinging, fresh_topic, dead_letter_topic, symbols=FEW[:4], shards=1,
+                                   ingest_max_connection_age_s=1.5, ingest_handover_overlap_s=0.5)
+        with shard_in_thread(settings) as shard:
+            shard.wait_for(lambda c: c.handovers >= 3, 30, "three handovers")
+    counters = shard.counters
+    assert (counters.reconnects, counters.resyncs) == (0, 0), "no connection was lost (pongs were on time)"
+    assert counters.stale > 0, "the overlap delivered events twice; the books dropped the copies"
+    for symbol, records in by_symbol(read_books(settings, fresh_topic, counters.records)).items():
+        assert_strictly_increasing(records)
+        assert gaps(records) == 0, f"{symbol} has a gap across a handover"
+
+
+def test_malformed_frames_and_crossed_books_leave_the_stream_intact(kafka, redis_service, fresh_topic,
+                                                                    dead_letter_topic, simulator):
+    settings = ingest_settings(kafka, simulator, fresh_topic, dead_letter_topic, symbols=FEW[:3], shards=1)
+    with shard_in_thread(settings) as shard:
+        shard.wait_for(lambda c: c.records >= 30, 30, "records")
+        simulator.inject_malformed("ETHUSDT", 5)
+        simulator.inject_crossed("SOLUSDT")
+        shard.wait_for(lambda c: c.dead_letters >= 5 and c.crossed >= 1, 30, "dead letters and a crossed book")
+        before = shard.counters.records
+        shard.wait_for(lambda c: c.records >= before + 30, 30, "records afterwards")
+    counters = shard.counters
+    assert (counters.dead_letters, counters.resyncs, counters.crossed) == (5, 1, 1)
+
+    streams = by_symbol(read_books(settings, fresh_topic, counters.records))
+    assert gaps(streams["ETHUSDT"]) == 0, "malformed frames must not disturb the book"
+    assert gaps(streams["SOLUSDT"]) == 1, "the crossed event is never emitted: its ids are a gap"
+    assert gaps(streams["BTCUSDT"]) == 0
+    for records in streams.values():
+        assert_strictly_increasing(records)
+        for record in records:
+            assert_sane_book(record, settings.depth)  # never a crossed book in Kafka
+
+    letters = [proto.DeadLetter.FromString(m.value()) for m in read_topic(settings, dead_letter_topic, 5)]
+    assert len(letters) == 5
+    assert all(letter.stage == "ingest" and b"ethusdt@depth@100ms" in letter.payload for letter in letters)
+    assert {letter.symbol for letter in letters} <= {"ETHUSDT", ""}  # "" when the JSON is unreadable
+    reasons = " | ".join(sorted(letter.reason for letter in letters))
+    for expected in ("invalid JSON", "qty is NaN", "negative qty", "missing field 'u'", "not a decimal number"):
+        assert expected in reasons, reasons
