@@ -22,7 +22,7 @@ class Scenario:
 SCENARIOS = {s.name: s for s in [
     Scenario("e2e", ("kafka", "redis"), "bench.scenarios.e2e:run",
              "simulator -> ingest -> Kafka -> Spark -> Redis -> gRPC client, latency per hop"),
-    Scenario("ingest", ("kafka",), "bench.scenarios.ingest:run",
+    Scenario("ingest", ("kafka", "redis"), "bench.scenarios.ingest:run",
              "frames/s one shard sustains; ingest -> Kafka ack latency"),
     Scenario("compute", ("kafka", "redis"), "bench.scenarios.compute:run",
              "Kafka append -> Redis publish latency and records/s, per trigger mode"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from quantcore_platform.services.process import ManagedProcess, port_open, wait_until
+import requests
+
+from quantcore_platform.services.process import ManagedProcess, wait_until
 from quantcore_platform.settings import Settings
 
 
@@ -29,4 +31,8 @@ class SimulatorService:
         return self.process.stop(timeout=10.0)
 
     def healthy(self) -> bool:
-        return port_open(self.settings.simulator_port)
+        # Binance's own liveness endpoint, served by the simulator too.
+        try:
+            return requests.get(f"http://127.0.0.1:{self.settings.simulator_port}/api/v3/ping", timeout=1).ok
+        except requests.RequestException:
+            return False
