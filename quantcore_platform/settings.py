@@ -132,12 +132,12 @@ class Settings(BaseSettings):
     obi_lambda: float = Field(0.5, ge=0, description="Decay of the depth-weighted OBI.")
     compute_fetch_max_wait_ms: int = Field(
         5, ge=0, le=500,
-        description="Kafka fetch.max.wait.ms of the compute source and relay: low, or each read waits on a long-poll prefetch.")
+        description="Micro-batch: Kafka fetch.max.wait.ms of the source; low, or each read waits on a long-poll prefetch.")
     compute_async_progress: bool = Field(
         True, description="Micro-batch: write offsets and commits off the critical path (the Redis sink is idempotent).")
     compute_writer_tasks: int = Field(0, ge=0, description="Micro-batch writer tasks per batch; 0 = Spark's default parallelism.")
     realtime_checkpoint_s: int = Field(
-        30, ge=1, description="Real-time trigger: checkpoint interval (records still flow in milliseconds).")
+        120, ge=1, description="Real-time trigger: checkpoint interval (records still flow in milliseconds).")
     compute_relay_topic: str = Field(
         "qc.signals.relay.v1", description="Real-time mode: computed rows on their way from Spark to Redis.")
 

@@ -8,6 +8,7 @@ URL or EMR elsewhere).
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from pyspark.sql import SparkSession
@@ -40,11 +41,34 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+def local_threads(master: str) -> int | None:
+    """Task threads of a `local`, `local[N]`, `local[*]` or `local[N,F]` master; None otherwise."""
+    match = re.fullmatch(r"local(?:\[(\*|\d+)(,\d+)?\])?", master)
+    if match is None:
+        return None
+    threads = match.group(1)
+    if threads is None:
+        return 1
+    return os.cpu_count() or 1 if threads == "*" else int(threads)
+
+
+def with_task_slots(master: str, slots: int | None) -> str:
+    """A local master raised to at least `slots` task threads (the real-time trigger keeps
+    one task per Kafka partition running); other masters are sized by their cluster."""
+    threads = local_threads(master)
+    if slots is None or threads is None or threads >= slots:
+        return master
+    retries = re.search(r",\d+\]$", master)
+    return f"local[{slots}{retries.group(0)[:-1] if retries else ''}]"
+
+
 def build_spark_session(settings: Settings, app_name: str = "quantcore",
-                        extra_conf: dict[str, str] | None = None) -> SparkSession:
+                        extra_conf: dict[str, str] | None = None, task_slots: int | None = None) -> SparkSession:
+    """The session (or the running one: `getOrCreate`), `task_slots` raising a local master."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    master = with_task_slots(settings.spark_master, task_slots)
+    builder = SparkSession.builder.appName(app_name).master(master)
     for key, value in {**spark_conf(settings), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

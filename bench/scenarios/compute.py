@@ -1,0 +1,320 @@
+"""compute: Kafka append -> Redis publish latency and sustained throughput of the compute stream.
+
+The stream runs as the real `quantcore stream compute` process (its own Spark), once per
+trigger mode, on a private topic. Book records (20 levels a side) are produced straight to
+Kafka, so the figures are the compute stage's alone:
+
+1. Latency at the seed's load (30 symbols x 10 Hz): for every message on `qc:updates`,
+   publish_us - kafka_append_us (the broker's LogAppendTime, millisecond resolution).
+2. Rising offered loads (records/s) until latency breaks (p99 above `break_p99_ms`, or
+   the stream falling behind): latency and achieved rate at each step.
+3. Throughput from a pre-filled topic: records/s while draining a backlog, measured from
+   Redis (each symbol's stored update id is its position), between 10% and 90% of it.
+   Micro-batch takes `throughput_batch` records per trigger (maxOffsetsPerTrigger), so
+   the backlog spans several batches; the real-time mode drains a quarter as many records.
+
+Assumes Kafka and Redis are running per `settings` (the harness starts them).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import proto
+from bench.harness import BenchContext, percentiles
+from quantcore_platform.services.kafka_broker import admin_client
+from quantcore_platform.services.redis_server import redis_client
+from quantcore_platform.settings import Settings, TriggerMode
+from quantcore_platform.streams.catalog import StreamLaunch
+from quantcore_platform.streams.supervisor import StreamProcess
+from quantcore_platform.timeutil import now_us
+from streaming.signal_store import UPDATES_CHANNEL, signal_key
+
+SEED_SYMBOLS = 30
+SEED_RATE_HZ = 10.0
+DEPTH = 20
+TARGETS = {"p50_ms": 50, "p99_ms": 150, "throughput_records_per_s": 20_000}
+
+
+# --- records --------------------------------------------------------------------------------------
+class BookFeed:
+    """Serialized book records with increasing update ids per symbol, cheap enough to offer
+    tens of thousands a second from Python: a record is a pre-serialized book body plus a
+    small message with its ids and times (concatenated protobuf messages merge)."""
+
+    def __init__(self, symbols: list[str], variants: int = 16, seed: int = 1) -> None:
+        import random
+
+        rng = random.Random(seed)
+        self.symbols = symbols
+        self.next_id = dict.fromkeys(symbols, 1)
+        self.bodies = {s: [self._body(rng, s) for _ in range(variants)] for s in symbols}
+
+    @staticmethod
+    def _body(rng, symbol: str) -> bytes:
+        mid = rng.uniform(10, 1000)
+        bids = [proto.PriceLevel(price=f"{mid - 0.01 * (i + 1):.2f}", qty=f"{rng.uniform(0.01, 50):.4f}") for i in range(DEPTH)]
+        asks = [proto.PriceLevel(price=f"{mid + 0.01 * (i + 1):.2f}", qty=f"{rng.uniform(0.01, 50):.4f}") for i in range(DEPTH)]
+        return proto.BookRecord(exchange="binance", symbol=symbol, bids=bids, asks=asks,
+                                mode=proto.BookMode.BOOK_MODE_LOCAL_BOOK).SerializeToString()
+
+    def record(self, symbol: str) -> bytes:
+        update_id = self.next_id[symbol]
+        self.next_id[symbol] = update_id + 1
+        stamp = now_us()
+        ids = proto.BookRecord(update_id=update_id, first_update_id=update_id, event_time_us=stamp, ingest_time_us=stamp)
+        bodies = self.bodies[symbol]
+        return bodies[update_id % len(bodies)] + ids.SerializeToString()
+
+    def produced(self) -> int:
+        return sum(self.next_id.values()) - len(self.symbols)
+
+
+def _producer(settings: Settings):
+    from confluent_kafka import Producer
+
+    return Producer({**settings.kafka_client_config(), "linger.ms": 1, "batch.num.messages": 10_000,
+                     "queue.buffering.max.messages": 1_000_000, "compression.type": "none"})
+
+
+def _produce(producer, topic: str, feed: BookFeed, symbol: str) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=symbol.encode(), value=feed.record(symbol))
+            return
+        except BufferError:
+            producer.poll(0.01)
+
+
+def offer(settings: Settings, topic: str, feed: BookFeed, rate_per_s: float, duration_s: float) -> float:
+    """Produce round-robin over the symbols at `rate_per_s` for `duration_s`; returns the
+    achieved rate (the producer shares the 2 cores with Spark)."""
+    producer = _producer(settings)
+    tick_s = 0.005
+    started = time.perf_counter()
+    sent = 0
+    symbols = feed.symbols
+    while (elapsed := time.perf_counter() - started) < duration_s:
+        due = int(rate_per_s * elapsed)
+        while sent < due:
+            _produce(producer, topic, feed, symbols[sent % len(symbols)])
+            sent += 1
+        producer.poll(0)
+        time.sleep(max(0.0, tick_s - (time.perf_counter() - started - elapsed)))
+    producer.flush(60)
+    return sent / (time.perf_counter() - started)
+
+
+def prefill(settings: Settings, topic: str, feed: BookFeed, records: int) -> None:
+    producer = _producer(settings)
+    symbols = feed.symbols
+    for i in range(records):
+        _produce(producer, topic, feed, symbols[i % len(symbols)])
+        if i % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+
+
+# --- the stream under test -------------------------------------------------------------------------
+@contextmanager
+def private_topic(settings: Settings) -> Iterator[str]:
+    from confluent_kafka.admin import NewTopic
+
+    name = f"qc.bench.compute.{uuid.uuid4().hex[:8]}"
+    admin = admin_client(settings)
+    config = {"message.timestamp.type": "LogAppendTime"}
+    admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor, config=config)])[name].result()
+    try:
+        yield name
+    finally:
+        admin.delete_topics([name, f"{name}.relay"])
+
+
+@contextmanager
+def compute_process(settings: Settings, topic: str, mode: TriggerMode, overrides: dict[str, Any],
+                    on_line: Callable[[str], None]) -> Iterator[StreamProcess]:
+    """`quantcore stream compute --from-beginning` on `topic`, stopped with SIGINT after."""
+    env = settings.model_copy(update={
+        "book_topic": topic, "trigger_mode": mode, "compute_relay_topic": f"{topic}.relay",
+        "checkpoint_root": str(settings.home_dir / "bench-checkpoints" / topic), "heartbeat_interval_s": 1.0,
+        **overrides}).as_env()
+    command = [sys.executable, "-m", "quantcore_platform.cli", "stream", "compute", "--from-beginning"]
+    process = StreamProcess(StreamLaunch(command, env), on_line=on_line)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop(grace_s=30)
+
+
+def wait_until_ready(settings: Settings, topic: str, feed: BookFeed, process: StreamProcess, timeout_s: float = 240) -> float:
+    """Offer one record per symbol until every symbol is in Redis; seconds it took."""
+    client = redis_client(settings)
+    started = time.monotonic()
+    producer = _producer(settings)
+    while time.monotonic() - started < timeout_s:
+        if process.process is not None and process.process.poll() is not None:
+            raise RuntimeError(f"the compute stream exited with {process.process.returncode}")
+        for symbol in feed.symbols:
+            _produce(producer, topic, feed, symbol)
+        producer.flush(10)
+        time.sleep(1.0)
+        pipe = client.pipeline()
+        for symbol in feed.symbols:
+            pipe.exists(signal_key(symbol))
+        if all(pipe.execute()):
+            return round(time.monotonic() - started, 1)
+    raise RuntimeError(f"the compute stream published nothing within {timeout_s}s")
+
+
+class Latencies:
+    """publish_us - kafka_append_us of every published update of `symbols`, in ms."""
+
+    def __init__(self, settings: Settings, symbols: list[str]) -> None:
+        self.symbols = set(symbols)
+        self.samples: list[tuple[int, float]] = []  # (kafka_append_us, ms)
+        self._pubsub = redis_client(settings).pubsub()
+        self._pubsub.subscribe(**{UPDATES_CHANNEL: self._on_message})
+        self._thread = self._pubsub.run_in_thread(sleep_time=0.001, daemon=True)
+
+    def _on_message(self, message) -> None:
+        update = proto.SignalUpdate.FromString(message["data"])
+        if update.symbol in self.symbols:
+            times = update.times
+            self.samples.append((times.kafka_append_us, (times.publish_us - times.kafka_append_us) / 1000))
+
+    def between(self, start_us: int, end_us: int) -> list[float]:
+        return [ms for appended, ms in list(self.samples) if start_us <= appended < end_us]
+
+    def close(self) -> None:
+        self._thread.stop()
+        self._thread.join(timeout=5)
+        self._pubsub.close()
+
+
+def position(client, symbols: list[str]) -> int:
+    """Records of `symbols` written so far: each symbol's stored update id (ids start at 1)."""
+    pipe = client.pipeline()
+    for symbol in symbols:
+        pipe.hget(signal_key(symbol), "update_id")
+    return sum(int(v) for v in pipe.execute() if v is not None)
+
+
+# --- measurements ---------------------------------------------------------------------------------
+def latency_at(settings: Settings, topic: str, feed: BookFeed, latencies: Latencies, rate: float,
+               duration_s: float) -> dict[str, Any]:
+    client = redis_client(settings)
+    start_us = now_us()
+    achieved = offer(settings, topic, feed, rate, duration_s)
+    end_us = now_us()
+    target = feed.produced()
+    deadline = time.monotonic() + 30
+    while position(client, feed.symbols) < target and time.monotonic() < deadline:
+        time.sleep(0.1)  # let the tail arrive, so slow records count too
+    drained_s = round(30 - max(0.0, deadline - time.monotonic()), 2)
+    samples = latencies.between(start_us, end_us)
+    return {"offered_per_s": round(rate), "achieved_offer_per_s": round(achieved),
+            "published": len(samples), "tail_drain_s": drained_s, "latency_ms": percentiles(samples)}
+
+
+def throughput(settings: Settings, mode: TriggerMode, overrides: dict[str, Any], symbols: list[str], records: int,
+               progress: Callable[[str], None]) -> dict[str, Any]:
+    feed = BookFeed(symbols)
+    started = time.monotonic()
+    with private_topic(settings) as topic:
+        progress(f"{mode.value}: pre-filling {records:,} records")
+        prefill(settings, topic, feed, records)
+        client = redis_client(settings)
+        client.flushdb()
+        with compute_process(settings, topic, mode, overrides, on_line=lambda line: None) as process:
+            trace: list[tuple[float, int]] = []
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                done = position(client, symbols)
+                trace.append((time.monotonic(), done))
+                if done >= records:
+                    break
+                if process.process.poll() is not None:
+                    raise RuntimeError("the compute stream exited during the throughput run")
+                time.sleep(0.1)
+    low = next(((t, n) for t, n in trace if n >= 0.1 * records), None)
+    high = next(((t, n) for t, n in trace if n >= 0.9 * records), None)
+    rate = round((high[1] - low[1]) / (high[0] - low[0])) if low and high and high[0] > low[0] else 0
+    first = next((t for t, n in trace if n > 0), trace[-1][0])
+    return {"records": records, "records_per_s": rate, "drained": trace[-1][1] >= records,
+            "first_publish_s": round(first - started, 1), "total_s": round(trace[-1][0] - started, 1),
+            "max_offsets_per_trigger": overrides.get("max_offsets_per_trigger", settings.max_offsets_per_trigger)}
+
+
+def measure_mode(settings: Settings, mode: TriggerMode, *, symbols: list[str], duration_s: float, warmup_s: float,
+                 loads: list[float], step_s: float, break_p99_ms: float, throughput_records: int,
+                 throughput_batch: int, overrides: dict[str, Any], progress: Callable[[str], None]) -> dict[str, Any]:
+    figures: dict[str, Any] = {"settings": overrides}
+    feed = BookFeed(symbols)
+    with private_topic(settings) as topic:
+        redis_client(settings).flushdb()
+        with compute_process(settings, topic, mode, overrides, on_line=lambda line: None) as process:
+            progress(f"{mode.value}: starting the stream")
+            figures["ready_s"] = wait_until_ready(settings, topic, feed, process)
+            latencies = Latencies(settings, symbols)
+            try:
+                seed_rate = len(symbols) * SEED_RATE_HZ
+                progress(f"{mode.value}: warm-up {warmup_s:.0f}s, then {duration_s:.0f}s at {seed_rate:.0f} records/s")
+                offer(settings, topic, feed, seed_rate, warmup_s)
+                figures["seed_load"] = latency_at(settings, topic, feed, latencies, seed_rate, duration_s)
+                figures["rising_load"] = []
+                for rate in loads:
+                    progress(f"{mode.value}: offered {rate:,.0f} records/s for {step_s:.0f}s")
+                    step = latency_at(settings, topic, feed, latencies, rate, step_s)
+                    figures["rising_load"].append(step)
+                    if step["latency_ms"]["p99"] > break_p99_ms or step["tail_drain_s"] >= 30:
+                        step["broke"] = True
+                        break
+            finally:
+                latencies.close()
+    if throughput_records <= 0:
+        return figures
+    if mode is TriggerMode.microbatch:
+        figures["throughput"] = throughput(settings, mode, {"max_offsets_per_trigger": throughput_batch, **overrides},
+                                           symbols, throughput_records, progress)
+    else:
+        figures["throughput"] = throughput(settings, mode, overrides, symbols, throughput_records // 4, progress)
+    return figures
+
+
+def measure_compute(settings: Settings, modes: tuple[str, ...] = ("microbatch", "realtime"), *,
+                    duration_s: float = 30.0, warmup_s: float = 10.0,
+                    loads: tuple[float, ...] = (1_000, 3_000, 10_000, 20_000, 40_000), step_s: float = 15.0,
+                    break_p99_ms: float = 1_000.0, throughput_records: int = 400_000, throughput_batch: int = 50_000,
+                    overrides: dict[str, dict[str, Any]] | None = None,
+                    progress: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
+    """Figures of the compute stage for each trigger mode (see the module docstring)."""
+    symbols = [f"BENCH{i:02d}USDT" for i in range(SEED_SYMBOLS)]
+    figures: dict[str, Any] = {"targets": TARGETS, "load": {"symbols": len(symbols), "rate_hz_per_symbol": SEED_RATE_HZ,
+                                                            "levels_per_side": DEPTH}}
+    for mode in modes:
+        figures[mode] = measure_mode(
+            settings, TriggerMode(mode), symbols=symbols, duration_s=duration_s, warmup_s=warmup_s, loads=list(loads),
+            step_s=step_s, break_p99_ms=break_p99_ms, throughput_records=throughput_records,
+            throughput_batch=throughput_batch, overrides=(overrides or {}).get(mode, {}), progress=progress)
+    return figures
+
+
+def run(ctx: BenchContext) -> dict[str, Any]:
+    """The harness entry point (`quantcore bench compute`)."""
+    modes = ctx.option("modes", "microbatch,realtime")
+    return measure_compute(
+        ctx.settings, tuple(m for m in str(modes).split(",") if m),
+        duration_s=ctx.option("duration", 30.0, smoke_default=5.0),
+        warmup_s=ctx.option("warmup", 10.0, smoke_default=2.0),
+        loads=(1_000, 3_000, 10_000, 20_000, 40_000) if not ctx.smoke else (1_000,),
+        step_s=ctx.option("step", 15.0, smoke_default=3.0),
+        throughput_records=ctx.option("records", 400_000, smoke_default=20_000),
+        throughput_batch=ctx.option("batch", 50_000, smoke_default=5_000),
+        progress=ctx.progress)

@@ -1,0 +1,237 @@
+"""The compute stream: Kafka book records -> Spark (decode, validate, signals) -> Redis.
+
+    quantcore stream compute [--trigger microbatch|realtime] [--from-beginning]
+    spark-submit --jars ... --py-files quantcore.zip streaming/spark/compute_job.py [same options]
+
+`start_compute` starts the query on a session (the CLI, Dagster's stream job and the
+tests call it); `run_compute` is the whole process: session, query, heartbeat, and a
+graceful stop on SIGINT/SIGTERM (exit 0).
+
+Two triggers, one projection (compute_rows.py) and one writer (redis_writer.py):
+- microbatch: `processingTime` trigger; each batch is coalesced (no shuffle: whole Kafka
+  partitions stay in order in one task) and written by `foreachPartition` inside
+  `foreachBatch`. Offsets and commits are tracked asynchronously (the sink is idempotent).
+- realtime: Spark's real-time trigger (long-running tasks, one per Kafka partition) writes
+  the computed rows to a relay topic, and a relay thread writes them to Redis (see
+  realtime_relay.py for why not a Python ForeachWriter).
+In micro-batch mode the Kafka source polls with a tiny `fetch.max.wait.ms`: the consumer
+keeps a prefetch in flight, and with the broker's 500 ms default every read of a quiet
+partition waits for the next record to arrive. The real-time reader never seeks, so it
+keeps the ordinary long poll (a short one would keep 30 consumers polling the broker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from quantcore_platform.errors import PlatformError
+from quantcore_platform.health import HeartbeatReporter
+from quantcore_platform.log import get_logger
+from quantcore_platform.services.redis_server import redis_client
+from quantcore_platform.settings import ConfigError, Settings, TriggerMode, load_settings
+from streaming.spark.compute_rows import computed_books
+from streaming.spark.query_progress import progress_counters, progress_dict
+from streaming.spark.realtime_relay import RealtimeRelay, ensure_relay_topic, relay_group, relay_records
+from streaming.spark.redis_writer import PartitionWriter, WriteStats
+from streaming.spark.session import build_spark_session, local_threads
+
+HEARTBEAT_COMPONENT = "compute"
+HEARTBEAT_INSTANCE = "0"
+WRITE_COUNTERS = tuple(WriteStats().as_dict())
+RELAY_LINGER_MS = 1  # a record waits at most 1 ms for company: fewer produce requests under load
+
+log = get_logger("compute")
+
+
+def query_name(mode: TriggerMode) -> str:
+    return f"qc_compute_{mode.value}"
+
+
+def checkpoint_location(settings: Settings, name: str) -> str:
+    return f"{settings.checkpoints.rstrip('/')}/{name}"
+
+
+def kafka_source(spark: SparkSession, settings: Settings, mode: TriggerMode, from_beginning: bool) -> DataFrame:
+    reader = (
+        spark.readStream.format("kafka")
+        .options(**settings.spark_kafka_options())
+        .option("subscribe", settings.book_topic)
+        .option("startingOffsets", "earliest" if from_beginning else "latest")  # without a checkpoint only
+        .option("failOnDataLoss", "false")  # records past retention are gone: keep streaming
+    )
+    if mode is TriggerMode.microbatch:
+        # Each batch seeks every partition's cached consumer; a long-poll prefetch left in
+        # flight by the last batch would hold that read until the next record arrives.
+        reader = reader.option("kafka.fetch.max.wait.ms", str(settings.compute_fetch_max_wait_ms)) \
+            .option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+    return reader.load()
+
+
+@dataclass
+class ComputeStream:
+    """A running compute query, its relay (real-time mode) and its counters."""
+
+    query: StreamingQuery
+    mode: TriggerMode
+    accumulators: dict[str, Any] = field(default_factory=dict)
+    relay: RealtimeRelay | None = None
+
+    def write_stats(self) -> dict[str, int]:
+        if self.relay is not None:
+            return self.relay.stats.as_dict()
+        return {name: int(accumulator.value) for name, accumulator in self.accumulators.items()}
+
+    def counters(self) -> dict[str, Any]:
+        """Heartbeat counters: query progress, writer counts, state."""
+        return {
+            "trigger_mode": self.mode.value,
+            "active": self.query.isActive,
+            **progress_counters(progress_dict(self.query.lastProgress)),
+            **self.write_stats(),
+        }
+
+    def failure(self) -> str | None:
+        """Why the stream cannot go on, or None while it is healthy."""
+        if not self.query.isActive:
+            error = self.query.exception()
+            return f"query stopped: {str(error).splitlines()[0] if error is not None else 'no error reported'}"
+        if self.relay is not None and not self.relay.alive:
+            return f"relay stopped: {self.relay.error}"
+        return None
+
+    def stop(self) -> None:
+        try:
+            self.query.stop()
+        finally:
+            if self.relay is not None:
+                self.relay.stop()
+
+
+def start_compute(spark: SparkSession, settings: Settings, trigger: TriggerMode | None = None,
+                  from_beginning: bool = False) -> ComputeStream:
+    """Start the compute query on `spark`; returns at once (the query runs in Spark)."""
+    mode = TriggerMode(trigger or settings.trigger_mode)
+    name = query_name(mode)
+    partitions = _topic_partitions(settings)
+    computed = computed_books(kafka_source(spark, settings, mode, from_beginning), settings.obi_lambda)
+    writer = (computed if mode is TriggerMode.microbatch else relay_records(computed)).writeStream \
+        .queryName(name).option("checkpointLocation", checkpoint_location(settings, name))
+    log.info("starting compute query", query=name, topic=settings.book_topic,
+             checkpoint=checkpoint_location(settings, name))
+    if mode is TriggerMode.microbatch:
+        return _start_microbatch(spark, settings, writer, mode)
+    return _start_realtime(spark, settings, writer, mode, name, partitions)
+
+
+def _start_microbatch(spark: SparkSession, settings: Settings, writer, mode: TriggerMode) -> ComputeStream:
+    accumulators = {name: spark.sparkContext.accumulator(0) for name in WRITE_COUNTERS}
+    partition_writer = PartitionWriter(settings, accumulators)
+    tasks = settings.compute_writer_tasks or spark.sparkContext.defaultParallelism
+
+    def write_batch(batch: DataFrame, _batch_id: int) -> None:
+        # coalesce keeps each Kafka partition whole and in offset order in one task
+        batch.coalesce(tasks).foreachPartition(partition_writer)
+
+    if settings.compute_async_progress:
+        # Spark only vouches for its Kafka and memory sinks here; ours is idempotent
+        # (write-if-newer), so replaying the uncommitted tail after a crash is harmless.
+        writer = writer.option("asyncProgressTrackingEnabled", "true") \
+            .option("_asyncProgressTrackingOverrideSinkSupportCheck", "true")
+    query = writer.foreachBatch(write_batch) \
+        .trigger(processingTime=f"{settings.trigger_interval_ms} milliseconds").start()
+    return ComputeStream(query, mode, accumulators=accumulators)
+
+
+def _start_realtime(spark: SparkSession, settings: Settings, writer, mode: TriggerMode, name: str,
+                    partitions: int) -> ComputeStream:
+    slots = local_threads(spark.sparkContext.master)
+    if slots is not None and slots < partitions:
+        raise PlatformError(
+            f"the real-time trigger runs one task per Kafka partition: {partitions} needed, {slots} task slots",
+            f"give Spark at least {partitions} cores (e.g. QUANTCORE_SPARK_MASTER=local[{partitions + 2}]), "
+            "or use --trigger microbatch")
+    relay_topic = ensure_relay_topic(settings)
+    spark.conf.set("spark.sql.streaming.realTimeMode.minBatchDuration", "1000")
+    relay = RealtimeRelay(settings, relay_topic, relay_group(name)).start()
+    try:
+        query = (writer.format("kafka").options(**settings.spark_kafka_options())
+                 .option("topic", relay_topic).option("kafka.linger.ms", str(RELAY_LINGER_MS))
+                 .outputMode("update").trigger(realTime=f"{settings.realtime_checkpoint_s} seconds").start())
+    except Exception:
+        relay.stop()
+        raise
+    return ComputeStream(query, mode, relay=relay)
+
+
+def _topic_partitions(settings: Settings, wait_s: float = 10.0) -> int:
+    """Partitions of the book topic; waits a little for a topic that is still being created."""
+    from quantcore_platform.services.kafka_broker import admin_client
+
+    admin = admin_client(settings)
+    deadline = time.monotonic() + wait_s
+    while True:
+        topic = admin.list_topics(settings.book_topic, timeout=10).topics.get(settings.book_topic)
+        if topic is not None and topic.error is None and topic.partitions:
+            return len(topic.partitions)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    raise PlatformError(f"Kafka topic {settings.book_topic} is not available at {settings.bootstrap_servers}",
+                        "start the platform (`quantcore up`) or check QUANTCORE_KAFKA_BOOTSTRAP")
+
+
+def realtime_task_slots(settings: Settings, trigger: TriggerMode | None) -> int | None:
+    """Task threads a local master needs: one per book partition, plus room for the rest."""
+    return settings.partitions + 2 if TriggerMode(trigger or settings.trigger_mode) is TriggerMode.realtime else None
+
+
+def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beginning: bool = False,
+                stop: threading.Event | None = None) -> int:
+    """The compute process: runs until SIGINT/SIGTERM (or `stop`), then stops the query
+    and returns 0. Raises PlatformError if the query fails."""
+    stop = stop or threading.Event()
+    spark = build_spark_session(settings, "quantcore-compute", task_slots=realtime_task_slots(settings, trigger))
+    stream = start_compute(spark, settings, trigger, from_beginning)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+    heartbeat = HeartbeatReporter(redis_client(settings, socket_timeout=2), HEARTBEAT_COMPONENT, HEARTBEAT_INSTANCE,
+                                  stream.counters, settings.heartbeat_interval_s, settings.heartbeat_stale_s).start()
+    try:
+        while not stop.wait(1.0):
+            if (problem := stream.failure()) is not None:
+                raise PlatformError(f"the compute stream failed: {problem}",
+                                    "check the Spark log above; the stream resumes from its checkpoint on restart")
+        log.info("stopping compute query", **stream.write_stats())
+        return 0
+    finally:
+        heartbeat.stop()
+        stream.stop()
+        heartbeat.report_now()
+        spark.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """spark-submit entry point (settings from QUANTCORE_* / quantcore.toml)."""
+    parser = argparse.ArgumentParser(description="QuantCore compute stream: Kafka -> Spark signals -> Redis.")
+    parser.add_argument("--trigger", choices=[mode.value for mode in TriggerMode], default=None)
+    parser.add_argument("--from-beginning", action="store_true", help="Start at the earliest offsets (no checkpoint yet).")
+    args = parser.parse_args(argv)
+    try:
+        return run_compute(load_settings(), TriggerMode(args.trigger) if args.trigger else None, args.from_beginning)
+    except (PlatformError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

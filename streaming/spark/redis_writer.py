@@ -1,0 +1,189 @@
+"""The compute stream's writer: computed rows -> Redis (SignalStore contract) + dead letters.
+
+One writer sees the rows of whole Kafka partitions in offset order (a micro-batch task
+over coalesced partitions, or the real-time relay), so it can, without a shuffle:
+- route rows with a `reason` to the dead-letter topic;
+- keep only the newest book per symbol and chain its OFI (newest_books.py), seeded from
+  the symbol's Redis hash, which always holds the last book written;
+- write those in one pipelined round trip, one Lua write-if-newer per symbol, so a
+  replay or a restart can never move a symbol backwards.
+
+Besides the SignalStore fields, each write stores `top_of_book` (best bid, qty, ask, qty
+as JSON) atomically in the same script call: the OFI seed of the next book.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import proto
+from quantcore_platform.services.redis_server import redis_client
+from quantcore_platform.settings import Settings
+from streaming.signal_store import SignalStore, signal_key
+from streaming.spark.dead_letters import DeadLetterProducer, dead_letter
+from streaming.spark.newest_books import NewestBooks, SeenBook, top_of_book
+from streaming.spark.ofi import TopOfBook
+from streaming.spark.signals import SIGNAL_COLUMNS
+
+TOP_OF_BOOK_FIELD = "top_of_book"
+
+Row = Mapping[str, Any]
+
+
+@dataclass
+class WriteStats:
+    rows: int = 0
+    dead_letters: int = 0
+    superseded: int = 0  # an older book of a symbol in the same write, never written
+    stale: int = 0  # not newer than what Redis holds (replays, out-of-order ids)
+    published: int = 0
+
+    def add(self, other: "WriteStats") -> None:
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def signal_update(row: Row, ofi: float | None) -> proto.SignalUpdate:
+    update = proto.SignalUpdate(symbol=row["symbol"], update_id=row["update_id"], exchange=row["exchange"] or "")
+    update.mode = proto.BookMode.Value(row["mode"]) if row["mode"] in proto.BookMode.keys() else 0
+    update.signals.SetInParent()
+    for name in SIGNAL_COLUMNS:
+        value = ofi if name == "ofi" else row[name]
+        if value is not None:
+            setattr(update.signals, name, value)
+    times = update.times
+    times.exchange_event_us = row["exchange_event_us"] or 0
+    times.ingest_us = row["ingest_us"] or 0
+    times.kafka_append_us = row["kafka_append_us"] or 0
+    times.compute_us = row["compute_us"] or 0
+    return update
+
+
+class BookSignalStore(SignalStore):
+    """SignalStore plus the top of book each write leaves for the next book's OFI."""
+
+    def previous_books(self, symbols: Iterable[str]) -> dict[str, SeenBook]:
+        wanted = list(symbols)
+        pipe = self.client.pipeline(transaction=False)
+        for symbol in wanted:
+            pipe.hmget(signal_key(symbol), "update_id", TOP_OF_BOOK_FIELD)
+        stored = {}
+        for symbol, (update_id, top) in zip(wanted, pipe.execute()):
+            if update_id is not None:
+                values = json.loads(top) if top is not None else [None] * 4
+                stored[symbol] = SeenBook(int(update_id), TopOfBook(*values))
+        return stored
+
+    def write_books(self, books: Iterable[tuple[proto.SignalUpdate, TopOfBook]]) -> int:
+        """Pipelined write-if-newer of each update with its top of book; returns accepted."""
+        pipe = self.client.pipeline(transaction=False)
+        count = 0
+        for update, top in books:
+            keys, args = self._args(update)
+            self._write(keys=keys, args=[*args, TOP_OF_BOOK_FIELD, json.dumps(list(top))], client=pipe)
+            count += 1
+        return sum(int(accepted) for accepted in pipe.execute()) if count else 0
+
+
+class SignalSink:
+    """Writes ordered runs of computed rows (a partition, a relay poll)."""
+
+    def __init__(self, store: BookSignalStore, dead_letters: DeadLetterProducer) -> None:
+        self.store = store
+        self.dead_letters = dead_letters
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SignalSink":
+        return cls(BookSignalStore(redis_client(settings)), DeadLetterProducer(settings))
+
+    def run(self) -> "SinkRun":
+        return SinkRun(self)
+
+    def write(self, rows: Iterable[Row]) -> WriteStats:
+        run = self.run()
+        for row in rows:
+            run.add(row)
+        return run.finish()
+
+
+class SinkRun:
+    """One ordered run: `add` rows as they come, `finish` writes and returns the stats."""
+
+    def __init__(self, sink: SignalSink) -> None:
+        self.sink = sink
+        self.stats = WriteStats()
+        self.books = NewestBooks()
+        self.letters: list[proto.DeadLetter] = []
+
+    def add(self, row: Row) -> None:
+        self.stats.rows += 1
+        if row["reason"] is not None:
+            self.letters.append(dead_letter(row))
+        else:
+            self.books.add(row)
+
+    def finish(self) -> WriteStats:
+        stats, books = self.stats, self.books
+        if self.letters:
+            stats.dead_letters = self.sink.dead_letters.send(self.letters)
+        stats.superseded = books.superseded
+        if books.newest:
+            store = self.sink.store
+            fresh, stats.stale = books.resolve(store.previous_books(books.symbols()))
+            stats.published = store.write_books((signal_update(row, ofi), top_of_book(row)) for row, ofi in fresh)
+            stats.stale += len(fresh) - stats.published  # lost a race to a newer write
+        return stats
+
+
+_sinks: dict[tuple, SignalSink] = {}
+_sinks_lock = threading.Lock()
+
+
+def sink_for(settings: Settings) -> SignalSink:
+    """One sink (Redis connection pool + Kafka producer) per process and destination:
+    Spark reuses its Python workers, so later tasks skip the connection setup."""
+    key = (settings.redis_address, settings.bootstrap_servers, settings.dead_letter_topic)
+    with _sinks_lock:
+        if key not in _sinks:
+            _sinks[key] = SignalSink.from_settings(settings)
+        return _sinks[key]
+
+
+class _CountingWriter:
+    def __init__(self, settings: Settings, counters: Mapping[str, Any]) -> None:
+        self.settings = settings
+        self.counters = dict(counters)  # name -> pyspark Accumulator
+
+    def _count(self, stats: WriteStats) -> None:
+        for name, accumulator in self.counters.items():
+            accumulator.add(getattr(stats, name))
+
+
+class PartitionWriter(_CountingWriter):
+    """`foreachPartition` function: writes one partition's rows, counts in accumulators."""
+
+    def __call__(self, rows: Iterable[Row]) -> None:
+        self._count(sink_for(self.settings).write(rows))
+
+
+class RowWriter(_CountingWriter):
+    """`ForeachWriter` (open / process / close) doing the same for a streaming partition.
+    Not callable on purpose: PySpark treats a callable as a per-row function."""
+
+    def open(self, _partition_id: int, _epoch_id: int) -> bool:
+        self._run = sink_for(self.settings).run()
+        return True
+
+    def process(self, row: Row) -> None:
+        self._run.add(row)
+
+    def close(self, error: BaseException | None) -> None:
+        if error is None:
+            self._count(self._run.finish())

@@ -1,0 +1,163 @@
+"""Order-book signals as pure Spark Column expressions: the one definition the stream and
+the replay share, so live and historical values are identical by construction.
+
+Input: `bids` and `asks`, arrays of struct<price:string, qty:string>, best level first.
+Array functions only (`aggregate`, `zip_with`, `slice`, `get`): no explode, no shuffle, no
+Python UDF. Decimal strings become doubles only here, each parsed once (`level_columns`:
+`bids.price` etc. with a native array `try_cast`, null for a malformed number); the
+signals are computed from those double arrays in a second projection. Higher-order
+functions are interpreted by Spark (no codegen), so they are kept to the sums. Every
+division is `try_divide`, so no input can raise (invalid books are dead-lettered before
+they get here; see book_validation.py).
+
+- `obi_k` (k in 1, 5, 10, 20) = (Σ bid qty − Σ ask qty) / (Σ bid qty + Σ ask qty) over the
+  top k levels; null when both sides are empty or the denominator is 0.
+- `obi_weighted`: the same with level i weighted by w_i = exp(−λ(i−1)), over the top 20.
+- `best_bid`, `best_ask`, `mid`, `spread`, `spread_bps` (= spread / mid · 1e4),
+  `weighted_mid` (= mid + spread / 2 · obi_1): null when a side is empty.
+- `ofi` (Cont, Kukanov & Stoikov 2014) between consecutive books of a symbol, from the
+  best levels of the previous and current book:
+      e = 1{Pb ≥ Pb'}·qb − 1{Pb ≤ Pb'}·qb' − 1{Pa ≤ Pa'}·qa + 1{Pa ≥ Pa'}·qa'
+  (primed = previous book); null when either book lacks a side.
+
+Where OFI is computed (the engines differ):
+- Replay (batch): `with_signals(df, λ, ofi_window=Window.partitionBy("symbol")
+  .orderBy("update_id"))` feeds `ofi_column` the `lag()` of the best levels.
+- Stream: a window would need a shuffle, and the real-time trigger allows none. Every
+  record of a symbol comes from one Kafka partition, so one writer sees a symbol's books
+  in offset order. The writer (redis_writer.py) chains OFI over them with `ofi_value`,
+  the plain-Python twin of `ofi_column` (a unit test proves them equal), seeding the
+  previous book from the symbol's Redis hash (`best_bid`, `best_bid_qty`, ...), which
+  always holds the last book written. `with_signals` leaves `ofi` null in that case.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pyspark.sql import Column, DataFrame, WindowSpec
+from pyspark.sql import functions as F
+
+OBI_DEPTHS = (1, 5, 10, 20)
+WEIGHTED_DEPTH = 20
+
+# Named exactly as the fields of proto.Signals.
+SIGNAL_COLUMNS = (
+    "obi_1", "obi_5", "obi_10", "obi_20", "obi_weighted", "mid", "spread", "spread_bps",
+    "weighted_mid", "ofi", "best_bid", "best_ask",
+)
+# The best-level quantities OFI needs from the previous book (not signals themselves).
+BOOK_TOP_COLUMNS = ("best_bid_qty", "best_ask_qty")
+# The parsed level arrays (array<double>) the signals are computed from.
+LEVEL_COLUMNS = ("bid_px", "bid_qty", "ask_px", "ask_qty")
+
+
+def as_double(decimal: Column) -> Column:
+    """A decimal string as a double; null when it is not a number."""
+    return decimal.try_cast("double")
+
+
+def level_columns(bids: Column, asks: Column) -> dict[str, Column]:
+    """LEVEL_COLUMNS: each side's prices and quantities as double arrays, parsed once
+    (`levels.price` is the array of the structs' prices; the cast is element-wise)."""
+    def field(levels: Column, name: str) -> Column:
+        return levels[name].try_cast("array<double>")
+
+    return {"bid_px": field(bids, "price"), "bid_qty": field(bids, "qty"),
+            "ask_px": field(asks, "price"), "ask_qty": field(asks, "qty")}
+
+
+def total(values: Column) -> Column:
+    return F.aggregate(values, F.lit(0.0), lambda acc, value: acc + value)
+
+
+def top_total(qtys: Column, depth: int) -> Column:
+    """Σ qty over the top `depth` levels (0 for an empty side)."""
+    if depth == 1:
+        return F.coalesce(F.get(qtys, 0), F.lit(0.0))
+    return total(F.slice(qtys, 1, depth))
+
+
+def imbalance(bid_total: Column, ask_total: Column, bid_qty: Column, ask_qty: Column) -> Column:
+    """(b − a) / (b + a); null when both sides are empty or b + a is 0."""
+    any_level = (F.size(bid_qty) > 0) | (F.size(ask_qty) > 0)
+    return F.when(any_level, F.try_divide(bid_total - ask_total, bid_total + ask_total))
+
+
+def obi(bid_qty: Column, ask_qty: Column, depth: int) -> Column:
+    return imbalance(top_total(bid_qty, depth), top_total(ask_qty, depth), bid_qty, ask_qty)
+
+
+def depth_weights(obi_lambda: float, depth: int = WEIGHTED_DEPTH) -> Column:
+    """The literal array w_i = exp(−λ(i−1)), i = 1..depth (computed once, on the driver)."""
+    return F.array(*(F.lit(math.exp(-obi_lambda * i)) for i in range(depth)))
+
+
+def weighted_total(qtys: Column, obi_lambda: float, depth: int = WEIGHTED_DEPTH) -> Column:
+    """Σ w_i·qty_i over the top `depth` levels."""
+    top = F.slice(qtys, 1, depth)
+    weights = F.slice(depth_weights(obi_lambda, depth), 1, F.size(top))  # same length as `top`
+    return total(F.zip_with(top, weights, lambda qty, weight: qty * weight))
+
+
+def obi_weighted(bid_qty: Column, ask_qty: Column, obi_lambda: float) -> Column:
+    return imbalance(weighted_total(bid_qty, obi_lambda), weighted_total(ask_qty, obi_lambda), bid_qty, ask_qty)
+
+
+def ofi_column(prev_bid: Column, prev_bid_qty: Column, prev_ask: Column, prev_ask_qty: Column,
+               bid: Column, bid_qty: Column, ask: Column, ask_qty: Column) -> Column:
+    """Order-flow imbalance of the current best levels against the previous ones."""
+    inputs = (prev_bid, prev_bid_qty, prev_ask, prev_ask_qty, bid, bid_qty, ask, ask_qty)
+    defined = F.lit(True)
+    for column in inputs:
+        defined = defined & column.isNotNull()
+    flow = (
+        F.when(bid >= prev_bid, bid_qty).otherwise(0.0)
+        - F.when(bid <= prev_bid, prev_bid_qty).otherwise(0.0)
+        - F.when(ask <= prev_ask, ask_qty).otherwise(0.0)
+        + F.when(ask >= prev_ask, prev_ask_qty).otherwise(0.0)
+    )
+    return F.when(defined, flow)
+
+
+def signal_columns(bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Column,
+                   obi_lambda: float) -> dict[str, Column]:
+    """Every signal but `ofi`, plus the best quantities, from the parsed level arrays."""
+    best_bid, best_ask = F.get(bid_px, 0), F.get(ask_px, 0)  # `get` is null past the end
+    mid = (best_bid + best_ask) / 2.0
+    spread = best_ask - best_bid
+    obi_1 = obi(bid_qty, ask_qty, 1)
+    columns = {f"obi_{depth}": obi(bid_qty, ask_qty, depth) for depth in OBI_DEPTHS}
+    columns.update(
+        obi_1=obi_1,
+        obi_weighted=obi_weighted(bid_qty, ask_qty, obi_lambda),
+        mid=mid,
+        spread=spread,
+        spread_bps=F.try_divide(spread, mid) * 1e4,
+        weighted_mid=mid + spread / 2.0 * obi_1,
+        best_bid=best_bid,
+        best_ask=best_ask,
+        best_bid_qty=F.get(bid_qty, 0),
+        best_ask_qty=F.get(ask_qty, 0),
+    )
+    return columns
+
+
+def ofi_over(window: WindowSpec) -> Column:
+    """OFI against the previous row of `window` (the replay's consecutive books)."""
+    current = [F.col(name) for name in ("best_bid", "best_bid_qty", "best_ask", "best_ask_qty")]
+    previous = [F.lag(column).over(window) for column in current]
+    return ofi_column(*previous, *current)
+
+
+def with_signals(df: DataFrame, obi_lambda: float, ofi_window: WindowSpec | None = None,
+                 bids: str = "bids", asks: str = "asks") -> DataFrame:
+    """`df` plus SIGNAL_COLUMNS and BOOK_TOP_COLUMNS computed from its level arrays.
+
+    `ofi_window` (partitioned by symbol, ordered by update id) computes OFI with `lag()`;
+    without it `ofi` is null and the caller chains it (the stream's writer does)."""
+    parsed = df.withColumns(level_columns(F.col(bids), F.col(asks)))
+    levels = [F.col(name) for name in LEVEL_COLUMNS]
+    with_values = parsed.withColumns(signal_columns(*levels, obi_lambda)).drop(*LEVEL_COLUMNS)
+    ofi = ofi_over(ofi_window) if ofi_window is not None else F.lit(None).cast("double")
+    return with_values.withColumn("ofi", ofi)

@@ -1,0 +1,296 @@
+"""The compute stream against the real broker, Redis and Spark.
+
+Each test produces `proto.BookRecord`s to a fresh topic, starts the stream with the same
+library function as `quantcore stream compute` (a query on the shared session), and checks
+Redis against signals computed independently, in plain Python, from the same records.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+
+import pytest
+
+import proto
+from quantcore_platform.health import read_heartbeats
+from quantcore_platform.settings import Settings, TriggerMode
+from streaming.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
+from streaming.spark import book_validation
+from streaming.spark.compute_job import ComputeStream, start_compute
+from tests.support_books import book_record, produce_books, random_book
+
+pytestmark = pytest.mark.slow
+
+SYMBOLS = [f"S{i:02d}USDT" for i in range(30)]
+
+
+# --- the independent reference: signals in plain Python ------------------------------------
+
+def _side(levels) -> list[tuple[float, float]]:
+    return [(float(level.price), float(level.qty)) for level in levels]
+
+
+def _imbalance(bid: float, ask: float, any_level: bool) -> float | None:
+    return (bid - ask) / (bid + ask) if any_level and bid + ask != 0 else None
+
+
+def expected_signals(record: proto.BookRecord, previous: proto.BookRecord | None, obi_lambda: float) -> dict:
+    bids, asks = _side(record.bids), _side(record.asks)
+    any_level = bool(bids or asks)
+    out: dict[str, float | None] = {}
+    for k in (1, 5, 10, 20):
+        out[f"obi_{k}"] = _imbalance(sum(q for _, q in bids[:k]), sum(q for _, q in asks[:k]), any_level)
+    weighted = [sum(q * math.exp(-obi_lambda * i) for i, (_, q) in enumerate(side[:20])) for side in (bids, asks)]
+    out["obi_weighted"] = _imbalance(*weighted, any_level)
+    best_bid, best_ask = (bids[0][0] if bids else None), (asks[0][0] if asks else None)
+    out["best_bid"], out["best_ask"] = best_bid, best_ask
+    if bids and asks:
+        mid, spread = (best_bid + best_ask) / 2, best_ask - best_bid
+        out.update(mid=mid, spread=spread, spread_bps=spread / mid * 1e4,
+                   weighted_mid=mid + spread / 2 * out["obi_1"] if out["obi_1"] is not None else None)
+    out["ofi"] = None
+    if previous is not None and previous.bids and previous.asks and bids and asks:
+        (pb, pbq), (pa, paq) = _side(previous.bids)[0], _side(previous.asks)[0]
+        (b, bq), (a, aq) = bids[0], asks[0]
+        out["ofi"] = (bq if b >= pb else 0) - (pbq if b <= pb else 0) - (aq if a <= pa else 0) + (paq if a >= pa else 0)
+    return {name: value for name, value in out.items() if value is not None}
+
+
+def assert_hash_matches(redis_conn, record: proto.BookRecord, previous: proto.BookRecord | None, obi_lambda: float):
+    stored = {k.decode(): v for k, v in redis_conn.hgetall(signal_key(record.symbol)).items()}
+    assert int(stored["update_id"]) == record.update_id, record.symbol
+    expected = expected_signals(record, previous, obi_lambda)
+    for name, value in expected.items():
+        assert float(stored[name]) == pytest.approx(value, rel=1e-12, abs=1e-12), (record.symbol, name)
+    update = proto.SignalUpdate.FromString(stored["msg"])
+    assert {f.name for f, _ in update.signals.ListFields()} == set(expected)
+    assert update.times.exchange_event_us == record.event_time_us and update.times.ingest_us == record.ingest_time_us
+    assert update.mode == record.mode and update.exchange == record.exchange
+
+
+# --- harness ---------------------------------------------------------------------------------
+
+def compute_settings(kafka: Settings, topic: str, tmp_path, **overrides) -> Settings:
+    return kafka.model_copy(update={"book_topic": topic, "checkpoint_root": str(tmp_path / "checkpoints"),
+                                    "compute_relay_topic": f"{topic}.relay", **overrides})
+
+
+def wait_for(condition, timeout_s: float, what: str, stream: ComputeStream | None = None):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if stream is not None and (problem := stream.failure()) is not None:
+            raise AssertionError(f"stream failed while waiting for {what}: {problem}")
+        if result := condition():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+class Published:
+    """Every message on qc:updates, decoded, collected by a background thread."""
+
+    def __init__(self, redis_conn) -> None:
+        self.updates: list[proto.SignalUpdate] = []
+        self._pubsub = redis_conn.pubsub()
+        self._pubsub.subscribe(**{UPDATES_CHANNEL: self._on_message})
+        self._thread = self._pubsub.run_in_thread(sleep_time=0.01, daemon=True)
+
+    def _on_message(self, message) -> None:
+        self.updates.append(proto.SignalUpdate.FromString(message["data"]))  # every message decodes
+
+    def ids_by_symbol(self) -> dict[str, list[int]]:
+        ids = defaultdict(list)
+        for update in list(self.updates):
+            ids[update.symbol].append(update.update_id)
+        return ids
+
+    def close(self) -> None:
+        self._thread.stop()
+        self._thread.join(timeout=5)  # it may be inside a read: close the socket after it
+        self._pubsub.close()
+
+
+def stored_ids(redis_conn, symbols) -> dict[str, int]:
+    pipe = redis_conn.pipeline()
+    for symbol in symbols:
+        pipe.hget(signal_key(symbol), "update_id")
+    return {s: int(v) for s, v in zip(symbols, pipe.execute()) if v is not None}
+
+
+def all_at(redis_conn, targets: dict[str, int]):
+    return lambda: stored_ids(redis_conn, list(targets)) == targets
+
+
+def dead_letters_from(settings: Settings, source_topic: str, expected: int, timeout_s: float = 30) -> list:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"test-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([settings.dead_letter_topic])
+    found, deadline = [], time.monotonic() + timeout_s
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            letter = proto.DeadLetter.FromString(message.value())
+            if letter.source_topic == source_topic:
+                found.append(letter)
+    finally:
+        consumer.close()
+    return found
+
+
+@pytest.fixture
+def published(redis_conn):
+    collector = Published(redis_conn)
+    yield collector
+    collector.close()
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+def test_30_symbols_match_plain_python_and_bad_records_are_dead_lettered(
+        spark, kafka, redis_conn, fresh_topic, tmp_path, published):
+    settings = compute_settings(kafka, fresh_topic, tmp_path)
+    rng = random.Random(42)
+    records = [random_book(rng, symbol, update_id, depth=rng.choice([1, 5, 10, 20]))
+               for update_id in range(1, 5) for symbol in SYMBOLS]
+    bad = [("S00USDT", b"\x0a\xff\xff\xff"),
+           ("S01USDT", book_record("S01USDT", 100, [("10", "1"), ("11", "1")], [("12", "1")]).SerializeToString()),
+           ("S02USDT", book_record("S02USDT", 100, [("10", "-1")], [("12", "1")]).SerializeToString())]
+    produce_books(settings, fresh_topic, records[:60], payloads=bad)
+    produce_books(settings, fresh_topic, records[60:])  # valid books after the bad ones: still processed
+
+    stream = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
+    try:
+        wait_for(all_at(redis_conn, {s: 4 for s in SYMBOLS}), 90, "every symbol at update 4", stream)
+        last = {r.symbol: r for r in records if r.update_id == 4}
+        before = {r.symbol: r for r in records if r.update_id == 3}
+        for symbol in SYMBOLS:
+            assert_hash_matches(redis_conn, last[symbol], before[symbol], settings.obi_lambda)
+        letters = dead_letters_from(settings, fresh_topic, expected=3)
+        assert stream.query.isActive, "bad records do not stop the query"
+        wait_for(lambda: stream.write_stats()["dead_letters"] == 3, 10, "the dead-letter counter")
+    finally:
+        stream.stop()
+    assert sorted(letter.reason for letter in letters) == sorted(
+        [book_validation.UNDECODABLE, book_validation.BIDS_UNSORTED, book_validation.NEGATIVE_QTY])
+    assert {letter.payload for letter in letters} == {payload for _, payload in bad}, "raw records kept untouched"
+    assert all(letter.stage == "compute" and letter.source_offset >= 0 for letter in letters)
+    assert set(SignalStore(redis_conn).symbols()) == set(SYMBOLS)
+    for symbol, ids in published.ids_by_symbol().items():
+        assert ids == sorted(set(ids)) and ids[-1] == 4, (symbol, ids)
+    for update in published.updates:
+        assert update.times.publish_us >= update.times.compute_us >= update.times.kafka_append_us > 0
+
+
+def test_out_of_order_and_replayed_ids_never_move_redis_backwards(
+        spark, kafka, redis_conn, fresh_topic, tmp_path, published):
+    settings = compute_settings(kafka, fresh_topic, tmp_path)
+    symbols = SYMBOLS[:6]
+    rng = random.Random(7)
+    book = {(s, uid): random_book(rng, s, uid) for s in symbols for uid in range(1, 9)}
+
+    def produce(ids: list[int]) -> int:
+        return produce_books(settings, fresh_topic, [book[(s, uid)] for uid in ids for s in symbols])
+
+    stream = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
+    try:
+        sent = produce([3, 1, 5, 2, 4])  # out of order within a batch
+        wait_for(all_at(redis_conn, {s: 5 for s in symbols}), 90, "update 5", stream)
+        for ids in ([4, 2], [1, 2, 3, 4, 5]):  # older ids in later batches, then a replayed range
+            sent += produce(ids)
+            wait_for(lambda: stream.write_stats()["rows"] >= sent, 60, "the old records processed", stream)
+            assert stored_ids(redis_conn, symbols) == {s: 5 for s in symbols}, "Redis never moves backwards"
+        sent += produce([8, 6, 7])
+        wait_for(all_at(redis_conn, {s: 8 for s in symbols}), 60, "update 8", stream)
+        stats = stream.write_stats()
+    finally:
+        stream.stop()
+    for symbol in symbols:
+        assert_hash_matches(redis_conn, book[(symbol, 8)], book[(symbol, 5)], settings.obi_lambda)
+    ids = published.ids_by_symbol()
+    for symbol in symbols:
+        assert ids[symbol] == sorted(set(ids[symbol])) and ids[symbol][-1] == 8, "nothing stale is published"
+        assert not set(ids[symbol]) & {1, 2, 6, 7}, "older books of a batch are never published"
+    assert stats["stale"] + stats["superseded"] >= len(symbols) * 7
+
+
+def test_restart_from_checkpoint_loses_nothing_and_regresses_nothing(
+        spark, kafka, redis_conn, fresh_topic, tmp_path, published):
+    settings = compute_settings(kafka, fresh_topic, tmp_path)
+    rng = random.Random(3)
+    book = {(s, uid): random_book(rng, s, uid, depth=5) for s in SYMBOLS for uid in range(1, 41)}
+
+    def produce(ids) -> int:
+        return produce_books(settings, fresh_topic, [book[(s, uid)] for uid in ids for s in SYMBOLS])
+
+    produce(range(1, 11))
+    first = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
+    try:
+        wait_for(all_at(redis_conn, {s: 10 for s in SYMBOLS}), 90, "update 10", first)
+        feeder = threading.Thread(target=produce, args=(range(11, 31),))
+        feeder.start()
+        wait_for(lambda: max(stored_ids(redis_conn, SYMBOLS).values()) > 10, 60, "the stream mid-way", first)
+    finally:
+        first.stop()  # mid-stream
+    feeder.join()
+    produce(range(31, 41))  # while the stream is down: only the checkpoint can find these
+
+    second = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=False)
+    try:
+        wait_for(all_at(redis_conn, {s: 40 for s in SYMBOLS}), 90, "update 40 after the restart", second)
+    finally:
+        second.stop()
+    for symbol in SYMBOLS:
+        assert_hash_matches(redis_conn, book[(symbol, 40)], book[(symbol, 39)], settings.obi_lambda)
+    for symbol, ids in published.ids_by_symbol().items():
+        assert ids == sorted(set(ids)), f"{symbol} went backwards or republished: {ids}"
+
+
+def test_cli_realtime_trigger_heartbeat_and_graceful_stop(kafka, redis_conn, fresh_topic, tmp_path, published):
+    """`quantcore stream compute --trigger realtime` as its own process (its own Spark, with a
+    task slot per partition): same values in Redis, a heartbeat, exit 0 on SIGINT."""
+    settings = compute_settings(kafka, fresh_topic, tmp_path)
+    rng = random.Random(9)
+    records = [random_book(rng, symbol, uid) for uid in (1, 2) for symbol in SYMBOLS]
+    garbage = b"\x0a\xff\xff\xff"
+    produce_books(settings, fresh_topic, records[:30], payloads=[("S05USDT", garbage)])
+    produce_books(settings, fresh_topic, records[30:])
+    env = {**os.environ, **settings.as_env(), "QUANTCORE_SPARK_DRIVER_MEMORY": "1g"}
+    command = [sys.executable, "-m", "quantcore_platform.cli", "stream", "compute",
+               "--trigger", "realtime", "--from-beginning"]
+    log = (tmp_path / "compute.log").open("w")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: process.poll() is not None or all_at(redis_conn, {s: 2 for s in SYMBOLS})(), 150,
+                 "the realtime stream")
+        assert process.poll() is None, (tmp_path / "compute.log").read_text()[-3000:]
+        def heartbeat() -> dict | None:
+            beat = read_heartbeats(redis_conn, "compute").get("compute:0") or {}
+            return beat if beat.get("published", 0) >= 30 else None
+
+        beats = wait_for(heartbeat, 30, "a heartbeat with the published count")
+        assert beats["trigger_mode"] == "realtime" and beats["active"] is True
+        (letter,) = dead_letters_from(settings, fresh_topic, expected=1)
+        assert letter.reason == book_validation.UNDECODABLE and letter.payload == garbage
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(60)
+        log.close()
+    assert code == 0, (tmp_path / "compute.log").read_text()[-3000:]
+    latest = {r.symbol: r for r in records if r.update_id == 2}
+    first = {r.symbol: r for r in records if r.update_id == 1}
+    for symbol in SYMBOLS:
+        assert_hash_matches(redis_conn, latest[symbol], first[symbol], settings.obi_lambda)
