@@ -1,0 +1,198 @@
+"""Replay as Dagster assets: `books_raw` and `book_signals`, daily partitions (UTC).
+
+One Spark run materializes both tables for a day or a range of days: the asset launches
+`python -m streaming.spark.replay_job --dates A..B` through Dagster Pipes, and the job
+reports rows, Kafka offsets, quarantined records and retention gaps back as materialization
+metadata. A UI backfill over many days is one Spark run (`BackfillPolicy.single_run`).
+The checks read the written days back with deltalake + polars (streaming/spark/replay_checks.py).
+
+Lists for the code location's `Definitions`: REPLAY_ASSETS, REPLAY_ASSET_CHECKS, REPLAY_JOBS,
+REPLAY_SCHEDULES. Resource: `quantcore` (QuantcoreSettingsResource).
+"""
+
+import sys
+from collections.abc import Callable
+from datetime import date
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    AssetSelection,
+    AssetSpec,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    DefaultScheduleStatus,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    PipesSubprocessClient,
+    ScheduleDefinition,
+    asset_check,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+    job,
+    multi_asset,
+    op,
+)
+
+from quantcore_platform.resources import QuantcoreSettingsResource
+from quantcore_platform.settings import REPO_ROOT, Settings, load_settings
+from streaming.spark import replay_checks
+from streaming.spark.replay_checks import CheckOutcome
+from streaming.spark.replay_offsets import days_between
+
+BOOKS_RAW = AssetKey("books_raw")
+BOOK_SIGNALS = AssetKey("book_signals")
+GROUP = "replay"
+
+REPLAY_PARTITIONS = DailyPartitionsDefinition(
+    start_date=load_settings().replay_start_date.isoformat(), timezone="UTC")
+
+
+def replay_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streaming.spark.replay_job", *args]
+
+
+def pipes_client(settings: Settings) -> PipesSubprocessClient:
+    """The job's process gets exactly our settings (as QUANTCORE_* variables)."""
+    return PipesSubprocessClient(env=settings.as_env(), cwd=str(REPO_ROOT))
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(BOOKS_RAW, deps=["book_topic"], group_name=GROUP, kinds={"spark", "delta"},
+                  description="Every book record of the Kafka topic, exact decimal strings, with Kafka "
+                              "partition/offset; partitioned by the UTC day of the Kafka timestamp."),
+        AssetSpec(BOOK_SIGNALS, deps=[BOOKS_RAW], group_name=GROUP, kinds={"spark", "delta"},
+                  description="Signals of every book (obi_k, weighted OBI, mid, spread, OFI, ...), "
+                              "one row per (symbol, update_id), from the stream's signal expressions."),
+    ],
+    partitions_def=REPLAY_PARTITIONS,
+    backfill_policy=BackfillPolicy.single_run(),
+    can_subset=False,
+)
+def replay_books(context: AssetExecutionContext, quantcore: QuantcoreSettingsResource):
+    """Replay the partition's days from Kafka into Delta in one Spark run."""
+    days = context.partition_key_range
+    context.log.info(f"replaying {days.start}..{days.end} from Kafka")
+    return pipes_client(quantcore.settings()).run(
+        command=replay_command("--dates", f"{days.start}..{days.end}"), context=context,
+    ).get_results()
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+def run_days(context: AssetCheckExecutionContext) -> list[date]:
+    """The days of the run; for a check launched on its own, the last replayed day."""
+    if context.has_partition_key_range or context.has_partition_key:
+        keys = context.partition_key_range
+        return days_between(date.fromisoformat(keys.start), date.fromisoformat(keys.end))
+    latest = context.instance.fetch_materializations(BOOKS_RAW, limit=1).records
+    partition = latest[0].partition_key if latest else None
+    return [date.fromisoformat(partition)] if partition else []
+
+
+def replay_metadata(context: AssetCheckExecutionContext, day: date) -> dict | None:
+    """The metadata the replay reported for `day` (None if it was never materialized)."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=BOOKS_RAW, asset_partitions=[day.isoformat()]), limit=1).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    return {key: value.value for key, value in records[0].asset_materialization.metadata.items()}
+
+
+def combine(days: list[date], outcome_of: Callable[[date], CheckOutcome],
+            severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
+    """One result for the run's days: passed only if every day passed."""
+    outcomes = {day: outcome_of(day) for day in days}
+    failed = [day for day, outcome in outcomes.items() if not outcome.passed]
+    description = (outcomes[failed[0]].description if failed else
+                   f"{len(days)} day(s) passed" if days else "no replayed day to check")
+    return AssetCheckResult(
+        passed=bool(days) and not failed, severity=severity, description=description,
+        metadata={"days": len(days), "failed_days": MetadataValue.json([d.isoformat() for d in failed]),
+                  "per_day": MetadataValue.json({d.isoformat(): {"passed": o.passed, "description": o.description,
+                                                                 **o.metadata} for d, o in outcomes.items()})})
+
+
+@asset_check(asset=BOOK_SIGNALS, description="Every obi_k (and the weighted OBI) lies within [-1, 1].")
+def obi_within_bounds(context: AssetCheckExecutionContext, quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
+    settings = quantcore.settings()
+    return combine(run_days(context), lambda day: replay_checks.check_obi_bounds(settings, day))
+
+
+@asset_check(asset=BOOK_SIGNALS, description="No (symbol, update_id) appears twice: re-runs replace, never append.")
+def no_duplicate_updates(context: AssetCheckExecutionContext, quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
+    settings = quantcore.settings()
+    return combine(run_days(context), lambda day: replay_checks.check_no_duplicates(settings, day))
+
+
+@asset_check(asset=BOOK_SIGNALS, description="Per symbol, update ids increase in Kafka log order "
+                                             "(a regression means the ingest went backwards).")
+def update_ids_increasing(context: AssetCheckExecutionContext,
+                          quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
+    settings = quantcore.settings()
+    return combine(run_days(context), lambda day: replay_checks.check_update_ids_increasing(settings, day),
+                   AssetCheckSeverity.WARN)
+
+
+@asset_check(asset=BOOKS_RAW, description="books_raw + books_quarantine rows of the day equal the Kafka "
+                                          "records of the day (offsets by timestamp).")
+def row_count_matches_kafka(context: AssetCheckExecutionContext,
+                            quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
+    settings = quantcore.settings()
+
+    def outcome(day: date) -> CheckOutcome:
+        recorded = (replay_metadata(context, day) or {}).get("kafka_records", {}).get(day.isoformat())
+        return replay_checks.check_row_count(settings, day, recorded)
+
+    return combine(run_days(context), outcome)
+
+
+@asset_check(asset=BOOKS_RAW, description="Kafka still held the whole day when it was replayed "
+                                          "(fails loudly instead of passing off a partial day).")
+def kafka_retention_complete(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    def outcome(day: date) -> CheckOutcome:
+        metadata = replay_metadata(context, day) or {}
+        return replay_checks.check_retention(day, metadata.get("missing_ranges"), metadata.get("skipped_days"))
+
+    return combine(run_days(context), outcome)
+
+
+# --- jobs and schedules ------------------------------------------------------------------------------
+
+replay_daily_job = define_asset_job(
+    "replay_daily", selection=AssetSelection.assets(BOOKS_RAW, BOOK_SIGNALS), partitions_def=REPLAY_PARTITIONS,
+    description="Replay one UTC day (or a range, in one Spark run) from Kafka into Delta.")
+
+# At 00:30 UTC the newest complete partition is yesterday: that is what the schedule runs.
+replay_nightly = build_schedule_from_partitioned_job(
+    replay_daily_job, name="replay_nightly", hour_of_day=0, minute_of_hour=30,
+    default_status=DefaultScheduleStatus.RUNNING)
+
+
+@op(description="OPTIMIZE (compaction) and VACUUM (settings.delta_vacuum_retention_hours) of the replay tables.")
+def optimize_and_vacuum(context: OpExecutionContext, quantcore: QuantcoreSettingsResource) -> Output[None]:
+    invocation = pipes_client(quantcore.settings()).run(command=replay_command("--maintain"), context=context)
+    report = next(iter(invocation.get_custom_messages()), {})
+    return Output(None, metadata={"tables": MetadataValue.json(report)})
+
+
+@job(description="Weekly Delta maintenance of books_raw, book_signals and books_quarantine.")
+def delta_maintenance():
+    optimize_and_vacuum()
+
+
+delta_maintenance_weekly = ScheduleDefinition(
+    name="delta_maintenance_weekly", job=delta_maintenance, cron_schedule="0 3 * * 0",
+    execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING)
+
+REPLAY_ASSETS = [replay_books]
+REPLAY_ASSET_CHECKS = [obi_within_bounds, no_duplicate_updates, update_ids_increasing, row_count_matches_kafka,
+                       kafka_retention_complete]
+REPLAY_JOBS = [replay_daily_job, delta_maintenance]
+REPLAY_SCHEDULES = [replay_nightly, delta_maintenance_weekly]

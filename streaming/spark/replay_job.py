@@ -1,0 +1,343 @@
+"""Replay the Kafka book topic into Delta Lake: `books_raw`, `book_signals`, `books_quarantine`.
+
+One Spark batch run replays one day, many days (a backfill: one Kafka read per run of
+consecutive days) or everything Kafka still holds (`dates=None`). Records are decoded by the
+same protobuf decoder as the stream and their signals computed by the same signals module,
+so live and replayed values are identical by construction. Each written day replaces exactly
+that day in every table; days that Kafka's retention has cut are skipped (their Delta rows
+are kept) and reported, unless `allow_partial`.
+
+    replay(spark, settings, [date(2024, 3, 1)])          # library (CLI, Dagster, tests)
+    python -m streaming.spark.replay_job --dates 2024-03-01..2024-03-07   # a process (Dagster Pipes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    BinaryType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from quantcore_platform.log import get_logger
+from quantcore_platform.settings import Settings
+from streaming.spark import book_validation, delta_tables, signals
+from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
+from streaming.spark.protobuf_decode import decode, message_descriptor
+from streaming.spark.replay_offsets import offsets_json, parse_days
+from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
+
+BOOK_MESSAGE = "quantcore.v1.BookRecord"
+US_PER_DAY = 86_400_000_000
+
+# The Kafka source's schema, for an empty frame when there is nothing to read.
+KAFKA_SCHEMA = StructType([
+    StructField("key", BinaryType()), StructField("value", BinaryType()), StructField("topic", StringType()),
+    StructField("partition", IntegerType()), StructField("offset", LongType()),
+    StructField("timestamp", TimestampType()), StructField("timestampType", IntegerType()),
+])
+
+log = get_logger("replay")
+
+
+@dataclass
+class ReplayResult:
+    """What a replay did, as plain JSON-able values (CLI output, Dagster metadata)."""
+
+    topic: str
+    days: list[str]  # requested (or, for --all, every day Kafka holds)
+    written_days: list[str]
+    skipped_days: list[str]  # cut by retention and left untouched
+    rows: dict[str, int]  # table -> rows written over the written days
+    rows_by_day: dict[str, dict[str, int]]  # table -> day -> rows
+    kafka_records: dict[str, int]  # day -> records Kafka holds for it
+    offsets: list[dict]  # per Kafka read: days and {partition: [start, end)}
+    records_read: int
+    quarantined: int
+    missing_ranges: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing_ranges
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "complete": self.complete}
+
+
+# --- reading and decoding --------------------------------------------------------------------
+
+def read_kafka(spark: SparkSession, settings: Settings, topic: str, run: KafkaRun) -> DataFrame | None:
+    """The records of one run of days, by explicit offsets (None when there are none)."""
+    partitions = sorted(p for p in run.start if run.end[p] > run.start[p])
+    if not partitions:
+        return None
+    return (spark.read.format("kafka").options(**settings.spark_kafka_options())
+            .option("assign", json.dumps({topic: partitions}))
+            .option("startingOffsets", offsets_json(topic, {p: run.start[p] for p in partitions}))
+            .option("endingOffsets", offsets_json(topic, {p: run.end[p] for p in partitions}))
+            .option("failOnDataLoss", "true")
+            .load())
+
+
+def read_runs(spark: SparkSession, settings: Settings, plan: ReplayPlan) -> DataFrame:
+    frames = [f for f in (read_kafka(spark, settings, plan.topic, run) for run in plan.runs()) if f is not None]
+    if not frames:
+        return spark.createDataFrame([], KAFKA_SCHEMA)
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union
+
+
+def decoded_records(kafka: DataFrame, days: list[date]) -> DataFrame:
+    """Kafka rows of `days` with their decoded book (null when undecodable) and Kafka coordinates.
+    The day comes from the Kafka timestamp in integer arithmetic: no session time zone involved."""
+    timestamp_us = F.unix_micros(F.col("timestamp"))
+    return (kafka
+            .select(F.col("topic").alias("kafka_topic"), F.col("partition").alias("kafka_partition"),
+                    F.col("offset").alias("kafka_offset"), timestamp_us.alias("kafka_timestamp_us"),
+                    F.when(F.col("timestampType") == 1, "LogAppendTime").otherwise("CreateTime")
+                    .alias("kafka_timestamp_type"),
+                    F.col("key").alias("kafka_key"), F.col("value").alias("payload"),
+                    decode(F.col("value"), BOOK_MESSAGE).alias("book"))
+            .withColumn("date", F.date_from_unix_date(F.floor(F.col("kafka_timestamp_us") / US_PER_DAY)
+                                                      .cast("int")))
+            .where(F.col("date").isin(list(days))))
+
+
+def unreplayable(book: Column) -> Column:
+    """A record without a book or a symbol has no place in books_raw: it is quarantined.
+    These are the first two verdicts of book_validation (UNDECODABLE, MISSING_SYMBOL), tested
+    cheaply here; the full verdict is computed once, in the signals pass."""
+    return book.isNull() | (book["symbol"] == "")
+
+
+KAFKA_COLUMNS = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp_us", "kafka_timestamp_type"]
+
+
+def parsed_and_checked(frame: DataFrame, book: Column, bids: Column, asks: Column) -> DataFrame:
+    """`frame` plus the stream's verdict `invalid_reason` (book_validation.py; null when the book
+    is usable) and, like the stream, the level arrays parsed once for the checks and signals."""
+    parsed = frame.select("*", *(column.alias(name) for name, column in signals.level_columns(bids, asks).items()))
+    levels = [F.col(name) for name in signals.LEVEL_COLUMNS]
+    return parsed.select("*", book_validation.invalid_reason(book, *levels).alias("invalid_reason"))
+
+
+def raw_rows(decoded: DataFrame) -> DataFrame:
+    """Every record with a book and a symbol, exactly as decoded."""
+    return decoded.where(~unreplayable(F.col("book"))).select("book.*", *KAFKA_COLUMNS, "date")
+
+
+def quarantine_rows(decoded: DataFrame) -> DataFrame:
+    bad = decoded.where(unreplayable(F.col("book")))
+    book = F.col("book")
+    return (parsed_and_checked(bad, book, book["bids"], book["asks"])
+            .select(*KAFKA_COLUMNS, "kafka_key", "payload", F.col("invalid_reason").alias("reason"), "date"))
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+SIGNAL_KEYS = ["symbol", "exchange", "update_id", "mode", "event_time_us", "ingest_time_us",
+               "kafka_timestamp_us", "kafka_partition", "kafka_offset"]
+TOP_OF_BOOK = ("best_bid", "best_bid_qty", "best_ask", "best_ask_qty")
+
+
+def book_struct(books: DataFrame) -> Column:
+    """books_raw's BookRecord fields as the struct book_validation inspects."""
+    fields = [f.name for f in message_descriptor(BOOK_MESSAGE).fields if f.name in books.columns]
+    return F.struct(*(F.col(name) for name in fields))
+
+
+def signal_rows(books: DataFrame, settings: Settings) -> DataFrame:
+    """One row per (symbol, update_id) of books_raw with the stream's verdict and signals.
+
+    A book the stream rejects (crossed, unsorted, ...) keeps its row with `invalid_reason`
+    and null signals. OFI compares a valid book with the previous valid book of its symbol
+    the same day, as the stream's writer chains it: a day replays identically alone or
+    within --all. A re-sent record (same symbol and update id) counts once: the first in
+    update id, then Kafka order. Signals are computed before the shuffle by symbol, so the
+    level arrays never cross it."""
+    checked = parsed_and_checked(books.select(*SIGNAL_KEYS, "bids", "asks", "date", book_struct(books).alias("book")),
+                                 F.col("book"), F.col("bids"), F.col("asks"))
+    valid = F.col("invalid_reason").isNull()
+    levels = [F.col(name) for name in signals.LEVEL_COLUMNS]
+    values = {name: F.when(valid, column)
+              for name, column in signals.signal_columns(*levels, settings.obi_lambda).items()}
+    computed = checked.select(*SIGNAL_KEYS, "date", "invalid_reason", *(c.alias(n) for n, c in values.items()))
+
+    by_symbol = Window.partitionBy("symbol", "date").orderBy("update_id", "kafka_partition", "kafka_offset")
+    first_of_update = (computed.withColumn("previous_id", F.lag("update_id").over(by_symbol))
+                       .where(F.col("previous_id").isNull() | (F.col("previous_id") != F.col("update_id")))
+                       .drop("previous_id"))
+    top = F.struct(*(F.col(name) for name in TOP_OF_BOOK))
+    previous_valid = F.last(F.when(valid, top), ignorenulls=True).over(
+        by_symbol.rowsBetween(Window.unboundedPreceding, -1))
+    with_previous = first_of_update.withColumn("previous", previous_valid)
+    ofi = signals.ofi_column(*(F.col("previous")[name] for name in TOP_OF_BOOK), *(F.col(name) for name in TOP_OF_BOOK))
+    with_ofi = with_previous.withColumn("ofi", F.when(valid, ofi))
+    return with_ofi.select(*SIGNAL_KEYS, *signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS, "invalid_reason", "date")
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+def replay(spark: SparkSession, settings: Settings, dates: list[date] | None = None,
+           allow_partial: bool = False) -> ReplayResult:
+    """Replay `dates` (None: every day Kafka holds) into the Delta tables; see the module doc."""
+    started = time.monotonic()
+    delta_tables.tune_session(spark)
+    plan = plan_replay(settings, dates, allow_partial)
+    days = plan.write_days
+    if plan.incomplete:
+        log.warning("kafka retention cut requested days", missing=plan.missing_ranges(),
+                    skipped=[d.isoformat() for d in plan.skipped_days])
+    read, invalid = 0, 0
+    if days:
+        log.info("replaying", topic=plan.topic, days=len(days), first=days[0].isoformat(),
+                 last=days[-1].isoformat(), records=sum(plan.records(d) for d in days))
+        read, invalid = write_raw(spark, settings, plan)
+        write_quarantine(spark, settings, plan, invalid)
+        write_signals(spark, settings, days)
+    result = summarize(spark, settings, plan, read, invalid, time.monotonic() - started)
+    log.info("replay done", rows=result.rows, quarantined=result.quarantined, seconds=round(result.seconds, 1))
+    return result
+
+
+def write_raw(spark: SparkSession, settings: Settings, plan: ReplayPlan) -> tuple[int, int]:
+    """books_raw in one pass over Kafka; returns (records read, records not replayable)."""
+    observation = Observation("replay_read")
+    decoded = decoded_records(read_runs(spark, settings, plan), plan.write_days).observe(
+        observation, F.count(F.lit(1)).alias("read"),
+        F.count(F.when(unreplayable(F.col("book")), True)).alias("invalid"))
+    delta_tables.replace_days(spark, settings, BOOKS_RAW, raw_rows(decoded), plan.write_days)
+    metrics = observation.get
+    return int(metrics.get("read", 0)), int(metrics.get("invalid", 0))
+
+
+def write_quarantine(spark: SparkSession, settings: Settings, plan: ReplayPlan, invalid: int) -> None:
+    """Bad records are rare: only then read Kafka a second time to keep their bytes."""
+    decoded = decoded_records(read_runs(spark, settings, plan) if invalid else
+                              spark.createDataFrame([], KAFKA_SCHEMA), plan.write_days)
+    delta_tables.replace_days(spark, settings, BOOKS_QUARANTINE, quarantine_rows(decoded), plan.write_days)
+
+
+def write_signals(spark: SparkSession, settings: Settings, days: list[date]) -> None:
+    books = (spark.read.format("delta").load(delta_tables.table_path(settings, BOOKS_RAW))
+             .where(F.col("date").isin(list(days))))
+    delta_tables.replace_days(spark, settings, BOOK_SIGNALS, signal_rows(books, settings), days)
+
+
+def summarize(spark: SparkSession, settings: Settings, plan: ReplayPlan, read: int, invalid: int,
+              seconds: float) -> ReplayResult:
+    by_day = {name: {d.isoformat(): n for d, n in delta_tables.rows_by_day(spark, settings, name,
+                                                                           plan.write_days).items()}
+              for name in delta_tables.TABLES}
+    offsets = [{"days": f"{run.days[0]}..{run.days[-1]}",
+                "partitions": {str(p): [run.start[p], run.end[p]] for p in run.start if run.end[p] > run.start[p]}}
+               for run in plan.runs()]
+    return ReplayResult(
+        topic=plan.topic, days=[d.isoformat() for d in plan.days],
+        written_days=[d.isoformat() for d in plan.write_days],
+        skipped_days=[d.isoformat() for d in plan.skipped_days],
+        rows={name: sum(counts.values()) for name, counts in by_day.items()}, rows_by_day=by_day,
+        kafka_records={d.isoformat(): plan.records(d) for d in plan.days}, offsets=offsets,
+        records_read=read, quarantined=invalid, missing_ranges=plan.missing_ranges(), seconds=seconds)
+
+
+# --- as a process (Dagster Pipes, or by hand) --------------------------------------------------
+
+def pipes_metadata(result: ReplayResult, table: str) -> dict:
+    """Materialization metadata of one table, in Dagster Pipes' typed form."""
+    as_json = lambda value: {"raw_value": value, "type": "json"}  # noqa: E731
+    metadata = {
+        "rows": {"raw_value": result.rows[table], "type": "int"},
+        "rows_by_day": as_json(result.rows_by_day[table]),
+        "written_days": as_json(result.written_days),
+        "complete": {"raw_value": result.complete, "type": "bool"},
+        "seconds": {"raw_value": round(result.seconds, 2), "type": "float"},
+    }
+    if table == BOOKS_RAW:
+        metadata |= {
+            "kafka_records": as_json(result.kafka_records),
+            "offsets": as_json(result.offsets),
+            "records_read": {"raw_value": result.records_read, "type": "int"},
+            "quarantined": {"raw_value": result.quarantined, "type": "int"},
+            "skipped_days": as_json(result.skipped_days),
+            "missing_ranges": as_json(result.missing_ranges),
+        }
+    return metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streaming.spark.replay_job", description=__doc__.split("\n")[0])
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--all", action="store_true", help="every day Kafka still holds")
+    what.add_argument("--dates", help="YYYY-MM-DD, A..B or a comma-separated list (UTC days)")
+    what.add_argument("--maintain", action="store_true", help="OPTIMIZE + VACUUM the tables instead")
+    parser.add_argument("--allow-partial", action="store_true", help="also write days cut by retention")
+    args = parser.parse_args(argv)
+
+    from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
+
+    # Under Dagster, Pipes is opened first so that a failure anywhere is reported to the run.
+    launched_by_dagster = PipesEnvVarParamsLoader().is_dagster_pipes_process()
+    with open_dagster_pipes() if launched_by_dagster else nullcontext() as pipes:
+        report, result = run_job(args)
+        if pipes is not None and result is None:
+            pipes.report_custom_message(report)
+        elif pipes is not None:
+            for table in (BOOKS_RAW, BOOK_SIGNALS):
+                pipes.report_asset_materialization(asset_key=table, metadata=pipes_metadata(result, table))
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def run_job(args: argparse.Namespace) -> tuple[dict, ReplayResult | None]:
+    """(printable report, the replay's result or None for maintenance)."""
+    from quantcore_platform.settings import load_settings
+
+    settings = load_settings()
+    if args.maintain:
+        return run_maintenance(settings), None
+    days = None if args.all else parse_days(args.dates)
+    result = run_replay(settings, days, allow_partial=args.allow_partial)
+    return result.as_dict(), result
+
+
+def run_replay(settings: Settings, days: list[date] | None, allow_partial: bool = False) -> ReplayResult:
+    """`replay` in a Spark session of its own (the CLI and the Dagster-launched process)."""
+    from streaming.spark.session import build_spark_session
+
+    spark = build_spark_session(settings, "quantcore-replay")
+    try:
+        return replay(spark, settings, days, allow_partial=allow_partial)
+    finally:
+        spark.stop()
+
+
+def run_maintenance(settings: Settings) -> dict:
+    from streaming.spark.session import build_spark_session
+
+    spark = build_spark_session(settings, "quantcore-delta-maintenance")
+    try:
+        return delta_tables.maintain(spark, settings)
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

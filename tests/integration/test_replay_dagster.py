@@ -1,0 +1,109 @@
+"""The replay assets materialized in-process by Dagster, with real Kafka and a real Spark job
+launched through Dagster Pipes: metadata comes back, the checks pass on a good day and fail
+loudly on a day that Kafka's retention has cut. Two Spark processes in all."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from confluent_kafka import TopicPartition
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
+
+from bench.scenarios.replay import create_topic
+from quantcore_platform.replay_assets import REPLAY_ASSET_CHECKS, replay_books
+from quantcore_platform.resources import QuantcoreSettingsResource
+from quantcore_platform.services.kafka_broker import admin_client
+from quantcore_platform.settings import Settings
+from tests.integration.test_replay_job import (
+    DAY1,
+    DAY2,
+    PARTITIONS,
+    RECORDS,
+    expected_raw,
+    expected_signal_books,
+    partition_of,
+    produce_known,
+)
+
+pytestmark = pytest.mark.slow
+
+CHECKS = {"obi_within_bounds", "no_duplicate_updates", "update_ids_increasing", "row_count_matches_kafka",
+          "kafka_retention_complete"}
+
+
+def settings_file(settings: Settings, topic: str, data_root: str, path) -> str:
+    """The TOML the resource points at: how a deployment configures Dagster's settings."""
+    path.write_text("\n".join([
+        f'home = "{settings.home}"', f"kafka_port = {settings.kafka_port}",
+        f"kafka_controller_port = {settings.kafka_controller_port}", f"redis_port = {settings.redis_port}",
+        f'book_topic = "{topic}"', f'data_root = "{data_root}"', 'spark_driver_memory = "1g"', ""]))
+    return str(path)
+
+
+@pytest.fixture
+def topic(kafka: Settings):
+    name = create_topic(kafka, f"qc.test.dagster.{uuid.uuid4().hex[:8]}", PARTITIONS)
+    produce_known(kafka, name)
+    yield name
+    admin_client(kafka).delete_topics([name])
+
+
+def run(resource: QuantcoreSettingsResource, **partition):
+    return materialize([replay_books, *REPLAY_ASSET_CHECKS], resources={"quantcore": resource},
+                       instance=DagsterInstance.ephemeral(), **partition)
+
+
+def test_a_day_materializes_with_metadata_and_passing_checks(kafka, topic, tmp_path):
+    resource = QuantcoreSettingsResource(config_file=settings_file(kafka, topic, str(tmp_path / "delta"),
+                                                                   tmp_path / "quantcore.toml"))
+    result = run(resource, partition_key=DAY1.isoformat())
+
+    assert result.success
+    events = {e.asset_key.path[-1]: e for e in result.get_asset_materialization_events()}
+    assert set(events) == {"books_raw", "book_signals"}
+    assert {e.partition for e in events.values()} == {DAY1.isoformat()}
+    raw = events["books_raw"].materialization.metadata
+    assert raw["rows"].value == len(expected_raw(DAY1))
+    assert raw["quarantined"].value == 1, "the corrupted record of day 1"
+    assert raw["kafka_records"].value == {DAY1.isoformat(): sum(r.day == DAY1 for r in RECORDS)}
+    assert raw["complete"].value is True and raw["missing_ranges"].value == []
+    (read,) = raw["offsets"].value
+    assert read["days"] == "2024-03-01..2024-03-01"
+    assert set(read["partitions"]) == {str(partition_of(r.key)) for r in RECORDS if r.day == DAY1}
+    signals = events["book_signals"].materialization.metadata
+    assert signals["rows"].value == len(expected_signal_books(DAY1, valid_only=False))
+
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == CHECKS
+    failed = {name: e.description for name, e in evaluations.items() if not e.passed}
+    assert not failed
+    counted = evaluations["row_count_matches_kafka"].metadata["per_day"].value[DAY1.isoformat()]
+    assert counted["delta_rows"] == counted["kafka_records"] == raw["kafka_records"].value[DAY1.isoformat()]
+
+
+def test_a_range_cut_by_retention_fails_its_check_loudly(kafka, topic, tmp_path):
+    admin = admin_client(kafka)  # keep a reference: a collected client never completes its futures
+    for future in admin.delete_records([TopicPartition(topic, 0, 2)]).values():
+        future.result(30)
+    resource = QuantcoreSettingsResource(config_file=settings_file(kafka, topic, str(tmp_path / "delta"),
+                                                                   tmp_path / "quantcore.toml"))
+    result = run(resource, tags={"dagster/asset_partition_range_start": DAY1.isoformat(),
+                                 "dagster/asset_partition_range_end": DAY2.isoformat()})
+
+    assert result.success, "a cut day is reported, not a crash"
+    partitions = {(e.asset_key.path[-1], e.partition) for e in result.get_asset_materialization_events()}
+    assert partitions == {(t, d.isoformat()) for t in ("books_raw", "book_signals") for d in (DAY1, DAY2)}, \
+        "one Spark run materialized both days"
+    raw = next(e for e in result.get_asset_materialization_events()
+               if e.asset_key.path[-1] == "books_raw").materialization.metadata
+    assert raw["skipped_days"].value == [DAY1.isoformat()]
+    assert [(m["date"], m["partition"]) for m in raw["missing_ranges"].value] == [(DAY1.isoformat(), 0)]
+    assert raw["rows_by_day"].value == {DAY2.isoformat(): len(expected_raw(DAY2))}
+
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    retention = evaluations["kafka_retention_complete"]
+    assert not retention.passed and retention.severity == AssetCheckSeverity.ERROR
+    assert "retention dropped part of the day" in retention.description
+    assert retention.metadata["failed_days"].value == [DAY1.isoformat()]
+    assert evaluations["obi_within_bounds"].passed and evaluations["no_duplicate_updates"].passed

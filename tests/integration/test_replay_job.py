@@ -1,0 +1,307 @@
+"""The replay against the real broker and Spark: two simulated days, each day alone and --all,
+exact values, the stream's signals, idempotent re-runs, quarantine and retention gaps.
+
+The test topic uses CreateTime with explicit producer timestamps (a LogAppendTime topic
+cannot be given past days); the replay reads Kafka's `timestamp` whatever its type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from confluent_kafka import TopicPartition
+
+import proto
+from bench.scenarios.replay import CREATE_TIME_TOPIC, create_topic, produce
+from bench.scenarios.replay import book as make_book
+from quantcore_platform.services.kafka_broker import admin_client
+from quantcore_platform.settings import Settings
+from streaming.spark import book_validation, delta_tables
+from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
+from streaming.spark.ofi import TopOfBook, ofi_value
+from streaming.spark.replay_job import replay
+from streaming.spark.replay_offsets import day_start_ms
+
+pytestmark = pytest.mark.slow
+
+SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
+DAY1, DAY2 = date(2024, 3, 1), date(2024, 3, 2)
+PER_DAY = 10  # books per symbol per day, besides the special records below
+PARTITIONS = 4
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One produced record and what it should become."""
+
+    key: bytes
+    value: bytes
+    ts_ms: int
+    book: proto.BookRecord | None  # None: not a replayable book (quarantine)
+    duplicate: bool = False
+    crossed: bool = False  # decodes, but the stream rejects it: books_raw only, no signals
+
+    @property
+    def day(self) -> date:
+        return DAY1 if self.ts_ms < day_start_ms(DAY2) else DAY2
+
+
+def known_records() -> list[Sent]:
+    """Books of 3 symbols over two UTC days (depths 5/10/20, one side empty once, one crossed
+    book), a book at the last and at the first millisecond of the days, a re-sent duplicate,
+    and two records that are not books. Sorted by time, update ids increasing per symbol."""
+    slots = []  # (ts_ms, symbol index, variant)
+    for day in (DAY1, DAY2):
+        for k in range(PER_DAY):
+            slots += [(day_start_ms(day) + k * 8_000_000 + 60_000 + i * 1_000, i, k) for i in range(len(SYMBOLS))]
+    slots += [(day_start_ms(DAY2) - 1, 0, 97), (day_start_ms(DAY2), 1, 98)]
+    records, next_id = [], {s: 5_000 + 1_000 * i for i, s in enumerate(SYMBOLS)}
+    for ts_ms, i, variant in sorted(slots):
+        symbol = SYMBOLS[i]
+        next_id[symbol] += 3
+        record = make_book(symbol, next_id[symbol], depth=(5, 10, 20)[variant % 3], base=100.0 + 10 * i, step=variant)
+        record.event_time_us, record.ingest_time_us = ts_ms * 1000 - 700, ts_ms * 1000 - 200
+        if (i, variant) == (2, 4) and ts_ms < day_start_ms(DAY2):
+            del record.asks[:]  # a one-sided book: obi_k = 1, no mid
+        crossed = (i, variant) == (1, 6) and ts_ms > day_start_ms(DAY2)
+        if crossed:
+            record.bids[0].price = "999.00"
+        records.append(Sent(symbol.encode(), record.SerializeToString(), ts_ms, record, crossed=crossed))
+    original = records[7]
+    records.append(Sent(original.key, original.value, day_start_ms(DAY1) + 85_000_000, original.book, duplicate=True))
+    records.append(Sent(b"AAAUSDT", b"\x0a\xff\xff\x01", day_start_ms(DAY1) + 30_000_000, None))  # truncated
+    records.append(Sent(b"", proto.BookRecord(exchange="binance").SerializeToString(),
+                        day_start_ms(DAY2) + 30_000_000, None))  # decodes, but names no symbol
+    return sorted(records, key=lambda r: r.ts_ms)
+
+
+RECORDS = known_records()
+
+
+def expected_raw(day: date) -> list[Sent]:
+    return [r for r in RECORDS if r.day == day and r.book is not None]
+
+
+def expected_signal_books(day: date | None = None, valid_only: bool = True) -> list[proto.BookRecord]:
+    """The books of book_signals, once per (symbol, update_id), in update id order: the valid
+    ones (which get signals), or all of them (a rejected book keeps a row, without signals)."""
+    books = {(r.book.symbol, r.book.update_id): r.book for r in RECORDS
+             if r.book is not None and not (valid_only and r.crossed) and (day is None or r.day == day)}
+    return [books[key] for key in sorted(books)]
+
+
+def partition_of(key: bytes) -> int:
+    """Explicit partitions: one per symbol, the last for records without a symbol key."""
+    symbols = [s.encode() for s in SYMBOLS]
+    return symbols.index(key) % PARTITIONS if key in symbols else PARTITIONS - 1
+
+
+def produce_known(settings: Settings, topic: str, records: list[Sent] = RECORDS) -> None:
+    produce(settings, topic, [(r.key, r.value, r.ts_ms) for r in records], partition_of=partition_of)
+
+
+@pytest.fixture(scope="module")
+def topic(kafka: Settings):
+    name = create_topic(kafka, f"qc.test.replay.{uuid.uuid4().hex[:8]}", PARTITIONS)
+    produce_known(kafka, name)
+    yield name
+    admin_client(kafka).delete_topics([name])
+
+
+@pytest.fixture
+def settings(kafka: Settings, topic: str, tmp_path) -> Settings:
+    """A fresh, empty data root per test."""
+    return kafka.model_copy(update={"book_topic": topic, "data_root": str(tmp_path / "delta")})
+
+
+@pytest.fixture(scope="module")
+def replayed(spark, kafka: Settings, topic: str, tmp_path_factory):
+    """Both days replayed once, for the tests that only read: (settings, result)."""
+    settings = kafka.model_copy(update={"book_topic": topic, "data_root": str(tmp_path_factory.mktemp("delta"))})
+    return settings, replay(spark, settings, [DAY1, DAY2])
+
+
+def table_rows(spark, settings: Settings, name: str, exclude=()) -> list[tuple]:
+    frame = spark.read.format("delta").load(table_path(settings, name))
+    columns = [c for c in frame.columns if c not in exclude]
+    return sorted(tuple(row) for row in frame.select(columns).collect())
+
+
+def snapshot(spark, settings: Settings) -> dict[str, list[tuple]]:
+    return {name: table_rows(spark, settings, name) for name in delta_tables.TABLES}
+
+
+# --- tests ----------------------------------------------------------------------------------------
+
+def test_each_day_then_all_gives_the_same_rows(spark, settings):
+    first = replay(spark, settings, [DAY1])
+    assert first.written_days == ["2024-03-01"] and first.complete
+    assert first.kafka_records == {"2024-03-01": sum(r.day == DAY1 for r in RECORDS)}
+    assert first.rows_by_day[BOOKS_RAW] == {"2024-03-01": len(expected_raw(DAY1))}
+    assert first.rows[BOOKS_RAW] + first.rows[BOOKS_QUARANTINE] == first.kafka_records["2024-03-01"]
+    assert first.rows[BOOK_SIGNALS] == len(expected_signal_books(DAY1)) == len(expected_raw(DAY1)) - 1, \
+        "the re-sent duplicate is one signal row"
+    second = replay_in_time_zone(spark, settings, [DAY2], "America/New_York")
+    assert second.rows_by_day[BOOKS_RAW] == {"2024-03-02": len(expected_raw(DAY2))}, \
+        "days come from Kafka's timestamps, whatever the session time zone"
+    by_day = snapshot(spark, settings)
+
+    everything = replay(spark, settings, None)
+    assert everything.days == ["2024-03-01", "2024-03-02"]
+    assert len(everything.offsets) == 1, "--all is one Kafka read"
+    assert everything.records_read == len(RECORDS)
+    assert snapshot(spark, settings) == by_day, "a re-run (--all) replaces, never duplicates"
+
+    empty = replay(spark, settings, [date(2024, 3, 5)])
+    assert empty.rows == {name: 0 for name in delta_tables.TABLES} and empty.kafka_records == {"2024-03-05": 0}
+    assert snapshot(spark, settings) == by_day, "an empty day clears that day only"
+
+
+def replay_in_time_zone(spark, settings: Settings, days: list[date], zone: str):
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        return replay(spark, settings, days)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", previous)
+
+
+def test_books_raw_keeps_every_field_exactly(spark, replayed):
+    settings, _ = replayed
+    rows = spark.read.format("delta").load(table_path(settings, BOOKS_RAW)).collect()
+
+    produced = sorted((r.book.symbol, r.book.update_id, r.ts_ms * 1000, r.duplicate)
+                      for r in RECORDS if r.book is not None)
+    stored = sorted((row.symbol, row.update_id, row.kafka_timestamp_us, False) for row in rows)
+    assert [p[:3] for p in produced] == [s[:3] for s in stored]
+    by_key = {(r.book.symbol, r.book.update_id, r.ts_ms * 1000): r for r in RECORDS if r.book is not None}
+    for row in rows:
+        sent = by_key[(row.symbol, row.update_id, row.kafka_timestamp_us)]
+        assert row.bids == [(lv.price, lv.qty) for lv in sent.book.bids], "decimal strings untouched"
+        assert row.asks == [(lv.price, lv.qty) for lv in sent.book.asks]
+        assert (row.exchange, row.event_time_us, row.ingest_time_us, row.mode) == (
+            "binance", sent.book.event_time_us, sent.book.ingest_time_us, "BOOK_MODE_LOCAL_BOOK")
+        assert row.kafka_timestamp_type == "CreateTime" and row.kafka_topic == settings.book_topic
+        assert row.date == sent.day
+    offsets = {(row.kafka_partition, row.kafka_offset) for row in rows}
+    assert len(offsets) == len(rows), "Kafka coordinates identify each record"
+    last_of_day1 = [row for row in rows if row.kafka_timestamp_us == (day_start_ms(DAY2) - 1) * 1000]
+    first_of_day2 = [row for row in rows if row.kafka_timestamp_us == day_start_ms(DAY2) * 1000]
+    assert [r.date for r in last_of_day1] == [DAY1] and [r.date for r in first_of_day2] == [DAY2]
+
+
+def test_signals_equal_the_streaming_module(spark, replayed):
+    from streaming.spark import signals
+
+    settings, _ = replayed
+    replayed_rows = spark.read.format("delta").load(table_path(settings, BOOK_SIGNALS))
+    books = spark.read.format("delta").load(table_path(settings, BOOKS_RAW))
+    direct = signals.with_signals(books, settings.obi_lambda)
+    compared = [c for c in (*signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS) if c != "ofi"]  # OFI: below
+
+    key = ["symbol", "update_id"]
+    valid = replayed_rows.where("invalid_reason IS NULL")
+    expected = {tuple(r[:2]): tuple(r[2:]) for r in direct.select(*key, *compared).collect()}
+    got = {tuple(r[:2]): tuple(r[2:]) for r in valid.select(*key, *compared).collect()}
+    assert got == {k: expected[k] for k in got}, "replayed values are the stream's expressions, bit for bit"
+    assert sorted(got) == [(b.symbol, b.update_id) for b in expected_signal_books()]
+    assert replayed_rows.count() == len(expected_signal_books(valid_only=False)), "one row per (symbol, update_id)"
+
+    rows = {(r.symbol, r.update_id): r for r in replayed_rows.collect()}
+    for book in expected_signal_books():  # an independent look at a few values
+        if not book.asks:
+            continue
+        bid, ask = book.bids[0], book.asks[0]
+        row = rows[(book.symbol, book.update_id)]
+        assert row.mid == pytest.approx((float(bid.price) + float(ask.price)) / 2)
+        assert row.obi_1 == pytest.approx((float(bid.qty) - float(ask.qty)) / (float(bid.qty) + float(ask.qty)))
+    one_sided = [r for r in rows.values() if r.best_ask is None and r.invalid_reason is None]
+    assert len(one_sided) == 1 and one_sided[0].obi_5 == 1.0 and one_sided[0].mid is None
+    rejected = [r for r in rows.values() if r.invalid_reason is not None]
+    assert [r.invalid_reason for r in rejected] == [book_validation.CROSSED]
+    assert all(rejected[0][name] is None for name in signals.SIGNAL_COLUMNS), "the stream publishes nothing for it"
+
+
+def test_ofi_chains_consecutive_valid_books_of_a_symbol_within_the_day(spark, replayed):
+    """Against the stream's plain-Python OFI twin, chained here book by book (a rejected book
+    is skipped, as the stream's writer never sees it)."""
+    settings, _ = replayed
+    got = {(r.symbol, r.update_id): r.ofi for r in
+           spark.read.format("delta").load(table_path(settings, BOOK_SIGNALS)).select("symbol", "update_id", "ofi")
+           .collect()}
+    top = lambda b: TopOfBook(*(float(v) if v else None for v in (  # noqa: E731
+        b.bids[0].price if b.bids else None, b.bids[0].qty if b.bids else None,
+        b.asks[0].price if b.asks else None, b.asks[0].qty if b.asks else None)))
+    valid = {(b.symbol, b.update_id) for b in expected_signal_books()}
+    expected = {}
+    for day in (DAY1, DAY2):
+        previous = {}
+        for book in expected_signal_books(day, valid_only=False):
+            if (book.symbol, book.update_id) not in valid:
+                expected[(book.symbol, book.update_id)] = None
+                continue
+            expected[(book.symbol, book.update_id)] = ofi_value(previous.get(book.symbol), top(book))
+            previous[book.symbol] = top(book)
+    assert got == expected
+    assert sum(v is None for v in got.values()) >= 2 * len(SYMBOLS), "each symbol's first book of a day has none"
+    assert sum(v is not None for v in got.values()) > len(got) // 2
+
+
+def test_bad_records_are_quarantined_and_the_day_completes(spark, replayed):
+    settings, result = replayed
+    assert result.quarantined == 2 and result.complete
+    quarantined = spark.read.format("delta").load(table_path(settings, BOOKS_QUARANTINE)).orderBy("date").collect()
+
+    bad = [r for r in RECORDS if r.book is None]
+    assert [(q.payload, q.kafka_timestamp_us, q.date) for q in quarantined] == [
+        (bytearray(r.value), r.ts_ms * 1000, r.day) for r in bad]
+    assert [q.reason for q in quarantined] == [book_validation.UNDECODABLE, book_validation.MISSING_SYMBOL]
+    assert [q.kafka_partition for q in quarantined] == [partition_of(r.key) for r in bad]
+    assert all(q.kafka_offset >= 0 and q.kafka_timestamp_type == "CreateTime" for q in quarantined)
+    assert result.rows_by_day[BOOKS_QUARANTINE] == {"2024-03-01": 1, "2024-03-02": 1}
+
+
+def test_tables_document_their_schema(replayed):
+    from deltalake import DeltaTable
+
+    settings, _ = replayed
+    for name in delta_tables.TABLES:
+        table = DeltaTable(table_path(settings, name))
+        metadata = table.metadata()
+        assert metadata.partition_columns == ["date"]
+        assert metadata.description == delta_tables.DESCRIPTIONS[name]
+        assert metadata.configuration["quantcore.table"] == name
+        comments = {f.name: (f.metadata or {}).get("comment") for f in table.schema().fields}
+        assert all(comments.values()), f"{name}: columns without a comment: {comments}"
+        assert comments["date"] == delta_tables.COMMENTS["date"]
+
+
+def test_retention_gap_is_reported_and_never_overwrites_a_day(spark, kafka, tmp_path):
+    name = create_topic(kafka, f"qc.test.retention.{uuid.uuid4().hex[:8]}", PARTITIONS, CREATE_TIME_TOPIC)
+    settings = kafka.model_copy(update={"book_topic": name, "data_root": str(tmp_path / "delta")})
+    try:
+        produce_known(kafka, name)
+        complete = replay(spark, settings, [DAY1, DAY2])
+        kept = table_rows(spark, settings, BOOKS_RAW)
+
+        # Retention (here: delete-records) drops the first two records of partition 0.
+        admin = admin_client(kafka)  # keep a reference: a collected client never completes its futures
+        for future in admin.delete_records([TopicPartition(name, 0, 2)]).values():
+            future.result(30)
+        again = replay(spark, settings, [DAY1, DAY2])
+
+        assert not again.complete and again.skipped_days == ["2024-03-01"]
+        assert again.missing_ranges == [{"date": "2024-03-01", "partition": 0, "low_watermark": 2,
+                                         "earliest_retained_timestamp_ms": again.missing_ranges[0][
+                                             "earliest_retained_timestamp_ms"]}]
+        assert table_rows(spark, settings, BOOKS_RAW) == kept, "the cut day keeps its complete rows"
+        assert again.rows_by_day[BOOKS_RAW] == {"2024-03-02": complete.rows_by_day[BOOKS_RAW]["2024-03-02"]}
+
+        partial = replay(spark, settings, [DAY1], allow_partial=True)
+        assert partial.rows_by_day[BOOKS_RAW]["2024-03-01"] == complete.rows_by_day[BOOKS_RAW]["2024-03-01"] - 2
+        assert not partial.complete
+    finally:
+        admin_client(kafka).delete_topics([name])
