@@ -6,6 +6,7 @@ and `book_topic` -> `books_raw` -> `book_signals` (Delta, rebuilt by replays).
 
 from dagster import AssetSpec, Definitions
 
+from quantcore_platform.replay_assets import REPLAY_ASSET_CHECKS, REPLAY_ASSETS, REPLAY_JOBS, REPLAY_SCHEDULES
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore_platform.sensors import stream_failure_alert, stream_health_sensor, streams_healthy
 from quantcore_platform.stream_jobs import LIVE_SIGNALS, STREAM_JOBS
@@ -26,9 +27,10 @@ live_signals = AssetSpec(
 )
 
 defs = Definitions(
-    assets=[book_topic, live_signals],
-    asset_checks=[streams_healthy],
-    jobs=list(STREAM_JOBS.values()),
+    assets=[book_topic, live_signals, *REPLAY_ASSETS],
+    asset_checks=[streams_healthy, *REPLAY_ASSET_CHECKS],
+    jobs=[*STREAM_JOBS.values(), *REPLAY_JOBS],
+    schedules=REPLAY_SCHEDULES,
     sensors=[stream_health_sensor, stream_failure_alert],
     resources={"quantcore": QuantcoreSettingsResource()},
 )

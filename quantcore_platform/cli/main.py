@@ -30,6 +30,7 @@ from quantcore_platform.cli import (  # noqa: E402, F401
     bench_commands,
     compute_commands,
     ingest_commands,
+    replay_commands,
     serve_commands,
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import pytest
@@ -94,3 +95,17 @@ def test_a_failed_run_is_restarted_once(platform_env, instance):
     assert [(r.job_name, r.run_key) for r in first.run_requests] == [("serve_stream", f"serve:{failed}")]
     assert evaluate(instance, cursor=first.cursor).run_requests == []
 
+
+
+def test_dagster_definitions_validate_cli(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=repo,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "DAGSTER_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All code locations passed validation" in result.stdout + result.stderr
