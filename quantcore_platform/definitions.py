@@ -14,7 +14,7 @@ from quantcore_platform.stream_jobs import LIVE_SIGNALS, STREAM_JOBS
 book_topic = AssetSpec(
     "book_topic",
     description="Kafka topic of protobuf BookRecords, key = symbol (written by the ingest stream).",
-    group_name="streams",
+    group_name="market_data",
     kinds={"kafka"},
 )
 live_signals = AssetSpec(
@@ -22,7 +22,7 @@ live_signals = AssetSpec(
     deps=[book_topic],
     description="Latest signals per symbol in Redis (qc:sig:*), written by the compute stream "
                 "and pushed to clients by the serve stream.",
-    group_name="streams",
+    group_name="market_data",
     kinds={"spark", "redis"},
 )
 

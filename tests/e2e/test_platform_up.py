@@ -88,7 +88,8 @@ def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
 
         page.goto(f"{ui}/asset-groups")
         page.get_by_text("live_signals").first.wait_for(timeout=60_000)
-        page.get_by_text("book_topic").first.wait_for(timeout=10_000)
+        for asset in ("book_topic", "books_raw", "book_signals"):
+            page.get_by_text(asset).first.wait_for(timeout=10_000)
         page.screenshot(path=artifacts_dir / "dagster-asset-graph.png")
 
         victim = runs["serve_stream"]
