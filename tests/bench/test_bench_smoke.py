@@ -1,0 +1,40 @@
+"""Every benchmark scenario in its seconds-long smoke mode: the harness starts what the
+scenario needs, measures, tears down and saves sane figures. Never a speed assertion."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bench.harness import RESULTS_DIR, flatten
+from bench.registry import SCENARIOS
+from quantcore_platform.cli.bench_commands import run_one
+
+pytestmark = pytest.mark.slow
+
+# A figure (by a part of its flattened name) that must be positive for the run to mean anything.
+MUST_BE_POSITIVE = {
+    "e2e": "latency_ms.end_to_end.count",
+    "ingest": "frames_per_s",
+    "compute": "records_per_s",
+    "fanout": "delivery_ratio",
+    "replay": "records_per_s",
+    "baseline": "payload.json_vs_protobuf",
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario_smoke_saves_sane_figures(name):
+    figures = run_one(name, smoke=True, symbols=6, rate_hz=10.0, options={})
+
+    saved = json.loads((RESULTS_DIR / f"{name}-smoke.json").read_text())
+    assert saved["scenario"] == name and saved["smoke"] is True
+    assert saved["machine"]["cores"] and saved["command"].startswith("quantcore")
+    numbers = [(key, value) for key, value in flatten(figures) if isinstance(value, int | float)]
+    assert numbers, "a scenario must report figures"
+    assert all(math.isfinite(value) for _, value in numbers), numbers
+    key_part = MUST_BE_POSITIVE[name]
+    matching = [value for key, value in numbers if key_part in key]
+    assert matching and max(matching) > 0, f"no positive {key_part} in {sorted(k for k, _ in numbers)}"
