@@ -126,7 +126,9 @@ class Settings(BaseSettings):
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_ui: bool = Field(False, description="Serve the Spark UI (port 4040+).")
-    trigger_mode: TriggerMode = TriggerMode.microbatch
+    trigger_mode: TriggerMode = Field(
+        TriggerMode.realtime,
+        description="realtime: ms latency, one Spark task per book partition; microbatch: more throughput (bench/scenarios/compute.py).")
     trigger_interval_ms: int = Field(0, ge=0, description="Micro-batch trigger; 0 = as fast as possible.")
     max_offsets_per_trigger: int = Field(200_000, ge=1)
     obi_lambda: float = Field(0.5, ge=0, description="Decay of the depth-weighted OBI.")

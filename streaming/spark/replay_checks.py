@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
+from deltalake import DeltaTable
 
 from quantcore_platform.settings import Settings
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
@@ -24,13 +25,11 @@ class CheckOutcome:
 
 
 def read_day(settings: Settings, table: str, day: date, columns: list[str] | None = None) -> pl.DataFrame:
-    """One day of a table (empty with no columns if the table does not exist yet)."""
-    try:
-        frame = pl.scan_delta(table_path(settings, table)).filter(pl.col("date") == day)
-    except Exception as exc:  # noqa: BLE001 - deltalake raises TableNotFoundError on a missing table
-        if "not found" in str(exc).lower() or "no files in log segment" in str(exc).lower():
-            return pl.DataFrame()
-        raise
+    """One day of a table (an empty frame if the table does not exist yet)."""
+    path = table_path(settings, table)
+    if not DeltaTable.is_deltatable(path):
+        return pl.DataFrame()
+    frame = pl.scan_delta(path).filter(pl.col("date") == day)
     if columns is None:
         return frame.collect()
     wanted = [c for c in columns if c in frame.collect_schema().names()]

@@ -36,7 +36,7 @@ def test_backfills_are_one_run_and_partitions_are_utc_days():
 
 
 def test_nightly_schedule_replays_yesterday():
-    schedule = next(s for s in REPLAY_SCHEDULES if s.name == "replay_nightly")
+    schedule = DEFS.resolve_schedule_def("replay_nightly")
     assert schedule.cron_schedule == "30 0 * * *" and schedule.execution_timezone == "UTC"
     context = build_schedule_context(scheduled_execution_time=datetime(2024, 3, 2, 0, 30, tzinfo=timezone.utc))
     (request,) = list(schedule.evaluate_tick(context).run_requests)
@@ -44,7 +44,7 @@ def test_nightly_schedule_replays_yesterday():
 
 
 def test_weekly_maintenance_schedule():
-    schedule = next(s for s in REPLAY_SCHEDULES if s.name == "delta_maintenance_weekly")
+    schedule = DEFS.resolve_schedule_def("delta_maintenance_weekly")
     assert schedule.cron_schedule == "0 3 * * 0" and schedule.job_name == "delta_maintenance"
 
 
