@@ -19,7 +19,6 @@ Assumes Kafka and Redis are running per `settings` (the harness starts them).
 from __future__ import annotations
 
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator

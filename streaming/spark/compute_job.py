@@ -189,9 +189,10 @@ def _topic_partitions(settings: Settings, wait_s: float = 10.0) -> int:
                         "start the platform (`quantcore up`) or check QUANTCORE_KAFKA_BOOTSTRAP")
 
 
-def realtime_task_slots(settings: Settings, trigger: TriggerMode | None) -> int | None:
-    """Task threads a local master needs: one per book partition, plus room for the rest."""
-    return settings.partitions + 2 if TriggerMode(trigger or settings.trigger_mode) is TriggerMode.realtime else None
+def task_slots_needed(settings: Settings, mode: TriggerMode) -> int | None:
+    """Task threads a local master needs in real-time mode: one per book partition, plus
+    two for the rest (None: the micro-batch mode runs on any master)."""
+    return _topic_partitions(settings) + 2 if mode is TriggerMode.realtime else None
 
 
 def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beginning: bool = False,
@@ -199,8 +200,21 @@ def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beg
     """The compute process: runs until SIGINT/SIGTERM (or `stop`), then stops the query
     and returns 0. Raises PlatformError if the query fails."""
     stop = stop or threading.Event()
-    spark = build_spark_session(settings, "quantcore-compute", task_slots=realtime_task_slots(settings, trigger))
-    stream = start_compute(spark, settings, trigger, from_beginning)
+    mode = TriggerMode(trigger or settings.trigger_mode)
+    spark = build_spark_session(settings, "quantcore-compute", task_slots=task_slots_needed(settings, mode))
+    try:
+        stream = start_compute(spark, settings, mode, from_beginning)
+        try:
+            _supervise(settings, stream, stop)
+        finally:
+            stream.stop()
+        return 0
+    finally:
+        spark.stop()
+
+
+def _supervise(settings: Settings, stream: ComputeStream, stop: threading.Event) -> None:
+    """Heartbeat until `stop` (set by SIGINT/SIGTERM); raise if the stream fails."""
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
@@ -212,12 +226,9 @@ def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beg
                 raise PlatformError(f"the compute stream failed: {problem}",
                                     "check the Spark log above; the stream resumes from its checkpoint on restart")
         log.info("stopping compute query", **stream.write_stats())
-        return 0
     finally:
         heartbeat.stop()
-        stream.stop()
-        heartbeat.report_now()
-        spark.stop()
+        heartbeat.report_now()  # the final counters
 
 
 def main(argv: list[str] | None = None) -> int:

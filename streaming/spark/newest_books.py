@@ -6,8 +6,9 @@ accepted just before it, which is the running newest when it arrived, or, if non
 rows before it is newer than what Redis holds, the stored book. That equals chaining OFI
 over every accepted book and keeping the last, in O(symbols) memory.
 
-A book whose update id is not above the running newest is superseded (an out-of-order or
-replayed record): it is never written, so nothing stale is published.
+Every book but the newest of its symbol is superseded: never written. That includes a
+book whose update id is not above the running newest (an out-of-order or replayed
+record), so nothing stale is published.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class NewestBooks:
             self.newest[symbol] = Newest(row, None)
         elif update_id > current.row["update_id"]:
             self.newest[symbol] = Newest(row, current.row)  # its top of book is read in resolve()
+            self.superseded += 1
         else:
             self.superseded += 1
 

@@ -26,9 +26,10 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from quantcore_platform.errors import PlatformError
 from quantcore_platform.log import get_logger
 from quantcore_platform.services.kafka_broker import admin_client
 from quantcore_platform.settings import Settings
@@ -36,8 +37,6 @@ from streaming.spark.compute_rows import COMPUTED_COLUMNS
 from streaming.spark.redis_writer import SignalSink, WriteStats, sink_for
 
 RELAY_RETENTION_MS = 3_600_000  # derived data, only needed until the relay has written it
-
-
 UPDATE_ID_HEADER = "update_id"
 DEAD_HEADER = "dead"
 
@@ -48,7 +47,7 @@ def relay_records(computed: DataFrame) -> DataFrame:
     key = F.coalesce(F.nullif(F.col("symbol"), F.lit("")), F.col("key"))
     value = F.to_json(F.struct(*COMPUTED_COLUMNS))
 
-    def header(name: str, value: F.Column):
+    def header(name: str, value: Column) -> Column:
         return F.struct(F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value"))
 
     headers = F.array(header(UPDATE_ID_HEADER, F.coalesce(F.col("update_id"), F.lit(0))),
@@ -64,16 +63,19 @@ def ensure_relay_topic(settings: Settings) -> str:
     admin = admin_client(settings)
     topics = admin.list_topics(timeout=10).topics
     topic = settings.compute_relay_topic
-    if topic not in topics:
-        book = topics.get(settings.book_topic)
-        partitions = len(book.partitions) if book is not None else settings.partitions
-        new = NewTopic(topic, partitions, settings.replication_factor,
-                       config={"retention.ms": str(RELAY_RETENTION_MS)})
-        try:
-            admin.create_topics([new], operation_timeout=30)[topic].result()
-        except Exception as exc:  # noqa: BLE001 - created concurrently is fine
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
+    book = topics.get(settings.book_topic)
+    partitions = len(book.partitions) if book is not None else settings.partitions
+    if topic in topics:
+        if len(topics[topic].partitions) < partitions:
+            raise PlatformError(f"relay topic {topic} has fewer partitions than {settings.book_topic} ({partitions})",
+                                f"delete {topic} (it holds derived data only); the stream recreates it")
+        return topic
+    new = NewTopic(topic, partitions, settings.replication_factor, config={"retention.ms": str(RELAY_RETENTION_MS)})
+    try:
+        admin.create_topics([new], operation_timeout=30)[topic].result()
+    except Exception as exc:  # noqa: BLE001 - created concurrently is fine
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise
     return topic
 
 

@@ -36,10 +36,12 @@ Row = Mapping[str, Any]
 
 @dataclass
 class WriteStats:
+    """rows = dead_letters + superseded + stale + published."""
+
     rows: int = 0
     dead_letters: int = 0
-    superseded: int = 0  # an older book of a symbol in the same write, never written
-    stale: int = 0  # not newer than what Redis holds (replays, out-of-order ids)
+    superseded: int = 0  # not the newest book of its symbol in this write: never written
+    stale: int = 0  # the newest, but not newer than what Redis holds (replays, out-of-order ids)
     published: int = 0
 
     def add(self, other: "WriteStats") -> None:
@@ -75,7 +77,7 @@ class BookSignalStore(SignalStore):
         for symbol in wanted:
             pipe.hmget(signal_key(symbol), "update_id", TOP_OF_BOOK_FIELD)
         stored = {}
-        for symbol, (update_id, top) in zip(wanted, pipe.execute()):
+        for symbol, (update_id, top) in zip(wanted, pipe.execute(), strict=True):
             if update_id is not None:
                 values = json.loads(top) if top is not None else [None] * 4
                 stored[symbol] = SeenBook(int(update_id), TopOfBook(*values))
