@@ -12,7 +12,7 @@ out-of-order batches can therefore never move a symbol backwards or publish a st
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import redis
 
@@ -33,7 +33,12 @@ if stored then
     return 0
   end
 end
-redis.call('HSET', KEYS[1], 'update_id', incoming, 'msg', ARGV[2], unpack(ARGV, 4))
+-- Signals absent from this update (e.g. a side went empty) must not keep an old value.
+local absent = tonumber(ARGV[4])
+if absent > 0 then
+  redis.call('HDEL', KEYS[1], unpack(ARGV, 5, 4 + absent))
+end
+redis.call('HSET', KEYS[1], 'update_id', incoming, 'msg', ARGV[2], unpack(ARGV, 5 + absent))
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('PUBLISH', KEYS[3], ARGV[2])
 return 1
@@ -66,23 +71,30 @@ class SignalStore:
         self.channel = channel
         self._write = client.register_script(WRITE_IF_NEWER)
 
-    def _args(self, update: SignalUpdate) -> tuple[list[str], list]:
+    def _args(self, update: SignalUpdate, extra_fields: Sequence[str]) -> tuple[list[str], list]:
         update.times.publish_us = now_us()
         keys = [signal_key(update.symbol), SYMBOLS_KEY, self.channel]
-        return keys, [str(update.update_id), update.SerializeToString(), update.symbol, *readable_fields(update)]
+        absent = [name for name in SIGNAL_FIELDS if not update.signals.HasField(name)]
+        return keys, [str(update.update_id), update.SerializeToString(), update.symbol, len(absent), *absent,
+                      *readable_fields(update), *extra_fields]
 
-    def write(self, update: SignalUpdate) -> bool:
-        """True if the update was newer and has been stored and published."""
-        keys, args = self._args(update)
+    def write(self, update: SignalUpdate, extra_fields: Sequence[str] = ()) -> bool:
+        """True if the update was newer and has been stored and published. `extra_fields`
+        (field, value, ...) are stored in the same atomic write."""
+        keys, args = self._args(update, extra_fields)
         return bool(self._write(keys=keys, args=args))
 
-    def write_many(self, updates: Iterable[SignalUpdate]) -> int:
-        """Pipelined writes (one round trip); returns how many were accepted."""
+    def write_many(self, updates: Iterable[SignalUpdate | tuple[SignalUpdate, Sequence[str]]]) -> int:
+        """Pipelined writes (one round trip) of updates, or (update, extra fields) pairs;
+        returns how many were accepted."""
         pipe = self.client.pipeline(transaction=False)
-        for update in updates:
-            keys, args = self._args(update)
+        count = 0
+        for item in updates:
+            update, extra = item if isinstance(item, tuple) else (item, ())
+            keys, args = self._args(update, extra)
             self._write(keys=keys, args=args, client=pipe)
-        return sum(int(accepted) for accepted in pipe.execute())
+            count += 1
+        return sum(int(accepted) for accepted in pipe.execute()) if count else 0
 
     def symbols(self) -> list[str]:
         return sorted(member.decode() for member in self.client.smembers(SYMBOLS_KEY))

@@ -85,13 +85,7 @@ class BookSignalStore(SignalStore):
 
     def write_books(self, books: Iterable[tuple[proto.SignalUpdate, TopOfBook]]) -> int:
         """Pipelined write-if-newer of each update with its top of book; returns accepted."""
-        pipe = self.client.pipeline(transaction=False)
-        count = 0
-        for update, top in books:
-            keys, args = self._args(update)
-            self._write(keys=keys, args=[*args, TOP_OF_BOOK_FIELD, json.dumps(list(top))], client=pipe)
-            count += 1
-        return sum(int(accepted) for accepted in pipe.execute()) if count else 0
+        return self.write_many((update, (TOP_OF_BOOK_FIELD, json.dumps(list(top)))) for update, top in books)
 
 
 class SignalSink:

@@ -42,3 +42,14 @@ def test_pipelined_writes_and_snapshot(redis_conn):
     assert SignalUpdate.FromString(snapshot["ETHUSDT"]).signals.obi_5 == pytest.approx(0.1)
     assert redis_conn.hget(signal_key("SOLUSDT"), "obi_5") == b"-0.2"
     assert "obi_1" not in {k.decode() for k in redis_conn.hkeys(signal_key("SOLUSDT"))}, "unset signals stay unset"
+
+
+def test_a_signal_that_disappears_leaves_the_hash(redis_conn):
+    store = SignalStore(redis_conn)
+    assert store.write(update("BNBUSDT", 1, 0.4), extra_fields=("note", "first"))
+    emptied = SignalUpdate(symbol="BNBUSDT", update_id=2, exchange="binance")  # e.g. a side went empty
+    assert store.write(emptied)
+    fields = {k.decode() for k in redis_conn.hkeys(signal_key("BNBUSDT"))}
+    assert "obi_5" not in fields, "a stale value must not outlive the update that dropped it"
+    assert redis_conn.hget(signal_key("BNBUSDT"), "note") == b"first"
+    assert redis_conn.hget(signal_key("BNBUSDT"), "update_id") == b"2"
