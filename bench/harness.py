@@ -55,6 +55,7 @@ class BenchContext:
         return smoke_default if self.smoke and smoke_default is not None else default
 
     def plot_path(self, name: str) -> Path:
+        self.plots_dir.mkdir(parents=True, exist_ok=True)
         path = self.plots_dir / name
         self.plots.append(str(path.relative_to(RESULTS_DIR.parent)))
         return path
