@@ -42,6 +42,11 @@ Configuration:
 """
 
 
+def new_cluster_id() -> str:
+    """Kafka's cluster id format: a UUID as 22 url-safe base64 characters."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
 def java_binary() -> str:
     java = shutil.which("java")
     if java is None:
@@ -107,10 +112,11 @@ class KafkaBroker:
     def _format_once(self, java: str, config: Path) -> None:
         if (self.data_dir / "meta.properties").exists():
             return  # formatted before: keep the data
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         result = subprocess.run(
+            # `=` form: a base64 id may start with "-", which argparse would take for an option.
             self._java(java, "kafka.tools.StorageTool", "format", "--standalone",
-                       "-t", cluster_id, "-c", str(config)),
+                       f"--cluster-id={cluster_id}", "-c", str(config)),
             capture_output=True, text=True,
         )
         if result.returncode != 0:
