@@ -84,7 +84,7 @@ def test_a_day_materializes_with_metadata_and_passing_checks(kafka, topic, tmp_p
 
 def test_a_range_cut_by_retention_fails_its_check_loudly(kafka, topic, tmp_path):
     admin = admin_client(kafka)  # keep a reference: a collected client never completes its futures
-    for future in admin.delete_records([TopicPartition(topic, 0, 2)]).values():
+    for future in admin.delete_records([TopicPartition(topic, 0, 2)], request_timeout=30).values():
         future.result(30)
     resource = QuantcoreSettingsResource(config_file=settings_file(kafka, topic, str(tmp_path / "delta"),
                                                                    tmp_path / "quantcore.toml"))
