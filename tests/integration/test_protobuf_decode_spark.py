@@ -88,6 +88,30 @@ def test_presence_nested_messages_and_nested_enums(spark):
     assert wrapped.updates[0] == update and wrapped.updates[1].signals is None
 
 
+def test_wire_parser_edge_cases_match_protobuf(spark):
+    """The direct wire parser (WireRowParser) against protobuf's own parse of the same bytes:
+    concatenated messages (scalars last-wins, repeated appended, a singular message twice
+    merged via the DynamicMessage fallback), unknown fields skipped, invalid UTF-8 refused."""
+    first = proto.SignalUpdate(symbol="A", update_id=1, signals=proto.Signals(obi_1=0.5, mid=10.0))
+    second = proto.SignalUpdate(update_id=2, signals=proto.Signals(mid=11.0, ofi=1.0))
+    merged_bytes = first.SerializeToString() + second.SerializeToString()
+    merged = proto.SignalUpdate.FromString(merged_bytes)
+    unknown_field = b"\xa8\x06\x07" + b"\xb2\x06\x02hi"  # fields 101 (varint) and 102 (bytes)
+    book = BOOKS[2]
+    appended = book.SerializeToString() + proto.BookRecord(update_id=43, bids=levels(1, 1.0)).SerializeToString()
+    bad_utf8 = b"\x12\x02\xc3\x28"  # symbol = an invalid two-byte sequence
+
+    (update,) = decoded(spark, [merged_bytes], "quantcore.v1.SignalUpdate")
+    rows = decoded(spark, [book.SerializeToString() + unknown_field, appended, bad_utf8], "quantcore.v1.BookRecord")
+
+    assert (update.symbol, update.update_id) == ("A", 2)
+    assert (update.signals.obi_1, update.signals.mid, update.signals.ofi) == (merged.signals.obi_1, 11.0, 1.0)
+    assert rows[0].asDict(recursive=True) == expected_book(book), "unknown fields are skipped"
+    assert rows[1].asDict(recursive=True) == expected_book(proto.BookRecord.FromString(appended))
+    assert len(rows[1].bids) == 21 and rows[1].update_id == 43
+    assert rows[2] is None, "a string that is not UTF-8 makes the record undecodable"
+
+
 def test_bytes_field_and_explicit_descriptor_set(spark):
     letter = proto.DeadLetter(stage="compute", reason="undecodable", payload=b"\x00\xff\xfe",
                               source_partition=29, source_offset=2**40)

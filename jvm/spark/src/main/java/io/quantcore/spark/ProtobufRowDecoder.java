@@ -11,6 +11,7 @@ import com.google.protobuf.Descriptors.FileDescriptor;
 import com.google.protobuf.DynamicMessage;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -25,6 +26,9 @@ import org.apache.spark.sql.api.java.UDF3;
  * Decodes protobuf bytes into a Spark struct row, driven only by a serialized
  * FileDescriptorSet: our stand-in for spark-protobuf's {@code from_protobuf}, which the
  * registry this project builds from does not serve.
+ *
+ * <p>Decoding goes straight from the wire bytes to the row ({@link WireRowParser}); only
+ * payloads that need protobuf's merge semantics take the slower {@code DynamicMessage} path.
  *
  * <p>Arguments: (payload, FileDescriptorSet bytes, fully-qualified message name). Fields
  * come out in declaration order. Scalars map to the Java types of their Spark types; enums
@@ -57,13 +61,15 @@ public final class ProtobufRowDecoder implements UDF3<byte[], byte[], String, Ro
       return null;
     }
     Descriptor descriptor = resolve(descriptorSet, messageName);
-    DynamicMessage message;
     try {
-      message = DynamicMessage.parseFrom(descriptor, payload);
-    } catch (InvalidProtocolBufferException | RuntimeException e) {
+      Row row = WireRowParser.forDescriptor(descriptor).parse(payload);
+      if (row != WireRowParser.MERGE_NEEDED) {
+        return row;
+      }
+      return toRow(DynamicMessage.parseFrom(descriptor, payload));
+    } catch (IOException | RuntimeException e) {
       return null;
     }
-    return toRow(message);
   }
 
   private Descriptor resolve(byte[] descriptorSet, String messageName) {
