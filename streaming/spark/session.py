@@ -17,9 +17,6 @@ from quantcore_platform.jars import spark_jars
 from quantcore_platform.settings import Settings
 
 
-HUGE_METHODS_JIT = "-XX:-DontCompileHugeMethods"
-
-
 def spark_conf(settings: Settings) -> dict[str, str]:
     jars = spark_jars(settings.jars_path)
     local = settings.spark_master.startswith("local")
@@ -35,10 +32,6 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.enabled": str(settings.spark_ui).lower(),
         "spark.sql.streaming.metricsEnabled": "true",
         "spark.python.worker.reuse": "true",
-        # Whole-stage codegen emits methods above the JIT's 8,000-byte limit for the signal
-        # and validation projections; HotSpot would interpret them (measured 3-4x slower).
-        "spark.driver.extraJavaOptions": HUGE_METHODS_JIT,
-        "spark.executor.extraJavaOptions": HUGE_METHODS_JIT,
     }
     if local:
         # extraClassPath as well: the driver JVM loads Java UDF classes from it.

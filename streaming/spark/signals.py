@@ -1,18 +1,14 @@
 """Order-book signals as pure Spark Column expressions: the one definition the stream and
 the replay share, so live and historical values are identical by construction.
 
-Input: `bids` and `asks`, arrays of struct<price:string, qty:string>, best level first,
-at most MAX_LEVELS (20, Binance's deepest stream) a side. Native array functions only (a
-cast of the whole array, `get`, `size`): no explode, no shuffle, no UDF. Decimal strings
-become doubles only here, each parsed once (`level_columns`: `bids.price` etc. with a native
-array `try_cast`, null for a malformed number); the signals are computed from those double
-arrays in a second projection. The sums are unrolled over the fixed top 20 levels
-(`get(qty, i)`, 0 past the end) instead of `aggregate`/`zip_with`: Spark interprets
-higher-order functions' lambdas row by row, while these plain expressions are compiled by
-whole-stage codegen (measured per record on this 2-core machine: signals 22 µs with the
-higher-order sums, see the compute note for the unrolled figure). Every division is
-`try_divide`, so no input can raise (invalid books are dead-lettered before they get here;
-see book_validation.py).
+Input: `bids` and `asks`, arrays of struct<price:string, qty:string>, best level first.
+Array functions only (`aggregate`, `zip_with`, `slice`, `get`): no explode, no shuffle, no
+Python UDF. Decimal strings become doubles only here, each parsed once (`level_columns`:
+`bids.price` etc. with a native array `try_cast`, null for a malformed number); the
+signals are computed from those double arrays in a second projection. Higher-order
+functions are interpreted by Spark (no codegen), so they are kept to the sums. Every
+division is `try_divide`, so no input can raise (invalid books are dead-lettered before
+they get here; see book_validation.py).
 
 - `obi_k` (k in 1, 5, 10, 20) = (Σ bid qty − Σ ask qty) / (Σ bid qty + Σ ask qty) over the
   top k levels; null when both sides are empty or the denominator is 0.
@@ -37,7 +33,6 @@ Where OFI is computed (the engines differ):
 
 from __future__ import annotations
 
-import functools
 import math
 
 from pyspark.sql import Column, DataFrame, WindowSpec
@@ -45,7 +40,6 @@ from pyspark.sql import functions as F
 
 OBI_DEPTHS = (1, 5, 10, 20)
 WEIGHTED_DEPTH = 20
-MAX_LEVELS = 20  # a side's levels in a valid record (book_validation rejects deeper ones)
 
 # Named exactly as the fields of proto.Signals.
 SIGNAL_COLUMNS = (
@@ -73,26 +67,15 @@ def level_columns(bids: Column, asks: Column) -> dict[str, Column]:
             "ask_px": field(asks, "price"), "ask_qty": field(asks, "qty")}
 
 
-def level(values: Column, i: int) -> Column:
-    """Level i (0 = best) of a side, 0.0 past its end: a short side adds nothing to a sum."""
-    return F.coalesce(F.get(values, i), F.lit(0.0))
+def total(values: Column) -> Column:
+    return F.aggregate(values, F.lit(0.0), lambda acc, value: acc + value)
 
 
-def weighted_sum(qtys: Column, weights: dict[int, float]) -> Column:
-    """Σ weights[i]·qty_i over the levels i of `weights`, unrolled (see the module doc)."""
-    terms = [level(qtys, i) if weight == 1.0 else level(qtys, i) * weight for i, weight in weights.items()]
-    return functools.reduce(lambda acc, term: acc + term, terms)
-
-
-def top_totals(qtys: Column) -> dict[int, Column]:
-    """Σ qty over the top k levels for each k of OBI_DEPTHS, each sum extending the last."""
-    totals: dict[int, Column] = {}
-    previous, covered = None, 0
-    for depth in OBI_DEPTHS:
-        part = weighted_sum(qtys, dict.fromkeys(range(covered, depth), 1.0))
-        previous = part if previous is None else previous + part
-        totals[depth], covered = previous, depth
-    return totals
+def top_total(qtys: Column, depth: int) -> Column:
+    """Σ qty over the top `depth` levels (0 for an empty side)."""
+    if depth == 1:
+        return F.coalesce(F.get(qtys, 0), F.lit(0.0))
+    return total(F.slice(qtys, 1, depth))
 
 
 def imbalance(bid_total: Column, ask_total: Column, bid_qty: Column, ask_qty: Column) -> Column:
@@ -101,9 +84,24 @@ def imbalance(bid_total: Column, ask_total: Column, bid_qty: Column, ask_qty: Co
     return F.when(any_level, F.try_divide(bid_total - ask_total, bid_total + ask_total))
 
 
-def depth_weights(obi_lambda: float, depth: int = WEIGHTED_DEPTH) -> dict[int, float]:
-    """Level index -> w_i = exp(−λ(i−1)), i = 1..depth (computed once, on the driver)."""
-    return {i: math.exp(-obi_lambda * i) for i in range(depth)}
+def obi(bid_qty: Column, ask_qty: Column, depth: int) -> Column:
+    return imbalance(top_total(bid_qty, depth), top_total(ask_qty, depth), bid_qty, ask_qty)
+
+
+def depth_weights(obi_lambda: float, depth: int = WEIGHTED_DEPTH) -> Column:
+    """The literal array w_i = exp(−λ(i−1)), i = 1..depth (computed once, on the driver)."""
+    return F.array(*(F.lit(math.exp(-obi_lambda * i)) for i in range(depth)))
+
+
+def weighted_total(qtys: Column, obi_lambda: float, depth: int = WEIGHTED_DEPTH) -> Column:
+    """Σ w_i·qty_i over the top `depth` levels."""
+    top = F.slice(qtys, 1, depth)
+    weights = F.slice(depth_weights(obi_lambda, depth), 1, F.size(top))  # same length as `top`
+    return total(F.zip_with(top, weights, lambda qty, weight: qty * weight))
+
+
+def obi_weighted(bid_qty: Column, ask_qty: Column, obi_lambda: float) -> Column:
+    return imbalance(weighted_total(bid_qty, obi_lambda), weighted_total(ask_qty, obi_lambda), bid_qty, ask_qty)
 
 
 def ofi_column(prev_bid: Column, prev_bid_qty: Column, prev_ask: Column, prev_ask_qty: Column,
@@ -128,16 +126,15 @@ def signal_columns(bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Col
     best_bid, best_ask = F.get(bid_px, 0), F.get(ask_px, 0)  # `get` is null past the end
     mid = (best_bid + best_ask) / 2.0
     spread = best_ask - best_bid
-    bid_totals, ask_totals = top_totals(bid_qty), top_totals(ask_qty)
-    columns = {f"obi_{depth}": imbalance(bid_totals[depth], ask_totals[depth], bid_qty, ask_qty)
-               for depth in OBI_DEPTHS}
-    weights = depth_weights(obi_lambda)
+    obi_1 = obi(bid_qty, ask_qty, 1)
+    columns = {f"obi_{depth}": obi(bid_qty, ask_qty, depth) for depth in OBI_DEPTHS}
     columns.update(
-        obi_weighted=imbalance(weighted_sum(bid_qty, weights), weighted_sum(ask_qty, weights), bid_qty, ask_qty),
+        obi_1=obi_1,
+        obi_weighted=obi_weighted(bid_qty, ask_qty, obi_lambda),
         mid=mid,
         spread=spread,
         spread_bps=F.try_divide(spread, mid) * 1e4,
-        weighted_mid=mid + spread / 2.0 * columns["obi_1"],
+        weighted_mid=mid + spread / 2.0 * obi_1,
         best_bid=best_bid,
         best_ask=best_ask,
         best_bid_qty=F.get(bid_qty, 0),

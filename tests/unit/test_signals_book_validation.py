@@ -45,19 +45,6 @@ CASES = [
 ]
 
 
-# The checks are unrolled over the 20 level positions: the last position counts too.
-DEEP_BIDS = [(f"{100 - i * 0.1:.1f}", "1") for i in range(20)]
-DEEP_ASKS = [(f"{101 + i * 0.1:.1f}", "1") for i in range(20)]
-CASES += [
-    (book_record("BTCUSDT", 20, DEEP_BIDS, DEEP_ASKS).SerializeToString(), None),
-    (book_record("BTCUSDT", 21, DEEP_BIDS + [("50", "1")], DEEP_ASKS).SerializeToString(), v.TOO_DEEP),
-    (book_record("BTCUSDT", 22, DEEP_BIDS[:19] + [("98.1", "x")], DEEP_ASKS).SerializeToString(), v.NOT_A_NUMBER),
-    (book_record("BTCUSDT", 23, DEEP_BIDS, DEEP_ASKS[:19] + [("102.9", "-1")]).SerializeToString(), v.NEGATIVE_QTY),
-    (book_record("BTCUSDT", 24, DEEP_BIDS[:19] + [("98.2", "1")], DEEP_ASKS).SerializeToString(), v.BIDS_UNSORTED),
-    (book_record("BTCUSDT", 25, DEEP_BIDS, DEEP_ASKS[:19] + [("102.8", "1")]).SerializeToString(), v.ASKS_UNSORTED),
-]
-
-
 def test_each_bound_has_its_reason(spark):
     payloads, expected = zip(*CASES, strict=True)
     assert reasons(spark, list(payloads)) == list(expected)
