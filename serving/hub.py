@@ -2,9 +2,10 @@
 
 The hub holds the latest accepted change per symbol (the snapshot new subscribers get)
 and the set of subscribers. Changes offered by the feed are collected and flushed on the
-next turn of the event loop, so a burst read from Redis in one go reaches each subscriber
-as one queue push and one wake-up, not one per update. Everything runs on one event loop:
-no locks, and a snapshot built at any moment is consistent with what was fanned out.
+next turn of the event loop or, with many subscribers, once the burst they belong to has
+arrived (`serving.coalesce`), so a burst reaches each subscriber as one queue push and one
+wake-up, not one per update or per socket read. Everything runs on one event loop: no
+locks, and a snapshot built at any moment is consistent with what was fanned out.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from quantcore_platform.log import get_logger
 from quantcore_platform.timeutil import now_us
 from serving import wire
 from serving.client_queue import Change, ClientQueue
+from serving.coalesce import Coalescer
 from serving.metrics import ServeMetrics
 
 log = get_logger("serving.hub")
@@ -76,7 +78,8 @@ def decode_change(payload: bytes) -> Change | None:
 
 class Hub:
     def __init__(self, universe: Iterable[str], *, queue_size: int, max_lag_s: float, max_streams: int,
-                 metrics: ServeMetrics | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 metrics: ServeMetrics | None = None, clock: Callable[[], float] = time.monotonic,
+                 coalescer: Coalescer | None = None) -> None:
         self.universe = tuple(universe)
         self._known = frozenset(self.universe)
         self.queue_size = queue_size
@@ -88,12 +91,13 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self._pending: list[Change] = []
         self._flush_scheduled = False
+        self._coalescer = coalescer or Coalescer()
         self._closed = False
         self.loaded = False  # a first snapshot has been read from Redis
 
     # --- the feed side ------------------------------------------------------------
     def offer(self, payload: bytes) -> None:
-        """One message from the Redis channel; fanned out on the next loop turn."""
+        """One message from the Redis channel; fanned out on the next loop turn, or once its burst is in."""
         change = decode_change(payload)
         if change is None or change.symbol not in self._known:
             self.metrics.malformed += 1
@@ -102,13 +106,28 @@ class Hub:
                             total=self.metrics.malformed, size=len(payload))
             return
         self._pending.append(change)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        loop = asyncio.get_running_loop()
+        self._coalescer.arrived(loop.time())
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        if self._coalescer.waits(len(self.subscribers)):
+            loop.call_at(self._coalescer.due(), self._flush_when_quiet)
+        else:
+            loop.call_soon(self.flush)
+
+    def _flush_when_quiet(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = self._coalescer.due()
+        if loop.time() < due:  # more of the burst arrived meanwhile
+            loop.call_at(due, self._flush_when_quiet)
+        elif self._flush_scheduled:  # (a resnapshot may have flushed already)
+            self.flush()
 
     def flush(self) -> None:
         """Apply pending changes to the state (newer ids only) and push them to subscribers."""
         self._flush_scheduled = False
+        self._coalescer.flushed()
         pending, self._pending = self._pending, []
         accepted = []
         for change in pending:

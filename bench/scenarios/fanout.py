@@ -5,8 +5,11 @@ stream's Lua contract) while N subscribers, each its own Subscribe stream to eve
 measure `receive time - times.publish_us` for every update and count what they get.
 
 Processes (2 cores): the server under test runs alone in its own process; subscribers are
-grpc.aio streams multiplexed in one or two worker processes (many streams per channel);
-the writer is this process. Every count gets a fresh server.
+grpc.aio streams multiplexed in one or two worker processes (many streams per channel, on
+uvloop like the server); the writer is this process. Every count gets a fresh server.
+A worker stamps each message as it arrives and keeps its bytes; it decodes and checks every
+update once the load is written and the streams are quiet (`tally`), so its bookkeeping
+neither competes with the server for the 2 cores nor delays the stamps.
 
 Patterns: `burst` writes the 30 symbols of a tick in one pipelined batch every 100 ms
 (how the compute stream writes, one batch per micro-batch); `spread` writes each symbol
@@ -108,43 +111,79 @@ def rss_mib(pid: int) -> float:
 # --- subscribers (worker processes) -------------------------------------------------------
 def subscriber_worker(address: str, streams: int, conn) -> None:
     os.environ.update(QUIET_ENV)
-    asyncio.run(_subscribers(address, streams, conn))
+    try:
+        import uvloop  # the server's loop too: a fair client costs what the server does per message
+    except ImportError:
+        asyncio.run(_subscribers(address, streams, conn))
+    else:
+        uvloop.run(_subscribers(address, streams, conn))
 
 
 class StreamStats:
-    __slots__ = ("snapshot", "count", "errors", "seen")
+    """One stream's messages as received, decoded and counted by `tally`."""
+
+    __slots__ = ("snapshot", "received_us", "messages", "tallied", "count", "errors", "seen")
 
     def __init__(self, sampled: bool) -> None:
         self.snapshot = False
+        # Receive stamps and bytes side by side: no object per message for the collector to scan.
+        self.received_us = array("q")
+        self.messages: list[bytes] = []
+        self.tallied = 0  # messages already decoded
         self.count = 0  # updates received inside the measured id window
         self.errors = 0
         self.seen: list[tuple[str, int, int]] | None = [] if sampled else None  # (symbol, id, receive µs)
 
 
-async def _read(call, stats: StreamStats, window: list[int], latencies: array, hops: array) -> None:
-    update_kind = MarketUpdate.UPDATE
+async def _read(call, stats: StreamStats) -> None:
+    """The receive path: stamp each message as it arrives and keep its bytes.
+
+    Decoding and checking every update of 100+ streams in the worker's one Python thread
+    while the load runs made the benchmark's clients, not the server, the bottleneck (a full
+    core in `spread`): `tally` does it once the load is written, from the receive stamps."""
+    stamps, messages = stats.received_us, stats.messages
     try:
-        async for message in call:
-            received_us = time.time_ns() // 1000
-            if message.kind != update_kind:
-                stats.snapshot = True
-                continue
-            low, high = window
-            counted = 0
-            for update in message.updates:
-                if low <= update.update_id <= high:
-                    counted += 1
-                    latencies.append(received_us - update.times.publish_us)
-                    if stats.seen is not None:
-                        stats.seen.append((update.symbol, update.update_id, received_us))
-            if counted:
-                stats.count += counted
-                # Per message: publish (its oldest update) -> server send, and server send -> receive.
-                hops.append(message.server_send_us - message.updates[0].times.publish_us)
-                hops.append(received_us - message.server_send_us)
+        async for raw in call:
+            stamps.append(time.time_ns() // 1000)
+            messages.append(raw)
+            if not stats.snapshot:
+                stats.snapshot = MarketUpdate.FromString(raw).kind == MarketUpdate.SNAPSHOT
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.CANCELLED:
             stats.errors += 1
+
+
+def tally(stats: StreamStats, low: int, high: int, latencies: array, hops: array) -> None:
+    """Decode the messages received since the last tally; count and time the window's updates."""
+    update_kind = MarketUpdate.UPDATE
+    start, stats.tallied = stats.tallied, len(stats.messages)
+    for received_us, raw in zip(stats.received_us[start:stats.tallied], stats.messages[start:stats.tallied]):
+        message = MarketUpdate.FromString(raw)
+        if message.kind != update_kind:
+            continue
+        counted = 0
+        for update in message.updates:
+            if low <= update.update_id <= high:
+                counted += 1
+                latencies.append(received_us - update.times.publish_us)
+                if stats.seen is not None:
+                    stats.seen.append((update.symbol, update.update_id, received_us))
+        if counted:
+            stats.count += counted
+            # Per message: publish (its oldest update) -> server send, and server send -> receive.
+            hops.append(message.server_send_us - message.updates[0].times.publish_us)
+            hops.append(received_us - message.server_send_us)
+
+
+async def _until_quiet(stats: list[StreamStats], deadline: float, quiet_s: float = 0.3) -> None:
+    """Until no stream has received anything for `quiet_s` (or the deadline)."""
+    received = -1
+    while time.monotonic() < deadline:
+        now_received = sum(len(s.messages) for s in stats)
+        if now_received == received:
+            return
+        received = now_received
+        await asyncio.sleep(quiet_s)
 
 
 async def _subscribers(address: str, streams: int, conn) -> None:
@@ -152,26 +191,28 @@ async def _subscribers(address: str, streams: int, conn) -> None:
     channels = [grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
                 for _ in range(math.ceil(streams / STREAMS_PER_CHANNEL))]
     stats = [StreamStats(sampled=i < SAMPLED_STREAMS) for i in range(streams)]
-    window = [1, 0]  # update ids to count, set by the writer before it writes
     latencies, hops = array("q"), array("q")
     calls, tasks = [], []
     for i, stat in enumerate(stats):
         subscribe = channels[i // STREAMS_PER_CHANNEL].unary_stream(
-            f"/{SERVICE}/Subscribe", request_serializer=market_data_pb2.SubscribeRequest.SerializeToString,
-            response_deserializer=MarketUpdate.FromString)
-        call = subscribe(market_data_pb2.SubscribeRequest())
+            f"/{SERVICE}/Subscribe", request_serializer=market_data_pb2.SubscribeRequest.SerializeToString)
+        call = subscribe(market_data_pb2.SubscribeRequest())  # responses stay bytes until `tally`
         calls.append(call)
-        tasks.append(asyncio.create_task(_read(call, stat, window, latencies, hops)))
+        tasks.append(asyncio.create_task(_read(call, stat)))
     while not all(s.snapshot or s.errors for s in stats):
         await asyncio.sleep(0.05)
     conn.send(("ready", sum(s.errors for s in stats)))
-    _, low, high = await loop.run_in_executor(None, conn.recv)
-    window[:] = [low, high]
+    _, low, high = await loop.run_in_executor(None, conn.recv)  # update ids to count
     conn.send("window set")
     _, expected, settle_s = await loop.run_in_executor(None, conn.recv)  # the writer is done
+    receive_cpu_s = time.process_time()  # what receiving the load cost (tallying comes after)
     deadline = time.monotonic() + settle_s
-    while time.monotonic() < deadline and not all(s.count >= expected for s in stats):
-        await asyncio.sleep(0.05)
+    while True:
+        await _until_quiet(stats, deadline)  # tallying while a backlog arrives would delay its stamps
+        for stat in stats:
+            tally(stat, low, high, latencies, hops)
+        if time.monotonic() >= deadline or all(s.count >= expected for s in stats):
+            break
     for call in calls:
         call.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -179,7 +220,7 @@ async def _subscribers(address: str, streams: int, conn) -> None:
         await channel.close()
     conn.send({"counts": [s.count for s in stats], "errors": sum(s.errors for s in stats),
                "latencies_us": latencies.tobytes(), "hops_us": hops.tobytes(),
-               "seen": [s.seen for s in stats if s.seen is not None], "cpu_s": time.process_time()})
+               "seen": [s.seen for s in stats if s.seen is not None], "cpu_s": receive_cpu_s})
 
 
 def start_workers(address: str, subscribers: int, per_worker: int = STREAMS_PER_WORKER,
@@ -227,6 +268,7 @@ def write_load(store: SignalStore, symbols: Sequence[str], first_id: int, ticks:
                 store.write(update)
         if published is not None:
             published.update(((u.symbol, u.update_id), u.times.publish_us) for u in updates)
+    _sleep_until(start + ticks * period)  # the next call's first tick keeps the cadence (no double burst)
     return time.monotonic() - start
 
 
