@@ -74,6 +74,11 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
             "mean": statistics.fmean(ordered)}
 
 
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator to 2 decimals (inf when the denominator is 0)."""
+    return round(numerator / denominator, 2) if denominator else float("inf")
+
+
 @contextmanager
 def temporary_platform(services: Sequence[str], **overrides: Any) -> Iterator[Settings]:
     """A private platform home with free ports, running `services` (kafka, redis)."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 
+from bench.harness import ratio
 from bench.scenarios.fanout import QUIET_ENV, measure_round, serve_hub
 from quantcore_platform.settings import Settings
 
@@ -127,10 +128,6 @@ async def _serve_baseline(settings: Settings, stream: Callable) -> None:
 
 
 # --- the comparison -------------------------------------------------------------------------------
-def _ratio(numerator: float, denominator: float) -> float:
-    return round(numerator / denominator, 2) if denominator else float("inf")
-
-
 def measure_serving_baselines(settings: Settings, subscribers: int = 100, duration_s: float = 20.0,
                               progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Ours vs the seed's two serving designs at the same load and subscriber count."""
@@ -147,14 +144,14 @@ def measure_serving_baselines(settings: Settings, subscribers: int = 100, durati
         "latency_figure": "visible_after_ms: publish -> the client holds that value or a newer one",
         "designs": rounds,
         "ratios": {
-            "polling_vs_hub_p50_latency": _ratio(lat(polling, "p50"), lat(ours, "p50")),
-            "polling_vs_hub_p99_latency": _ratio(lat(polling, "p99"), lat(ours, "p99")),
-            "polling_vs_hub_delivery": _ratio(polling["delivery_ratio"], ours["delivery_ratio"]),
-            "per_client_vs_hub_p50_latency": _ratio(lat(per_client, "p50"), lat(ours, "p50")),
-            "per_client_vs_hub_p99_latency": _ratio(lat(per_client, "p99"), lat(ours, "p99")),
-            "per_client_vs_hub_server_cpu": _ratio(per_client["server_cpu_pct"], ours["server_cpu_pct"]),
-            "per_client_vs_hub_redis_cpu": _ratio(per_client["redis_cpu_pct"], ours["redis_cpu_pct"]),
-            "per_client_vs_hub_redis_connections": _ratio(per_client["redis_connected_clients"],
+            "polling_vs_hub_p50_latency": ratio(lat(polling, "p50"), lat(ours, "p50")),
+            "polling_vs_hub_p99_latency": ratio(lat(polling, "p99"), lat(ours, "p99")),
+            "polling_vs_hub_delivery": ratio(polling["delivery_ratio"], ours["delivery_ratio"]),
+            "per_client_vs_hub_p50_latency": ratio(lat(per_client, "p50"), lat(ours, "p50")),
+            "per_client_vs_hub_p99_latency": ratio(lat(per_client, "p99"), lat(ours, "p99")),
+            "per_client_vs_hub_server_cpu": ratio(per_client["server_cpu_pct"], ours["server_cpu_pct"]),
+            "per_client_vs_hub_redis_cpu": ratio(per_client["redis_cpu_pct"], ours["redis_cpu_pct"]),
+            "per_client_vs_hub_redis_connections": ratio(per_client["redis_connected_clients"],
                                                           ours["redis_connected_clients"]),
         },
     }

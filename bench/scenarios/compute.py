@@ -23,7 +23,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import proto
 from bench.harness import BenchContext, percentiles
@@ -39,6 +40,33 @@ SEED_SYMBOLS = 30
 SEED_RATE_HZ = 10.0
 DEPTH = 20
 TARGETS = {"p50_ms": 50, "p99_ms": 150, "throughput_records_per_s": 20_000}
+COMPUTE_COMMAND = (sys.executable, "-m", "quantcore_platform.cli", "stream", "compute", "--from-beginning")
+
+
+class Published(NamedTuple):
+    symbol: str
+    update_id: int
+    kafka_append_us: int
+    publish_us: int
+
+
+def published_update(message: bytes) -> Published:
+    update = proto.SignalUpdate.FromString(message)
+    return Published(update.symbol, update.update_id, update.times.kafka_append_us, update.times.publish_us)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a stream under test writes in Redis: a hash per symbol holding its `update_id`,
+    and a channel of published updates (`read` turns one into `Published`). Ours by
+    default; the baseline scenario measures the seed's design through its own."""
+
+    key: Callable[[str], str] = signal_key
+    channel: str = UPDATES_CHANNEL
+    read: Callable[[bytes], Published] = published_update
+
+
+OURS = Outputs()
 
 
 # --- records --------------------------------------------------------------------------------------
@@ -122,10 +150,10 @@ def prefill(settings: Settings, topic: str, feed: BookFeed, records: int) -> Non
 
 # --- the stream under test -------------------------------------------------------------------------
 @contextmanager
-def private_topic(settings: Settings) -> Iterator[str]:
+def private_topic(settings: Settings, prefix: str = "qc.bench.compute") -> Iterator[str]:
     from confluent_kafka.admin import NewTopic
 
-    name = f"qc.bench.compute.{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
     admin = admin_client(settings)
     config = {"message.timestamp.type": "LogAppendTime"}
     admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor, config=config)])[name].result()
@@ -137,14 +165,14 @@ def private_topic(settings: Settings) -> Iterator[str]:
 
 @contextmanager
 def compute_process(settings: Settings, topic: str, mode: TriggerMode, overrides: dict[str, Any],
-                    on_line: Callable[[str], None]) -> Iterator[StreamProcess]:
-    """`quantcore stream compute --from-beginning` on `topic`, stopped with SIGINT after."""
+                    on_line: Callable[[str], None], command: tuple[str, ...] = COMPUTE_COMMAND) -> Iterator[StreamProcess]:
+    """`quantcore stream compute --from-beginning` (or another stream `command` reading the
+    same settings) on `topic`, stopped with SIGINT after."""
     env = settings.model_copy(update={
         "book_topic": topic, "trigger_mode": mode, "compute_relay_topic": f"{topic}.relay",
         "checkpoint_root": str(settings.home_dir / "bench-checkpoints" / topic), "heartbeat_interval_s": 1.0,
         **overrides}).as_env()
-    command = [sys.executable, "-m", "quantcore_platform.cli", "stream", "compute", "--from-beginning"]
-    process = StreamProcess(StreamLaunch(command, env), on_line=on_line)
+    process = StreamProcess(StreamLaunch(list(command), env), on_line=on_line)
     process.start()
     try:
         yield process
@@ -175,21 +203,22 @@ def wait_until_ready(settings: Settings, topic: str, feed: BookFeed, process: St
 class Latencies:
     """publish_us - kafka_append_us of every published update of `symbols`, in ms."""
 
-    def __init__(self, settings: Settings, symbols: list[str]) -> None:
+    def __init__(self, settings: Settings, symbols: list[str], outputs: Outputs = OURS) -> None:
         self.symbols = set(symbols)
-        self.samples: list[tuple[int, float]] = []  # (kafka_append_us, ms)
+        self.read = outputs.read
+        self.published: list[Published] = []
         self._pubsub = redis_client(settings).pubsub()
-        self._pubsub.subscribe(**{UPDATES_CHANNEL: self._on_message})
+        self._pubsub.subscribe(**{outputs.channel: self._on_message})
         self._thread = self._pubsub.run_in_thread(sleep_time=0.001, daemon=True)
 
     def _on_message(self, message) -> None:
-        update = proto.SignalUpdate.FromString(message["data"])
+        update = self.read(message["data"])
         if update.symbol in self.symbols:
-            times = update.times
-            self.samples.append((times.kafka_append_us, (times.publish_us - times.kafka_append_us) / 1000))
+            self.published.append(update)
 
     def between(self, start_us: int, end_us: int) -> list[float]:
-        return [ms for appended, ms in list(self.samples) if start_us <= appended < end_us]
+        return [(p.publish_us - p.kafka_append_us) / 1000 for p in list(self.published)
+                if start_us <= p.kafka_append_us < end_us]
 
     def close(self) -> None:
         self._thread.stop()
@@ -197,24 +226,24 @@ class Latencies:
         self._pubsub.close()
 
 
-def position(client, symbols: list[str]) -> int:
+def position(client, symbols: list[str], outputs: Outputs = OURS) -> int:
     """Records of `symbols` written so far: each symbol's stored update id (ids start at 1)."""
     pipe = client.pipeline()
     for symbol in symbols:
-        pipe.hget(signal_key(symbol), "update_id")
+        pipe.hget(outputs.key(symbol), "update_id")
     return sum(int(v) for v in pipe.execute() if v is not None)
 
 
 # --- measurements ---------------------------------------------------------------------------------
 def latency_at(settings: Settings, topic: str, feed: BookFeed, latencies: Latencies, rate: float,
-               duration_s: float) -> dict[str, Any]:
+               duration_s: float, outputs: Outputs = OURS) -> dict[str, Any]:
     client = redis_client(settings)
     start_us = now_us()
     achieved = offer(settings, topic, feed, rate, duration_s)
     end_us = now_us()
     target = feed.produced()
     deadline = time.monotonic() + 30
-    while position(client, feed.symbols) < target and time.monotonic() < deadline:
+    while position(client, feed.symbols, outputs) < target and time.monotonic() < deadline:
         time.sleep(0.1)  # let the tail arrive, so slow records count too
     drained_s = round(30 - max(0.0, deadline - time.monotonic()), 2)
     samples = latencies.between(start_us, end_us)
@@ -222,32 +251,58 @@ def latency_at(settings: Settings, topic: str, feed: BookFeed, latencies: Latenc
             "published": len(samples), "tail_drain_s": drained_s, "latency_ms": percentiles(samples)}
 
 
-def throughput(settings: Settings, mode: TriggerMode, overrides: dict[str, Any], symbols: list[str], records: int,
-               progress: Callable[[str], None]) -> dict[str, Any]:
-    feed = BookFeed(symbols)
-    started = time.monotonic()
-    with private_topic(settings) as topic:
+@contextmanager
+def prefilled_stream(settings: Settings, feed: BookFeed, records: int, mode: TriggerMode, overrides: dict[str, Any],
+                     progress: Callable[[str], None], command: tuple[str, ...] = COMPUTE_COMMAND,
+                     topic_prefix: str = "qc.bench.compute", on_line: Callable[[str], None] = lambda line: None
+                     ) -> Iterator[tuple[str, StreamProcess]]:
+    """A private topic pre-filled with `records` of `feed`, an empty Redis, then the stream
+    started on it: yields (topic, process)."""
+    with private_topic(settings, topic_prefix) as topic:
         progress(f"{mode.value}: pre-filling {records:,} records")
         prefill(settings, topic, feed, records)
-        client = redis_client(settings)
-        client.flushdb()
-        with compute_process(settings, topic, mode, overrides, on_line=lambda line: None) as process:
-            trace: list[tuple[float, int]] = []
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                done = position(client, symbols)
-                trace.append((time.monotonic(), done))
-                if done >= records:
-                    break
-                if process.process.poll() is not None:
-                    raise RuntimeError("the compute stream exited during the throughput run")
-                time.sleep(0.1)
+        redis_client(settings).flushdb()
+        with compute_process(settings, topic, mode, overrides, on_line=on_line, command=command) as process:
+            yield topic, process
+
+
+def drain(settings: Settings, symbols: list[str], records: int, process: StreamProcess,
+          outputs: Outputs = OURS, stall_s: float | None = None) -> list[tuple[float, int]]:
+    """(time, position) every 0.1 s until `records` are written (or 600 s, or `stall_s`
+    without progress once something was written)."""
+    client = redis_client(settings)
+    trace: list[tuple[float, int]] = []
+    deadline = time.monotonic() + 600
+    moved = time.monotonic()
+    while time.monotonic() < deadline:
+        done = position(client, symbols, outputs)
+        if not trace or done != trace[-1][1]:
+            moved = time.monotonic()
+        trace.append((time.monotonic(), done))
+        if done >= records or (stall_s is not None and done and time.monotonic() - moved > stall_s):
+            break
+        if process.process.poll() is not None:
+            raise RuntimeError("the stream exited during the throughput run")
+        time.sleep(0.1)
+    return trace
+
+
+def drain_figures(trace: list[tuple[float, int]], records: int, started: float) -> dict[str, Any]:
+    """records/s between 10% and 90% of the backlog (startup and the last batch left out)."""
     low = next(((t, n) for t, n in trace if n >= 0.1 * records), None)
     high = next(((t, n) for t, n in trace if n >= 0.9 * records), None)
     rate = round((high[1] - low[1]) / (high[0] - low[0])) if low and high and high[0] > low[0] else 0
     first = next((t for t, n in trace if n > 0), trace[-1][0])
     return {"records": records, "records_per_s": rate, "drained": trace[-1][1] >= records,
-            "first_publish_s": round(first - started, 1), "total_s": round(trace[-1][0] - started, 1),
+            "first_publish_s": round(first - started, 1), "total_s": round(trace[-1][0] - started, 1)}
+
+
+def throughput(settings: Settings, mode: TriggerMode, overrides: dict[str, Any], symbols: list[str], records: int,
+               progress: Callable[[str], None]) -> dict[str, Any]:
+    started = time.monotonic()
+    with prefilled_stream(settings, BookFeed(symbols), records, mode, overrides, progress) as (_topic, process):
+        trace = drain(settings, symbols, records, process)
+    return {**drain_figures(trace, records, started),
             "max_offsets_per_trigger": overrides.get("max_offsets_per_trigger", settings.max_offsets_per_trigger)}
 
 

@@ -23,6 +23,10 @@ MUST_BE_POSITIVE = {
     "replay": "records_per_s",
     "baseline": "payload.json_vs_protobuf",
 }
+# Figures (by a part of the name) of which there must be some, every one positive.
+ALL_POSITIVE = {
+    "baseline": ("spark.ratios.", "throughput.records_per_s", "visible_after_ms.count", "visible_after_ms.p50"),
+}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -38,3 +42,6 @@ def test_scenario_smoke_saves_sane_figures(name):
     key_part = MUST_BE_POSITIVE[name]
     matching = [value for key, value in numbers if key_part in key]
     assert matching and max(matching) > 0, f"no positive {key_part} in {sorted(k for k, _ in numbers)}"
+    for key_part in ALL_POSITIVE.get(name, ()):
+        matching = {key: value for key, value in numbers if key_part in key}
+        assert matching and min(matching.values()) > 0, f"{key_part}: {matching or sorted(k for k, _ in numbers)}"
