@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 
@@ -30,7 +31,7 @@ final class WireRowParser {
   /** Returned when the bytes need protobuf's merge semantics (see the class comment). */
   static final Row MERGE_NEEDED = RowFactory.create();
 
-  private static final Map<Descriptor, WireRowParser> PLANS = new java.util.concurrent.ConcurrentHashMap<>();
+  private static final Map<Descriptor, WireRowParser> PLANS = new ConcurrentHashMap<>();
 
   private final int fieldCount;
   private final Map<Integer, Slot> slotsByNumber = new HashMap<>();
@@ -73,10 +74,7 @@ final class WireRowParser {
   Row parse(byte[] payload) throws IOException {
     CodedInputStream input = CodedInputStream.newInstance(payload);
     Object[] values = readMessage(input);
-    if (values == null || !input.isAtEnd()) {
-      return values == null ? MERGE_NEEDED : null;
-    }
-    return RowFactory.create(values);
+    return values == null ? MERGE_NEEDED : RowFactory.create(values);
   }
 
   /** The fields of one message up to the current limit; null when a merge is needed. */
