@@ -175,10 +175,9 @@ def signal_rows(books: DataFrame, settings: Settings) -> DataFrame:
     checked = parsed_and_checked(books.select(*SIGNAL_KEYS, "bids", "asks", "date", book_struct(books).alias("book")),
                                  F.col("book"), F.col("bids"), F.col("asks"))
     valid = F.col("invalid_reason").isNull()
-    levels = [F.col(name) for name in signals.LEVEL_COLUMNS]
-    values = {name: F.when(valid, column)
-              for name, column in signals.signal_columns(*levels, settings.obi_lambda).items()}
-    computed = checked.select(*SIGNAL_KEYS, "date", "invalid_reason", *(c.alias(n) for n, c in values.items()))
+    values = [F.when(valid, F.col(name)).alias(name)
+              for name in (*signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS) if name != "ofi"]
+    computed = signals.add_signals(checked, settings.obi_lambda).select(*SIGNAL_KEYS, "date", "invalid_reason", *values)
 
     by_symbol = Window.partitionBy("symbol", "date").orderBy("update_id", "kafka_partition", "kafka_offset")
     first_of_update = (computed.withColumn("previous_id", F.lag("update_id").over(by_symbol))

@@ -2,7 +2,7 @@
 the replay share, so live and historical values are identical by construction.
 
 Input: `bids` and `asks`, arrays of struct<price:string, qty:string>, best level first.
-Array functions only (`aggregate`, `zip_with`, `slice`, `get`): no explode, no shuffle, no
+Array functions only (`aggregate`, `slice`, `reverse`, `get`): no explode, no shuffle, no
 Python UDF. Decimal strings become doubles only here, each parsed once (`level_columns`:
 `bids.price` etc. with a native array `try_cast`, null for a malformed number); the
 signals are computed from those double arrays in a second projection. Higher-order
@@ -33,7 +33,10 @@ Where OFI is computed (the engines differ):
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, WindowSpec
 from pyspark.sql import functions as F
@@ -71,11 +74,39 @@ def total(values: Column) -> Column:
     return F.aggregate(values, F.lit(0.0), lambda acc, value: acc + value)
 
 
-def top_total(qtys: Column, depth: int) -> Column:
-    """Σ qty over the top `depth` levels (0 for an empty side)."""
-    if depth == 1:
-        return F.coalesce(F.get(qtys, 0), F.lit(0.0))
-    return total(F.slice(qtys, 1, depth))
+# Disjoint level ranges (first, last; 1-based) whose sums add up to every depth of OBI_DEPTHS.
+SUM_RANGES = ((1, 1), (2, 5), (6, 10), (11, 20))
+SIDES = ("bid", "ask")
+# The per-side sums the signals are computed from (`level_sums`).
+SUM_COLUMNS = tuple(f"{side}_qty_{first}_{last}" for side in SIDES for first, last in SUM_RANGES) + \
+    tuple(f"{side}_qty_weighted" for side in SIDES)
+
+
+def range_total(qtys: Column, first: int, last: int) -> Column:
+    """Σ qty over levels first..last (0 where the side is shorter)."""
+    if first == last:
+        return F.coalesce(F.get(qtys, first - 1), F.lit(0.0))
+    return total(F.slice(qtys, first, last - first + 1))
+
+
+def level_sums(bid_qty: Column, ask_qty: Column, obi_lambda: float) -> dict[str, Column]:
+    """SUM_COLUMNS: each side's quantities summed over SUM_RANGES, and depth-weighted.
+
+    They are columns of their own, computed in a projection before the signals, because
+    Spark never shares a higher-order function as a common subexpression: a sum written
+    into each signal that uses it would be evaluated once per use (interpreted, per level)."""
+    sums = {}
+    for side, qtys in zip(SIDES, (bid_qty, ask_qty), strict=True):
+        for first, last in SUM_RANGES:
+            sums[f"{side}_qty_{first}_{last}"] = range_total(qtys, first, last)
+        sums[f"{side}_qty_weighted"] = weighted_total(qtys, obi_lambda)
+    return sums
+
+
+def top_total(sums: Mapping[str, Column], side: str, depth: int) -> Column:
+    """Σ qty over a side's top `depth` levels, from its range sums."""
+    parts = [sums[f"{side}_qty_{first}_{last}"] for first, last in SUM_RANGES if last <= depth]
+    return functools.reduce(operator.add, parts)
 
 
 def imbalance(bid_total: Column, ask_total: Column, bid_qty: Column, ask_qty: Column) -> Column:
@@ -84,24 +115,12 @@ def imbalance(bid_total: Column, ask_total: Column, bid_qty: Column, ask_qty: Co
     return F.when(any_level, F.try_divide(bid_total - ask_total, bid_total + ask_total))
 
 
-def obi(bid_qty: Column, ask_qty: Column, depth: int) -> Column:
-    return imbalance(top_total(bid_qty, depth), top_total(ask_qty, depth), bid_qty, ask_qty)
-
-
-def depth_weights(obi_lambda: float, depth: int = WEIGHTED_DEPTH) -> Column:
-    """The literal array w_i = exp(−λ(i−1)), i = 1..depth (computed once, on the driver)."""
-    return F.array(*(F.lit(math.exp(-obi_lambda * i)) for i in range(depth)))
-
-
 def weighted_total(qtys: Column, obi_lambda: float, depth: int = WEIGHTED_DEPTH) -> Column:
-    """Σ w_i·qty_i over the top `depth` levels."""
-    top = F.slice(qtys, 1, depth)
-    weights = F.slice(depth_weights(obi_lambda, depth), 1, F.size(top))  # same length as `top`
-    return total(F.zip_with(top, weights, lambda qty, weight: qty * weight))
-
-
-def obi_weighted(bid_qty: Column, ask_qty: Column, obi_lambda: float) -> Column:
-    return imbalance(weighted_total(bid_qty, obi_lambda), weighted_total(ask_qty, obi_lambda), bid_qty, ask_qty)
+    """Σ w_i·qty_i over the top `depth` levels, w_i = exp(−λ(i−1)) = r^(i−1) with r = exp(−λ):
+    Horner's rule over the reversed top, (…(q_n·r + q_(n−1))·r + …)·r + q_1, one
+    interpreted lambda per level."""
+    ratio = F.lit(math.exp(-obi_lambda))
+    return F.aggregate(F.reverse(F.slice(qtys, 1, depth)), F.lit(0.0), lambda acc, qty: acc * ratio + qty)
 
 
 def ofi_column(prev_bid: Column, prev_bid_qty: Column, prev_ask: Column, prev_ask_qty: Column,
@@ -121,26 +140,41 @@ def ofi_column(prev_bid: Column, prev_bid_qty: Column, prev_ask: Column, prev_as
 
 
 def signal_columns(bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Column,
-                   obi_lambda: float) -> dict[str, Column]:
-    """Every signal but `ofi`, plus the best quantities, from the parsed level arrays."""
+                   sums: Mapping[str, Column]) -> dict[str, Column]:
+    """Every signal but `ofi`, plus the best quantities, from the parsed level arrays and
+    their `level_sums`."""
     best_bid, best_ask = F.get(bid_px, 0), F.get(ask_px, 0)  # `get` is null past the end
     mid = (best_bid + best_ask) / 2.0
     spread = best_ask - best_bid
-    obi_1 = obi(bid_qty, ask_qty, 1)
-    columns = {f"obi_{depth}": obi(bid_qty, ask_qty, depth) for depth in OBI_DEPTHS}
+
+    def side_imbalance(bid_total: Column, ask_total: Column) -> Column:
+        return imbalance(bid_total, ask_total, bid_qty, ask_qty)
+
+    columns = {f"obi_{depth}": side_imbalance(top_total(sums, "bid", depth), top_total(sums, "ask", depth))
+               for depth in OBI_DEPTHS}
     columns.update(
-        obi_1=obi_1,
-        obi_weighted=obi_weighted(bid_qty, ask_qty, obi_lambda),
+        obi_weighted=side_imbalance(sums["bid_qty_weighted"], sums["ask_qty_weighted"]),
         mid=mid,
         spread=spread,
         spread_bps=F.try_divide(spread, mid) * 1e4,
-        weighted_mid=mid + spread / 2.0 * obi_1,
+        weighted_mid=mid + spread / 2.0 * columns["obi_1"],
         best_bid=best_bid,
         best_ask=best_ask,
         best_bid_qty=F.get(bid_qty, 0),
         best_ask_qty=F.get(ask_qty, 0),
     )
     return columns
+
+
+def add_signals(frame: DataFrame, obi_lambda: float) -> DataFrame:
+    """`frame` (holding LEVEL_COLUMNS) plus every signal but `ofi` and BOOK_TOP_COLUMNS, in
+    two projections: the level sums, then the signals over them."""
+    bid_px, bid_qty, ask_px, ask_qty = (F.col(name) for name in LEVEL_COLUMNS)
+    summed = frame.select("*", *(column.alias(name) for name, column in
+                                 level_sums(bid_qty, ask_qty, obi_lambda).items()))
+    sums = {name: F.col(name) for name in SUM_COLUMNS}
+    values = signal_columns(bid_px, bid_qty, ask_px, ask_qty, sums)
+    return summed.select(*(F.col(name) for name in frame.columns), *(c.alias(n) for n, c in values.items()))
 
 
 def ofi_over(window: WindowSpec) -> Column:
@@ -157,7 +191,6 @@ def with_signals(df: DataFrame, obi_lambda: float, ofi_window: WindowSpec | None
     `ofi_window` (partitioned by symbol, ordered by update id) computes OFI with `lag()`;
     without it `ofi` is null and the caller chains it (the stream's writer does)."""
     parsed = df.withColumns(level_columns(F.col(bids), F.col(asks)))
-    levels = [F.col(name) for name in LEVEL_COLUMNS]
-    with_values = parsed.withColumns(signal_columns(*levels, obi_lambda)).drop(*LEVEL_COLUMNS)
+    with_values = add_signals(parsed, obi_lambda).drop(*LEVEL_COLUMNS)
     ofi = ofi_over(ofi_window) if ofi_window is not None else F.lit(None).cast("double")
     return with_values.withColumn("ofi", ofi)
