@@ -9,8 +9,8 @@ graceful stop on SIGINT/SIGTERM (exit 0).
 
 Two triggers, one projection (compute_rows.py) and one writer (redis_writer.py):
 - microbatch: `processingTime` trigger; each batch is coalesced (no shuffle: whole Kafka
-  partitions stay in order in one task) and written by `foreachPartition` inside
-  `foreachBatch`. Offsets and commits are tracked asynchronously (the sink is idempotent).
+  partitions stay in order in one task) and handed to the writer as Arrow batches
+  (`mapInArrow` inside `foreachBatch`). Offsets and commits are tracked asynchronously (the sink is idempotent).
 - realtime: Spark's real-time trigger (long-running tasks, one per Kafka partition) writes
   the computed rows to a relay topic, and a relay thread writes them to Redis (see
   realtime_relay.py for why not a Python ForeachWriter).
@@ -41,12 +41,11 @@ from quantcore_platform.settings import ConfigError, Settings, TriggerMode, load
 from streaming.spark.compute_rows import computed_books
 from streaming.spark.query_progress import progress_counters, progress_dict
 from streaming.spark.realtime_relay import RealtimeRelay, ensure_relay_topic, relay_group, relay_records
-from streaming.spark.redis_writer import PartitionWriter, WriteStats
+from streaming.spark.redis_writer import STATS_SCHEMA, ArrowPartitionWriter, WriteStats
 from streaming.spark.session import build_spark_session, local_threads
 
 HEARTBEAT_COMPONENT = "compute"
 HEARTBEAT_INSTANCE = "0"
-WRITE_COUNTERS = tuple(WriteStats().as_dict())
 RELAY_LINGER_MS = 1  # a record waits at most 1 ms for company: fewer produce requests under load
 
 log = get_logger("compute")
@@ -82,13 +81,13 @@ class ComputeStream:
 
     query: StreamingQuery
     mode: TriggerMode
-    accumulators: dict[str, Any] = field(default_factory=dict)
+    batch_stats: WriteStats = field(default_factory=WriteStats)  # micro-batch mode's writes, summed
     relay: RealtimeRelay | None = None
 
     def write_stats(self) -> dict[str, int]:
         if self.relay is not None:
             return self.relay.stats.as_dict()
-        return {name: int(accumulator.value) for name, accumulator in self.accumulators.items()}
+        return self.batch_stats.as_dict()
 
     def counters(self) -> dict[str, Any]:
         """Heartbeat counters: query progress, writer counts, state."""
@@ -133,13 +132,14 @@ def start_compute(spark: SparkSession, settings: Settings, trigger: TriggerMode 
 
 
 def _start_microbatch(spark: SparkSession, settings: Settings, writer, mode: TriggerMode) -> ComputeStream:
-    accumulators = {name: spark.sparkContext.accumulator(0) for name in WRITE_COUNTERS}
-    partition_writer = PartitionWriter(settings, accumulators)
+    totals = WriteStats()
+    partition_writer = ArrowPartitionWriter(settings)
     tasks = settings.compute_writer_tasks or spark.sparkContext.defaultParallelism
 
     def write_batch(batch: DataFrame, _batch_id: int) -> None:
         # coalesce keeps each Kafka partition whole and in offset order in one task
-        batch.coalesce(tasks).foreachPartition(partition_writer)
+        for task_stats in batch.coalesce(tasks).mapInArrow(partition_writer, STATS_SCHEMA).collect():
+            totals.add(WriteStats(**task_stats.asDict()))
 
     if settings.compute_async_progress:
         # Spark only vouches for its Kafka and memory sinks here; ours is idempotent
@@ -148,7 +148,7 @@ def _start_microbatch(spark: SparkSession, settings: Settings, writer, mode: Tri
             .option("_asyncProgressTrackingOverrideSinkSupportCheck", "true")
     query = writer.foreachBatch(write_batch) \
         .trigger(processingTime=f"{settings.trigger_interval_ms} milliseconds").start()
-    return ComputeStream(query, mode, accumulators=accumulators)
+    return ComputeStream(query, mode, batch_stats=totals)
 
 
 def _start_realtime(spark: SparkSession, settings: Settings, writer, mode: TriggerMode, name: str,
