@@ -345,7 +345,7 @@ def measure_mode(settings: Settings, mode: TriggerMode, *, symbols: list[str], d
 def measure_compute(settings: Settings, modes: tuple[str, ...] = ("microbatch", "realtime"), *,
                     duration_s: float = 30.0, warmup_s: float = 10.0,
                     loads: tuple[float, ...] = (1_000, 3_000, 10_000, 20_000, 40_000), step_s: float = 15.0,
-                    break_p99_ms: float = 1_000.0, throughput_records: int = 400_000, throughput_batch: int = 50_000,
+                    break_p99_ms: float = 1_000.0, throughput_records: int = 600_000, throughput_batch: int = 100_000,
                     overrides: dict[str, dict[str, Any]] | None = None,
                     progress: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
     """Figures of the compute stage for each trigger mode (see the module docstring)."""
@@ -369,6 +369,6 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         warmup_s=ctx.option("warmup", 10.0, smoke_default=2.0),
         loads=(1_000, 3_000, 10_000, 20_000, 40_000) if not ctx.smoke else (1_000,),
         step_s=ctx.option("step", 15.0, smoke_default=3.0),
-        throughput_records=ctx.option("records", 400_000, smoke_default=20_000),
-        throughput_batch=ctx.option("batch", 50_000, smoke_default=5_000),
+        throughput_records=ctx.option("records", 600_000, smoke_default=20_000),
+        throughput_batch=ctx.option("batch", 100_000, smoke_default=5_000),
         progress=ctx.progress)
