@@ -71,8 +71,8 @@ class SignalStore:
         self.channel = channel
         self._write = client.register_script(WRITE_IF_NEWER)
 
-    def _args(self, update: SignalUpdate, extra_fields: Sequence[str]) -> tuple[list[str], list]:
-        update.times.publish_us = now_us()
+    def _args(self, update: SignalUpdate, extra_fields: Sequence[str], publish_us: int) -> tuple[list[str], list]:
+        update.times.publish_us = publish_us
         keys = [signal_key(update.symbol), SYMBOLS_KEY, self.channel]
         absent = [name for name in SIGNAL_FIELDS if not update.signals.HasField(name)]
         return keys, [str(update.update_id), update.SerializeToString(), update.symbol, len(absent), *absent,
@@ -81,20 +81,34 @@ class SignalStore:
     def write(self, update: SignalUpdate, extra_fields: Sequence[str] = ()) -> bool:
         """True if the update was newer and has been stored and published. `extra_fields`
         (field, value, ...) are stored in the same atomic write."""
-        keys, args = self._args(update, extra_fields)
+        keys, args = self._args(update, extra_fields, now_us())
         return bool(self._write(keys=keys, args=args))
 
     def write_many(self, updates: Iterable[SignalUpdate | tuple[SignalUpdate, Sequence[str]]]) -> int:
         """Pipelined writes (one round trip) of updates, or (update, extra fields) pairs;
-        returns how many were accepted."""
+        returns how many were accepted. Every update is stamped `publish_us` just before the
+        pipeline is serialized and sent."""
+        items = [item if isinstance(item, tuple) else (item, ()) for item in updates]
+        if not items:
+            return 0
+        try:
+            results = self._send(items)
+        except redis.exceptions.NoScriptError:
+            # Redis restarted or flushed its scripts: no write ran (all are the same
+            # script); load it and send again (write-if-newer makes a resend harmless).
+            self.client.script_load(WRITE_IF_NEWER)
+            results = self._send(items)
+        return sum(int(accepted) for accepted in results)
+
+    def _send(self, items: list[tuple[SignalUpdate, Sequence[str]]]) -> list:
+        """EVALSHA straight away: a pipelined `Script` call would first ask `SCRIPT EXISTS`,
+        a round trip more per write."""
         pipe = self.client.pipeline(transaction=False)
-        count = 0
-        for item in updates:
-            update, extra = item if isinstance(item, tuple) else (item, ())
-            keys, args = self._args(update, extra)
-            self._write(keys=keys, args=args, client=pipe)
-            count += 1
-        return sum(int(accepted) for accepted in pipe.execute()) if count else 0
+        publish_us = now_us()
+        for update, extra in items:
+            keys, args = self._args(update, extra, publish_us)
+            pipe.evalsha(self._write.sha, len(keys), *keys, *args)
+        return pipe.execute()
 
     def symbols(self) -> list[str]:
         return sorted(member.decode() for member in self.client.smembers(SYMBOLS_KEY))

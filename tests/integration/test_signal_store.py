@@ -53,3 +53,14 @@ def test_a_signal_that_disappears_leaves_the_hash(redis_conn):
     assert "obi_5" not in fields, "a stale value must not outlive the update that dropped it"
     assert redis_conn.hget(signal_key("BNBUSDT"), "note") == b"first"
     assert redis_conn.hget(signal_key("BNBUSDT"), "update_id") == b"2"
+
+
+def test_pipelined_writes_survive_a_script_flush_and_stamp_one_publish_time(redis_conn):
+    store = SignalStore(redis_conn)
+    redis_conn.script_flush()  # as after a Redis restart: the script's SHA is unknown
+    batch = [update("XRPUSDT", 3, 0.3), update("ADAUSDT", 4, 0.4)]
+    assert store.write_many(batch) == 2
+    assert store.write_many([update("XRPUSDT", 3, 0.9)]) == 0, "resent ids stay stale after the reload"
+    stored = [store.latest(symbol) for symbol in ("XRPUSDT", "ADAUSDT")]
+    assert [message.update_id for message in stored] == [3, 4]
+    assert stored[0].times.publish_us == stored[1].times.publish_us > 0
