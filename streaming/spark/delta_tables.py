@@ -83,8 +83,10 @@ DESCRIPTIONS = {
 
 
 def tune_session(spark: SparkSession) -> None:
-    """Delta's defaults assume a cluster: on a local master its 50 snapshot partitions are 50
-    tiny tasks every time a table's log is read."""
+    """zstd instead of snappy: measured on 20-level books, a third of the size on disk and
+    no slower to write. Delta's defaults assume a cluster: on a local master its 50 snapshot
+    partitions are 50 tiny tasks every time a table's log is read."""
+    spark.conf.set("spark.sql.parquet.compression.codec", "zstd")
     if spark.sparkContext.master.startswith("local"):
         spark.conf.set("spark.databricks.delta.snapshotPartitions", "2")
 
@@ -93,8 +95,18 @@ def table_path(settings: Settings, name: str) -> str:
     return f"{settings.delta_root.rstrip('/')}/{name}"
 
 
+# File statistics (data skipping) only where analysts filter: Delta's default, the first 32
+# columns, spent ~10 core-µs a record on books_raw collecting them for every field.
+STATS_COLUMNS = {
+    BOOKS_RAW: ("symbol", "update_id", "event_time_us", "kafka_partition", "kafka_offset", "kafka_timestamp_us"),
+    BOOK_SIGNALS: ("symbol", "update_id", "event_time_us", "kafka_partition", "kafka_offset", "kafka_timestamp_us"),
+    BOOKS_QUARANTINE: ("kafka_partition", "kafka_offset", "kafka_timestamp_us"),
+}
+
+
 def table_properties(settings: Settings, name: str) -> dict[str, str]:
     return {
+        "delta.dataSkippingStatsColumns": ",".join(STATS_COLUMNS[name]),
         "quantcore.table": name,
         "quantcore.source_topic": settings.book_topic,
         "quantcore.partitioning": "date = UTC day of the Kafka record timestamp",
