@@ -143,7 +143,7 @@ def measure_replay(settings: Settings, records: int, partitions: int | None = No
         "records": records, "symbols": len(settings.symbols), "partitions": partitions, "depth": 20,
         "cores": os.cpu_count(), "produce_records_per_s": round(sent / produce_s),
         "replay_seconds": round(seconds, 1), "records_per_s": round(records / seconds),
-        "rows": result.rows, "quarantined": result.quarantined,
+        "phase_seconds": result.phase_seconds, "rows": result.rows, "quarantined": result.quarantined,
         "mib_per_million_records": {name: per_million(size) for name, size in sizes.items()},
         "projected_seconds_for_26m_records": round(26_000_000 / (records / seconds)),
     }

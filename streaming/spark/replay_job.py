@@ -17,7 +17,8 @@ import argparse
 import json
 import sys
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
@@ -70,6 +71,7 @@ class ReplayResult:
     quarantined: int
     missing_ranges: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # books_raw, quarantine, book_signals
 
     @property
     def complete(self) -> bool:
@@ -204,16 +206,27 @@ def replay(spark: SparkSession, settings: Settings, dates: list[date] | None = N
     if plan.incomplete:
         log.warning("kafka retention cut requested days", missing=plan.missing_ranges(),
                     skipped=[d.isoformat() for d in plan.skipped_days])
-    read, invalid = 0, 0
+    read, invalid, phases = 0, 0, {}
     if days:
         log.info("replaying", topic=plan.topic, days=len(days), first=days[0].isoformat(),
                  last=days[-1].isoformat(), records=sum(plan.records(d) for d in days))
-        read, invalid = write_raw(spark, settings, plan)
-        write_quarantine(spark, settings, plan, invalid)
-        write_signals(spark, settings, days)
+        with timed(phases, BOOKS_RAW):
+            read, invalid = write_raw(spark, settings, plan)
+        with timed(phases, BOOKS_QUARANTINE):
+            write_quarantine(spark, settings, plan, invalid)
+        with timed(phases, BOOK_SIGNALS):
+            write_signals(spark, settings, days)
     result = summarize(spark, settings, plan, read, invalid, time.monotonic() - started)
+    result.phase_seconds = phases
     log.info("replay done", rows=result.rows, quarantined=result.quarantined, seconds=round(result.seconds, 1))
     return result
+
+
+@contextmanager
+def timed(phases: dict[str, float], name: str) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    phases[name] = round(time.monotonic() - started, 2)
 
 
 def write_raw(spark: SparkSession, settings: Settings, plan: ReplayPlan) -> tuple[int, int]:
