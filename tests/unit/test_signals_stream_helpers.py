@@ -81,3 +81,26 @@ def test_relay_rows_parse_their_json_only_when_needed():
     assert (valid["symbol"], valid["update_id"], valid["reason"]) == ("BTCUSDT", 12, None)
     dead = RelayRow(b"k", [("update_id", b"0"), ("dead", b"1")], json.dumps({"reason": "bad", "key": "k"}).encode())
     assert dead["reason"] == "bad" and dead["symbol"] is None and dead["key"] == "k"
+
+
+def test_arrow_rows_read_like_the_rows_they_come_from():
+    """The micro-batch writer's rows: an Arrow batch read lazily gives the same values (and
+    the same SignalUpdate) as the plain rows, and superseded books keep their place."""
+    import pyarrow as pa
+
+    from streaming.spark.newest_books import NewestBooks
+    from streaming.spark.redis_writer import PRE_READ_COLUMNS, ArrowRow
+
+    rows = [computed_row(update_id=uid, obi_1=uid / 10, best_bid=100.0 + uid) for uid in (3, 5, 4)]
+    rows.append(computed_row(symbol="ETHUSDT", update_id=1, reason="bad", payload=b"\x00"))
+    batch = pa.RecordBatch.from_pylist(rows)
+    read = {name: batch.column(name).to_pylist() for name in PRE_READ_COLUMNS}
+    arrow_rows = [ArrowRow(batch, index, read) for index in range(batch.num_rows)]
+
+    assert [dict(row) for row in arrow_rows] == rows
+    assert signal_update(arrow_rows[1], ofi=0.5) == signal_update(rows[1], ofi=0.5)
+    books = NewestBooks()
+    for row in arrow_rows[:3]:
+        books.add(row)
+    assert books.newest["BTCUSDT"].row["update_id"] == 5 and books.superseded == 2
+    assert books.newest["BTCUSDT"].before["best_bid"] == 103.0
