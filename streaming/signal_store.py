@@ -71,8 +71,8 @@ class SignalStore:
         self.channel = channel
         self._write = client.register_script(WRITE_IF_NEWER)
 
-    def _args(self, update: SignalUpdate, extra_fields: Sequence[str], publish_us: int) -> tuple[list[str], list]:
-        update.times.publish_us = publish_us
+    def _args(self, update: SignalUpdate, extra_fields: Sequence[str]) -> tuple[list[str], list]:
+        update.times.publish_us = now_us()  # as late as it can be: the bytes carry it
         keys = [signal_key(update.symbol), SYMBOLS_KEY, self.channel]
         absent = [name for name in SIGNAL_FIELDS if not update.signals.HasField(name)]
         return keys, [str(update.update_id), update.SerializeToString(), update.symbol, len(absent), *absent,
@@ -81,13 +81,12 @@ class SignalStore:
     def write(self, update: SignalUpdate, extra_fields: Sequence[str] = ()) -> bool:
         """True if the update was newer and has been stored and published. `extra_fields`
         (field, value, ...) are stored in the same atomic write."""
-        keys, args = self._args(update, extra_fields, now_us())
+        keys, args = self._args(update, extra_fields)
         return bool(self._write(keys=keys, args=args))
 
     def write_many(self, updates: Iterable[SignalUpdate | tuple[SignalUpdate, Sequence[str]]]) -> int:
         """Pipelined writes (one round trip) of updates, or (update, extra fields) pairs;
-        returns how many were accepted. Every update is stamped `publish_us` just before the
-        pipeline is serialized and sent."""
+        returns how many were accepted."""
         items = [item if isinstance(item, tuple) else (item, ()) for item in updates]
         if not items:
             return 0
@@ -104,9 +103,8 @@ class SignalStore:
         """EVALSHA straight away: a pipelined `Script` call would first ask `SCRIPT EXISTS`,
         a round trip more per write."""
         pipe = self.client.pipeline(transaction=False)
-        publish_us = now_us()
         for update, extra in items:
-            keys, args = self._args(update, extra, publish_us)
+            keys, args = self._args(update, extra)
             pipe.evalsha(self._write.sha, len(keys), *keys, *args)
         return pipe.execute()
 

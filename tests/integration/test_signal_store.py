@@ -55,7 +55,7 @@ def test_a_signal_that_disappears_leaves_the_hash(redis_conn):
     assert redis_conn.hget(signal_key("BNBUSDT"), "update_id") == b"2"
 
 
-def test_pipelined_writes_survive_a_script_flush_and_stamp_one_publish_time(redis_conn):
+def test_pipelined_writes_survive_a_script_flush(redis_conn):
     store = SignalStore(redis_conn)
     redis_conn.script_flush()  # as after a Redis restart: the script's SHA is unknown
     batch = [update("XRPUSDT", 3, 0.3), update("ADAUSDT", 4, 0.4)]
@@ -63,4 +63,4 @@ def test_pipelined_writes_survive_a_script_flush_and_stamp_one_publish_time(redi
     assert store.write_many([update("XRPUSDT", 3, 0.9)]) == 0, "resent ids stay stale after the reload"
     stored = [store.latest(symbol) for symbol in ("XRPUSDT", "ADAUSDT")]
     assert [message.update_id for message in stored] == [3, 4]
-    assert stored[0].times.publish_us == stored[1].times.publish_us > 0
+    assert all(message.times.publish_us > 0 for message in stored)
