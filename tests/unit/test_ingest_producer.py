@@ -29,9 +29,11 @@ def test_undeliverable_records_are_counted_not_hung_on():
     for i in range(3):
         sink.publish("BTCUSDT", b"record %d" % i)
     sink.dead_letter("", b"bad frame")
-    assert sink.pending() == 4
-    assert sink.close(timeout_s=1.0) == 4
-    assert counters.delivery_errors == 4
+    # len(producer) also counts the client's own queued requests (the idempotent producer's
+    # InitProducerId, when it is still waiting): at least the 4 records.
+    assert sink.pending() >= 4
+    assert sink.close(timeout_s=1.0) >= 4
+    assert counters.delivery_errors == 4, "each record gets exactly one failed, counted report"
 
 
 def test_ingest_refuses_to_start_without_kafka_and_says_how_to_fix_it():
