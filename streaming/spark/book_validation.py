@@ -16,6 +16,8 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
+from streaming.spark.session import register_java_function
+
 UNDECODABLE = "undecodable: not a quantcore.v1.BookRecord protobuf"
 MISSING_SYMBOL = "missing symbol"
 MISSING_UPDATE_ID = "missing update_id (must be > 0)"
@@ -36,7 +38,7 @@ LEVEL_CHECK_FUNCTION = "qc_book_level_check"
 def failed_level_check(bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Column) -> Column:
     """The LEVEL_CHECKS reason the levels fail first, or null. Registers the UDF in the
     active session first (idempotent), like the decoder."""
-    SparkSession.active().udf.registerJavaFunction(LEVEL_CHECK_FUNCTION, LEVEL_CHECK_CLASS, IntegerType())
+    register_java_function(SparkSession.active(), LEVEL_CHECK_FUNCTION, LEVEL_CHECK_CLASS, IntegerType())
     failed = F.call_function(LEVEL_CHECK_FUNCTION, bid_px, bid_qty, ask_px, ask_qty)
     return F.get(F.array(*(F.lit(text) for text in LEVEL_CHECKS)), failed - 1)
 

@@ -10,7 +10,8 @@ graceful stop on SIGINT/SIGTERM (exit 0).
 Two triggers, one projection (compute_rows.py) and one writer (redis_writer.py):
 - microbatch: `processingTime` trigger; each batch is coalesced (no shuffle: whole Kafka
   partitions stay in order in one task) and handed to the writer as Arrow batches
-  (`mapInArrow` inside `foreachBatch`). Offsets and commits are tracked asynchronously (the sink is idempotent).
+  (`mapInArrow` inside `foreachBatch`). Offsets and commits are tracked asynchronously
+  (the sink is idempotent).
 - realtime: Spark's real-time trigger (long-running tasks, one per Kafka partition) writes
   the computed rows to a relay topic, and a relay thread writes them to Redis (see
   realtime_relay.py for why not a Python ForeachWriter).

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from streaming.spark.book_validation import invalid_reason
 from streaming.spark.protobuf_decode import decode
-from streaming.spark.signals import BOOK_TOP_COLUMNS, LEVEL_COLUMNS, SIGNAL_COLUMNS, add_signals, level_columns
+from streaming.spark.signals import BOOK_TOP_COLUMNS, LEVEL_COLUMNS, SIGNAL_COLUMNS, VALUE_COLUMNS, add_signals, level_columns
 
 BOOK_MESSAGE = "quantcore.v1.BookRecord"
 
@@ -51,7 +51,7 @@ def computed_books(kafka: DataFrame, obi_lambda: float) -> DataFrame:
     # The reason gets its own projection: `payload` reads the column, not a second
     # evaluation of every check.
     checked = add_signals(parsed.select("*", invalid_reason(book, *levels).alias("reason")), obi_lambda)
-    signals = {name: F.col(name) for name in (*SIGNAL_COLUMNS, *BOOK_TOP_COLUMNS) if name != "ofi"}
+    signals = {name: F.col(name) for name in VALUE_COLUMNS}
     signals["ofi"] = F.lit(None).cast("double")  # chained by the writer (see signals.py)
     columns = {
         "symbol": book["symbol"],

@@ -97,11 +97,9 @@ def table_path(settings: Settings, name: str) -> str:
 
 # File statistics (data skipping) only where analysts filter: Delta's default, the first 32
 # columns, spent ~10 core-µs a record on books_raw collecting them for every field.
-STATS_COLUMNS = {
-    BOOKS_RAW: ("symbol", "update_id", "event_time_us", "kafka_partition", "kafka_offset", "kafka_timestamp_us"),
-    BOOK_SIGNALS: ("symbol", "update_id", "event_time_us", "kafka_partition", "kafka_offset", "kafka_timestamp_us"),
-    BOOKS_QUARANTINE: ("kafka_partition", "kafka_offset", "kafka_timestamp_us"),
-}
+_KAFKA_STATS = ("kafka_partition", "kafka_offset", "kafka_timestamp_us")
+_BOOK_STATS = ("symbol", "update_id", "event_time_us", *_KAFKA_STATS)
+STATS_COLUMNS = {BOOKS_RAW: _BOOK_STATS, BOOK_SIGNALS: _BOOK_STATS, BOOKS_QUARANTINE: _KAFKA_STATS}
 
 
 def table_properties(settings: Settings, name: str) -> dict[str, str]:

@@ -32,6 +32,8 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from streaming.spark.session import register_java_function
+
 DECODER_CLASS = "io.quantcore.spark.ProtobufRowDecoder"
 DEFAULT_PREFIX = "qc_decode_proto"
 
@@ -129,16 +131,7 @@ def register_decoder(
         if descriptor_set_bytes is not None:  # another schema of the same message: own name
             name += f"_{zlib.crc32(descriptor_set_bytes):08x}"
     schema = spark_schema(message_descriptor(message_name, descriptor_set_bytes))
-    try:
-        spark.udf.registerJavaFunction(name, DECODER_CLASS, schema)
-    except Exception as exc:  # AnalysisException or Py4JJavaError, by where loading fails
-        if any(m in str(exc) for m in ("Can not load class", "ClassNotFound", "NoClassDefFound")):
-            raise RuntimeError(
-                f"{DECODER_CLASS} (or the protobuf-java it needs) is not on the Spark "
-                "classpath: run `make jars`, then pass quantcore-spark.jar and protobuf-java "
-                "in spark.jars"
-            ) from exc
-        raise
+    register_java_function(spark, name, DECODER_CLASS, schema)
     return name
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -192,10 +192,13 @@ class ArrowPartitionWriter:
     def __call__(self, batches):
         import pyarrow as pa
 
-        run = sink_for(self.settings).run()
-        for batch in batches:
-            read = {name: batch.column(name).to_pylist() for name in PRE_READ_COLUMNS}
-            for index in range(batch.num_rows):
-                run.add(ArrowRow(batch, index, read))
-        stats = run.finish().as_dict()
+        stats = sink_for(self.settings).write(arrow_rows(batches)).as_dict()
         yield pa.RecordBatch.from_pydict({name: [value] for name, value in stats.items()})
+
+
+def arrow_rows(batches) -> Iterator[ArrowRow]:
+    """The rows of Arrow record batches, in order, each read lazily."""
+    for batch in batches:
+        read = {name: batch.column(name).to_pylist() for name in PRE_READ_COLUMNS}
+        for index in range(batch.num_rows):
+            yield ArrowRow(batch, index, read)

@@ -177,8 +177,7 @@ def signal_rows(books: DataFrame, settings: Settings) -> DataFrame:
     checked = parsed_and_checked(books.select(*SIGNAL_KEYS, "bids", "asks", "date", book_struct(books).alias("book")),
                                  F.col("book"), F.col("bids"), F.col("asks"))
     valid = F.col("invalid_reason").isNull()
-    values = [F.when(valid, F.col(name)).alias(name)
-              for name in (*signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS) if name != "ofi"]
+    values = [F.when(valid, F.col(name)).alias(name) for name in signals.VALUE_COLUMNS]
     computed = signals.add_signals(checked, settings.obi_lambda).select(*SIGNAL_KEYS, "date", "invalid_reason", *values)
 
     by_symbol = Window.partitionBy("symbol", "date").orderBy("update_id", "kafka_partition", "kafka_offset")

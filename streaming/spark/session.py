@@ -12,6 +12,7 @@ import re
 import sys
 
 from pyspark.sql import SparkSession
+from pyspark.sql.types import DataType
 
 from quantcore_platform.jars import spark_jars
 from quantcore_platform.settings import Settings
@@ -39,6 +40,21 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
     return conf
+
+
+def register_java_function(spark: SparkSession, name: str, class_name: str, return_type: DataType) -> None:
+    """Register a Java UDF of quantcore-spark.jar (jvm/spark) as SQL function `name`;
+    re-registering replaces it. A clear error when the jar is not on the classpath."""
+    try:
+        spark.udf.registerJavaFunction(name, class_name, return_type)
+    except Exception as exc:  # AnalysisException or Py4JJavaError, by where loading fails
+        if any(m in str(exc) for m in ("Can not load class", "ClassNotFound", "NoClassDefFound")):
+            raise RuntimeError(
+                f"{class_name} (or the protobuf-java it needs) is not on the Spark "
+                "classpath: run `make jars`, then pass quantcore-spark.jar and protobuf-java "
+                "in spark.jars"
+            ) from exc
+        raise
 
 
 def local_threads(master: str) -> int | None:

@@ -77,9 +77,22 @@ def total(values: Column) -> Column:
 # Disjoint level ranges (first, last; 1-based) whose sums add up to every depth of OBI_DEPTHS.
 SUM_RANGES = ((1, 1), (2, 5), (6, 10), (11, 20))
 SIDES = ("bid", "ask")
+
+
+def range_column(side: str, first: int, last: int) -> str:
+    return f"{side}_qty_{first}_{last}"
+
+
+def weighted_column(side: str) -> str:
+    return f"{side}_qty_weighted"
+
+
 # The per-side sums the signals are computed from (`level_sums`).
-SUM_COLUMNS = tuple(f"{side}_qty_{first}_{last}" for side in SIDES for first, last in SUM_RANGES) + \
-    tuple(f"{side}_qty_weighted" for side in SIDES)
+SUM_COLUMNS = tuple(range_column(side, first, last) for side in SIDES for first, last in SUM_RANGES) + \
+    tuple(weighted_column(side) for side in SIDES)
+# What `add_signals` adds: every signal but `ofi` (chained by the stream's writer or a
+# window in the replay) and the best quantities.
+VALUE_COLUMNS = tuple(name for name in (*SIGNAL_COLUMNS, *BOOK_TOP_COLUMNS) if name != "ofi")
 
 
 def range_total(qtys: Column, first: int, last: int) -> Column:
@@ -98,14 +111,14 @@ def level_sums(bid_qty: Column, ask_qty: Column, obi_lambda: float) -> dict[str,
     sums = {}
     for side, qtys in zip(SIDES, (bid_qty, ask_qty), strict=True):
         for first, last in SUM_RANGES:
-            sums[f"{side}_qty_{first}_{last}"] = range_total(qtys, first, last)
-        sums[f"{side}_qty_weighted"] = weighted_total(qtys, obi_lambda)
+            sums[range_column(side, first, last)] = range_total(qtys, first, last)
+        sums[weighted_column(side)] = weighted_total(qtys, obi_lambda)
     return sums
 
 
 def top_total(sums: Mapping[str, Column], side: str, depth: int) -> Column:
     """Σ qty over a side's top `depth` levels, from its range sums."""
-    parts = [sums[f"{side}_qty_{first}_{last}"] for first, last in SUM_RANGES if last <= depth]
+    parts = [sums[range_column(side, first, last)] for first, last in SUM_RANGES if last <= depth]
     return functools.reduce(operator.add, parts)
 
 
@@ -153,7 +166,7 @@ def signal_columns(bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Col
     columns = {f"obi_{depth}": side_imbalance(top_total(sums, "bid", depth), top_total(sums, "ask", depth))
                for depth in OBI_DEPTHS}
     columns.update(
-        obi_weighted=side_imbalance(sums["bid_qty_weighted"], sums["ask_qty_weighted"]),
+        obi_weighted=side_imbalance(sums[weighted_column("bid")], sums[weighted_column("ask")]),
         mid=mid,
         spread=spread,
         spread_bps=F.try_divide(spread, mid) * 1e4,
@@ -167,8 +180,8 @@ def signal_columns(bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Col
 
 
 def add_signals(frame: DataFrame, obi_lambda: float) -> DataFrame:
-    """`frame` (holding LEVEL_COLUMNS) plus every signal but `ofi` and BOOK_TOP_COLUMNS, in
-    two projections: the level sums, then the signals over them."""
+    """`frame` (holding LEVEL_COLUMNS) plus VALUE_COLUMNS, in two projections: the level
+    sums, then the signals over them."""
     bid_px, bid_qty, ask_px, ask_qty = (F.col(name) for name in LEVEL_COLUMNS)
     summed = frame.select("*", *(column.alias(name) for name, column in
                                  level_sums(bid_qty, ask_qty, obi_lambda).items()))
