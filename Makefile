@@ -8,7 +8,8 @@ JARS := $(or $(QUANTCORE_JARS_DIR),$(CURDIR)/.quantcore/jars)
 VENV := .venv
 PY := $(VENV)/bin/python
 PROTOS := $(wildcard proto/quantcore/v1/*.proto)
-PROTO_OUT := proto/quantcore/v1/quantcore.desc
+# Generated into the shared core: proto/quantcore/v1/x.proto -> quantcore/v1/x_pb2.py (module quantcore.v1.x_pb2).
+PROTO_OUT := quantcore/v1/quantcore.desc
 SPARK_SRC := $(shell find jvm/spark/src -name '*.java' 2>/dev/null)
 PYTEST_ARGS ?=
 
@@ -39,7 +40,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(PROTO_OUT): $(PROTOS) $(VENV)/.installed
-	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --grpc_python_out=proto --pyi_out=proto \
+	mkdir -p quantcore/v1
+	$(PY) -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. --pyi_out=. \
 	  --descriptor_set_out=$@ --include_imports $(PROTOS)
 
 $(JARS)/.kafka: jvm/kafka/pom.xml
@@ -68,7 +70,7 @@ bench: setup
 	$(VENV)/bin/quantcore bench all
 
 clean:
-	rm -rf proto/quantcore/v1/*_pb2*.py* $(PROTO_OUT) jvm/*/target $(JARS) .pytest_cache
+	rm -rf quantcore/v1 $(PROTO_OUT) jvm/*/target $(JARS) .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean

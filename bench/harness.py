@@ -29,10 +29,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from quantcore_platform.services.kafka_broker import KafkaBroker, ensure_topics
+from quantcore.topics import ensure_topics
+from quantcore_platform.services.kafka_broker import KafkaBroker
 from quantcore_platform.services.process import free_port
 from quantcore_platform.services.redis_server import RedisServer
-from quantcore_platform.settings import Settings, load_settings
+from quantcore.settings import Settings, load_settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 console = Console(stderr=True, soft_wrap=True, highlight=False)

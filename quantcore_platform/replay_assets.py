@@ -40,7 +40,7 @@ from dagster import (
 )
 
 from quantcore_platform.resources import QuantcoreSettingsResource
-from quantcore_platform.settings import REPO_ROOT, Settings, load_settings
+from quantcore.settings import REPO_ROOT, Settings, load_settings
 from streaming.spark import replay_checks
 from streaming.spark.replay_checks import CheckOutcome
 from streaming.spark.replay_offsets import days_between

@@ -7,7 +7,7 @@ import threading
 
 from dagster import ConfigurableResource
 
-from quantcore_platform.settings import Settings, load_settings
+from quantcore.settings import Settings, load_settings
 
 _CONFIG_ENV = "QUANTCORE_CONFIG"
 _env_lock = threading.Lock()

@@ -29,16 +29,16 @@ from dagster import (
     sensor,
 )
 
-from quantcore_platform.health import read_heartbeats
-from quantcore_platform.log import get_logger
+from quantcore.heartbeats import read_heartbeats
+from quantcore.log import get_logger
 from quantcore_platform.resources import QuantcoreSettingsResource
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import Settings
+from quantcore.clients import admin_client
+from quantcore.clients import redis_client
+from quantcore.settings import Settings
 from quantcore_platform.stream_jobs import LIVE_SIGNALS, STREAM_JOBS, STREAM_TAG
 from quantcore_platform.streams.catalog import Stream
 from quantcore_platform.streams.health_policy import Policy, RestartLedger, StreamFacts, Verdict, decide
-from quantcore_platform.timeutil import now_us
+from quantcore.timeutil import now_us
 
 CHECK_NAME = "streams_healthy"
 log = get_logger("sensors")

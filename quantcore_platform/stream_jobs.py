@@ -21,12 +21,12 @@ from dagster import (
 )
 from pydantic import Field
 
-from quantcore_platform.health import read_heartbeats
+from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.resources import QuantcoreSettingsResource
-from quantcore_platform.services.redis_server import redis_client
+from quantcore.clients import redis_client
 from quantcore_platform.streams.catalog import Stream, stream_launch
 from quantcore_platform.streams.supervisor import StreamProcess
-from quantcore_platform.timeutil import now_us
+from quantcore.timeutil import now_us
 
 LIVE_SIGNALS = AssetKey("live_signals")
 STREAM_TAG = "quantcore/stream"

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import grpc
 
-from proto import MarketUpdate, market_data_pb2
-from quantcore_platform.log import get_logger
-from quantcore_platform.settings import Settings
+from quantcore.wire import MarketUpdate, market_data_pb2
+from quantcore.log import get_logger
+from quantcore.settings import Settings
 from serving.auth import bearer_metadata
 from serving.backoff import Backoff
 from serving.service import SERVICE_NAME

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 
 from google.protobuf.message import DecodeError
 
-from proto import SignalUpdate
-from quantcore_platform.log import get_logger
-from quantcore_platform.timeutil import now_us
+from quantcore.wire import SignalUpdate
+from quantcore.log import get_logger
+from quantcore.timeutil import now_us
 from serving import wire
 from serving.client_queue import Change, ClientQueue
 from serving.coalesce import Coalescer

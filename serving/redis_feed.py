@@ -20,11 +20,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from quantcore_platform.log import get_logger
-from quantcore_platform.settings import Settings
+from quantcore.log import get_logger
+from quantcore.settings import Settings
 from serving.backoff import Backoff
 from serving.hub import Hub
-from streaming.signal_store import UPDATES_CHANNEL, signal_key
+from quantcore.signal_store import UPDATES_CHANNEL, signal_key
 
 log = get_logger("serving.redis_feed")
 

@@ -23,11 +23,11 @@ from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.health import HeartbeatReporter
-from quantcore_platform.log import get_logger
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import Settings
+from quantcore.errors import PlatformError
+from quantcore.heartbeats import HeartbeatReporter
+from quantcore.log import get_logger
+from quantcore.clients import redis_client
+from quantcore.settings import Settings
 from serving.auth import BearerTokenInterceptor
 from serving.hub import Hub
 from serving.metrics import ServeMetrics

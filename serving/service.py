@@ -12,7 +12,7 @@ import asyncio
 
 import grpc
 
-from proto import market_data_pb2
+from quantcore.wire import market_data_pb2
 from serving.hub import CloseReason, Hub, HubClosed, HubFull, Subscriber, SubscriberClosed
 from serving.requests import InvalidRequest, parse_request, requested_symbols
 

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from proto import BookMode, SignalUpdate
+from quantcore.wire import BookMode, SignalUpdate
 
 
 def signal_update(symbol: str, update_id: int, *, obi: float = 0.25, mid: float = 100.0,

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from proto import MarketUpdate, SignalUpdate
-from quantcore_platform.timeutil import now_us
+from quantcore.wire import MarketUpdate, SignalUpdate
+from quantcore.timeutil import now_us
 from serving.client import MarketDataClient
 
 COLUMNS = ("symbol", "obi_1", "obi_5", "obi_10", "obi_20", "mid", "spread bps", "age", "msgs/s")

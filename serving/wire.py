@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from proto import MarketUpdate
+from quantcore.wire import MarketUpdate, varint
 
 _FIELDS = MarketUpdate.DESCRIPTOR.fields_by_name
 assert (_FIELDS["kind"].number, _FIELDS["updates"].number, _FIELDS["server_send_us"].number) == (1, 2, 3), \
@@ -30,18 +30,6 @@ _TAG_SEND_US = bytes([(3 << 3) | _WIRE_VARINT])  # 0x18
 SNAPSHOT = MarketUpdate.SNAPSHOT
 UPDATE = MarketUpdate.UPDATE
 _KIND_PREFIX = {kind: _TAG_KIND + bytes([kind]) for kind in (SNAPSHOT, UPDATE)}
-
-
-def varint(value: int) -> bytes:
-    """Protobuf base-128 varint; negative int64 values take ten bytes (two's complement)."""
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def frame_update(signal_update: bytes) -> bytes:

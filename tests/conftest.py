@@ -19,9 +19,11 @@ for _name in [name for name in os.environ if name.startswith("QUANTCORE_")]:
     del os.environ[_name]
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 
-from quantcore_platform.services.kafka_broker import KafkaBroker, admin_client, ensure_topics  # noqa: E402
-from quantcore_platform.services.redis_server import RedisServer, redis_client  # noqa: E402
-from quantcore_platform.settings import Settings  # noqa: E402
+from quantcore.clients import admin_client, redis_client  # noqa: E402
+from quantcore.topics import ensure_topics  # noqa: E402
+from quantcore_platform.services.kafka_broker import KafkaBroker  # noqa: E402
+from quantcore_platform.services.redis_server import RedisServer  # noqa: E402
+from quantcore.settings import Settings  # noqa: E402
 from tests.support import make_settings  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -59,7 +61,7 @@ def redis_conn(redis_service: Settings):
 
 @pytest.fixture(scope="session")
 def spark(qc_settings: Settings):
-    from streaming.spark.session import build_spark_session
+    from quantcore.spark_session import build_spark_session
 
     session = build_spark_session(qc_settings, app_name="quantcore-tests")
     yield session

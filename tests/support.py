@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantcore_platform.services.process import free_port
-from quantcore_platform.settings import Settings, load_settings
+from quantcore.settings import Settings, load_settings
 
 
 def make_settings(home: Path, **overrides) -> Settings:

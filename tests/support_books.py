@@ -1,4 +1,4 @@
-"""Build and produce `proto.BookRecord`s for tests and benches (any part may reuse this).
+"""Build and produce `wire.BookRecord`s for tests and benches (any part may reuse this).
 
     record = book_record("BTCUSDT", 7, bids=[("100.5", "2")], asks=[("100.6", "1.5")])
     produce_books(settings, topic, [record, ...])   # key = symbol, waits for delivery
@@ -9,23 +9,24 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
-import proto
-from quantcore_platform.settings import Settings
-from quantcore_platform.timeutil import now_us
+from quantcore import wire
+from quantcore.settings import Settings
+from quantcore.timeutil import now_us
+from quantcore.topics import produce_all
 
 Level = tuple[str | float, str | float]
 
 
-def _levels(levels: Iterable[Level]) -> list[proto.PriceLevel]:
-    return [proto.PriceLevel(price=str(price), qty=str(qty)) for price, qty in levels]
+def _levels(levels: Iterable[Level]) -> list[wire.PriceLevel]:
+    return [wire.PriceLevel(price=str(price), qty=str(qty)) for price, qty in levels]
 
 
 def book_record(symbol: str, update_id: int, bids: Sequence[Level] = (), asks: Sequence[Level] = (), *,
                 exchange: str = "binance", event_time_us: int | None = None, ingest_time_us: int | None = None,
-                mode: int = proto.BookMode.BOOK_MODE_LOCAL_BOOK, shard_id: int = 0) -> proto.BookRecord:
+                mode: int = wire.BookMode.BOOK_MODE_LOCAL_BOOK, shard_id: int = 0) -> wire.BookRecord:
     """A book record; prices and quantities go out as the strings given (numbers via str())."""
     stamp = now_us()
-    return proto.BookRecord(
+    return wire.BookRecord(
         exchange=exchange, symbol=symbol, update_id=update_id, first_update_id=update_id,
         event_time_us=stamp if event_time_us is None else event_time_us,
         ingest_time_us=stamp if ingest_time_us is None else ingest_time_us,
@@ -49,35 +50,14 @@ def random_levels(rng: random.Random, mid: float, depth: int, tick: float = 0.01
     return bids, asks
 
 
-def random_book(rng: random.Random, symbol: str, update_id: int, depth: int = 20, mid: float | None = None) -> proto.BookRecord:
+def random_book(rng: random.Random, symbol: str, update_id: int, depth: int = 20, mid: float | None = None) -> wire.BookRecord:
     bids, asks = random_levels(rng, mid if mid is not None else rng.uniform(10, 1000), depth)
     return book_record(symbol, update_id, bids, asks)
 
 
-def produce_books(settings: Settings, topic: str, records: Iterable[proto.BookRecord],
+def produce_books(settings: Settings, topic: str, records: Iterable[wire.BookRecord],
                   payloads: Iterable[tuple[str, bytes]] = ()) -> int:
     """Produce the records (key = symbol) and any raw (key, payload) pairs; waits until all
     are delivered and raises on a delivery error. Returns how many were sent."""
-    from confluent_kafka import Producer
-
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 5, "enable.idempotence": True})
-    errors: list[str] = []
-
-    def delivered(error, _message) -> None:
-        if error is not None:
-            errors.append(str(error))
-
-    sent = 0
-    for key, value in [*((r.symbol, r.SerializeToString()) for r in records), *payloads]:
-        while True:
-            try:
-                producer.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
-                break
-            except BufferError:  # local queue full: let deliveries drain
-                producer.poll(0.05)
-        sent += 1
-        producer.poll(0)
-    remaining = producer.flush(30)
-    if remaining or errors:
-        raise RuntimeError(f"{remaining} records undelivered, errors: {errors[:3]}")
-    return sent
+    pairs = [*((r.symbol, r.SerializeToString()) for r in records), *payloads]
+    return produce_all(settings, topic, ((key.encode(), value, None) for key, value in pairs))

@@ -27,7 +27,7 @@ import grpc
 
 from bench.harness import ratio
 from bench.scenarios.fanout import QUIET_ENV, measure_round, serve_hub
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 
 POLL_INTERVAL_S = 0.5
 
@@ -44,7 +44,7 @@ def serve_per_client_subscription(settings: Settings) -> None:
 async def _polling_subscribe(settings: Settings, symbols: list[str], context) -> None:
     from serving import wire
     from serving.redis_feed import async_redis
-    from streaming.signal_store import signal_key
+    from quantcore.signal_store import signal_key
 
     client = async_redis(settings)
     sent: dict[str, bytes] = {}
@@ -69,10 +69,10 @@ async def _polling_subscribe(settings: Settings, symbols: list[str], context) ->
 
 
 async def _per_client_subscribe(settings: Settings, symbols: list[str], context) -> None:
-    from proto import SignalUpdate
+    from quantcore.wire import SignalUpdate
     from serving import wire
     from serving.redis_feed import async_redis, read_snapshot
-    from streaming.signal_store import UPDATES_CHANNEL
+    from quantcore.signal_store import UPDATES_CHANNEL
 
     client = async_redis(settings)
     wanted = set(symbols)
@@ -93,7 +93,7 @@ async def _per_client_subscribe(settings: Settings, symbols: list[str], context)
 
 
 def _now_us() -> int:
-    from quantcore_platform.timeutil import now_us
+    from quantcore.timeutil import now_us
 
     return now_us()
 

@@ -27,15 +27,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import proto
+from quantcore import wire
 from bench.harness import BenchContext, console, ratio
 from bench.scenarios.compute import (COMPUTE_COMMAND, DEPTH, OURS, SEED_RATE_HZ, SEED_SYMBOLS, BookFeed, Latencies,
                                      Outputs, drain, drain_figures, latency_at, offer, prefilled_stream)
 from bench.scenarios.seed_books import JsonBookFeed, json_update_id
 from bench.scenarios.seed_json_job import SEED_CHANNEL, seed_key, seed_published
 from bench.scenarios.visibility import appended_records, visibility
-from quantcore_platform.settings import Settings, TriggerMode
-from quantcore_platform.timeutil import now_us
+from quantcore.settings import Settings, TriggerMode
+from quantcore.timeutil import now_us
 
 SEED_PUBLISHED = {"records_per_s": 300, "e2e_p50_ms": 681, "e2e_p99_ms": 1219}
 STALL_S = 60.0  # a drain that stops moving this long is reported undrained (the budget is minutes)
@@ -51,7 +51,7 @@ class Design:
 
 
 def book_update_id(value: bytes) -> int:
-    return proto.BookRecord.FromString(value).update_id
+    return wire.BookRecord.FromString(value).update_id
 
 
 DESIGNS = {

@@ -26,15 +26,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import proto
+from quantcore import wire
 from bench.harness import BenchContext, percentiles
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import Settings, TriggerMode
+from quantcore.clients import admin_client
+from quantcore.clients import redis_client
+from quantcore.settings import Settings, TriggerMode
 from quantcore_platform.streams.catalog import StreamLaunch
 from quantcore_platform.streams.supervisor import StreamProcess
-from quantcore_platform.timeutil import now_us
-from streaming.signal_store import UPDATES_CHANNEL, signal_key
+from quantcore.timeutil import now_us
+from quantcore.signal_store import UPDATES_CHANNEL, signal_key
 
 SEED_SYMBOLS = 30
 SEED_RATE_HZ = 10.0
@@ -51,7 +51,7 @@ class Published(NamedTuple):
 
 
 def published_update(message: bytes) -> Published:
-    update = proto.SignalUpdate.FromString(message)
+    update = wire.SignalUpdate.FromString(message)
     return Published(update.symbol, update.update_id, update.times.kafka_append_us, update.times.publish_us)
 
 
@@ -86,16 +86,16 @@ class BookFeed:
     @staticmethod
     def _body(rng, symbol: str) -> bytes:
         mid = rng.uniform(10, 1000)
-        bids = [proto.PriceLevel(price=f"{mid - 0.01 * (i + 1):.2f}", qty=f"{rng.uniform(0.01, 50):.4f}") for i in range(DEPTH)]
-        asks = [proto.PriceLevel(price=f"{mid + 0.01 * (i + 1):.2f}", qty=f"{rng.uniform(0.01, 50):.4f}") for i in range(DEPTH)]
-        return proto.BookRecord(exchange="binance", symbol=symbol, bids=bids, asks=asks,
-                                mode=proto.BookMode.BOOK_MODE_LOCAL_BOOK).SerializeToString()
+        bids = [wire.PriceLevel(price=f"{mid - 0.01 * (i + 1):.2f}", qty=f"{rng.uniform(0.01, 50):.4f}") for i in range(DEPTH)]
+        asks = [wire.PriceLevel(price=f"{mid + 0.01 * (i + 1):.2f}", qty=f"{rng.uniform(0.01, 50):.4f}") for i in range(DEPTH)]
+        return wire.BookRecord(exchange="binance", symbol=symbol, bids=bids, asks=asks,
+                                mode=wire.BookMode.BOOK_MODE_LOCAL_BOOK).SerializeToString()
 
     def record(self, symbol: str) -> bytes:
         update_id = self.next_id[symbol]
         self.next_id[symbol] = update_id + 1
         stamp = now_us()
-        ids = proto.BookRecord(update_id=update_id, first_update_id=update_id, event_time_us=stamp, ingest_time_us=stamp)
+        ids = wire.BookRecord(update_id=update_id, first_update_id=update_id, event_time_us=stamp, ingest_time_us=stamp)
         bodies = self.bodies[symbol]
         return bodies[update_id % len(bodies)] + ids.SerializeToString()
 

@@ -13,14 +13,14 @@ from contextlib import ExitStack
 
 import grpc
 
-import proto
+from quantcore import wire
 from bench.harness import BenchContext, percentiles
-from proto import market_data_pb2
+from quantcore.wire import market_data_pb2
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore_platform.services.simulator_service import SimulatorService
 from quantcore_platform.streams.catalog import Stream, stream_launch
 from quantcore_platform.streams.supervisor import StreamProcess
-from quantcore_platform.timeutil import now_us
+from quantcore.timeutil import now_us
 
 SERVICES = ("kafka", "redis")
 HOPS = ("exchange_to_ingest", "ingest_to_kafka", "kafka_to_compute", "compute_to_publish",
@@ -42,11 +42,11 @@ def collect(settings, duration_s: float) -> list[dict[str, float]]:
     samples = []
     deadline = time.monotonic() + duration_s
     with grpc.insecure_channel(settings.grpc_address) as channel:
-        stub = proto.market_data_pb2_grpc.MarketDataStub(channel)
+        stub = wire.market_data_pb2_grpc.MarketDataStub(channel)
         stream = stub.Subscribe(market_data_pb2.SubscribeRequest(), timeout=duration_s + 5)
         for message in stream:
             receive_us = now_us()
-            if message.kind == proto.MarketUpdate.UPDATE:
+            if message.kind == wire.MarketUpdate.UPDATE:
                 samples += [hop_latencies_ms(u, message.server_send_us, receive_us) for u in message.updates]
             if time.monotonic() >= deadline:
                 stream.cancel()

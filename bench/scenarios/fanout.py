@@ -38,13 +38,13 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from proto import MarketUpdate, market_data_pb2
-from quantcore_platform.health import read_heartbeats
+from quantcore.wire import MarketUpdate, market_data_pb2
+from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.services.process import free_port
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import Settings
+from quantcore.clients import redis_client
+from quantcore.settings import Settings
 from serving.testing import signal_update
-from streaming.signal_store import SignalStore
+from quantcore.signal_store import SignalStore
 
 SYMBOLS = 30
 RATE_HZ = 10.0

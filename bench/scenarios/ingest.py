@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import proto
+from quantcore import wire
 from bench.harness import BenchContext, percentiles
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.settings import DEFAULT_SYMBOLS, Settings
-from quantcore_platform.timeutil import now_us
+from quantcore.clients import admin_client
+from quantcore.settings import DEFAULT_SYMBOLS, Settings
+from quantcore.timeutil import now_us
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.pipeline import DIFF, PARTIAL_MODE, ShardPipeline, stream_name
 from streaming.ingest.producer import KafkaSink
@@ -125,7 +125,7 @@ def measure_latency(settings: Settings, symbols: list[str], duration_s: float, w
     def on_ack(message) -> None:  # on the producer's delivery-report thread, as the ack arrives
         if measuring.is_set():
             acked = now_us()
-            record = proto.BookRecord.FromString(message.value())
+            record = wire.BookRecord.FromString(message.value())
             ingest_to_ack.append((acked - record.ingest_time_us) / 1000)
             event_to_ack.append((acked - record.event_time_us) / 1000)
 

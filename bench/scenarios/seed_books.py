@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import proto
+from quantcore import wire
 from bench.scenarios.compute import BookFeed
 
 # What the seed's Spark job gave `from_json`.
@@ -21,12 +21,12 @@ BOOK_SCHEMA = (
 )
 
 
-def book_fields(book: proto.BookRecord) -> dict[str, Any]:
+def book_fields(book: wire.BookRecord) -> dict[str, Any]:
     """Every field of `book` (unset ones included, as the seed's ingest wrote them)."""
     fields: dict[str, Any] = {}
-    for field in proto.BookRecord.DESCRIPTOR.fields:
+    for field in wire.BookRecord.DESCRIPTOR.fields:
         value = getattr(book, field.name)
-        if field.message_type is proto.PriceLevel.DESCRIPTOR:
+        if field.message_type is wire.PriceLevel.DESCRIPTOR:
             value = [[level.price, level.qty] for level in value]
         elif field.enum_type is not None:
             value = field.enum_type.values_by_number[value].name
@@ -34,7 +34,7 @@ def book_fields(book: proto.BookRecord) -> dict[str, Any]:
     return fields
 
 
-def book_json(book: proto.BookRecord) -> bytes:
+def book_json(book: wire.BookRecord) -> bytes:
     return json.dumps(book_fields(book), separators=(",", ":")).encode()
 
 
@@ -46,4 +46,4 @@ class JsonBookFeed(BookFeed):
     """BookFeed's records, re-encoded as the seed's JSON."""
 
     def record(self, symbol: str) -> bytes:
-        return book_json(proto.BookRecord.FromString(super().record(symbol)))
+        return book_json(wire.BookRecord.FromString(super().record(symbol)))

@@ -25,12 +25,12 @@ from pyspark.sql.streaming import StreamingQuery
 
 from bench.scenarios.compute import Published
 from bench.scenarios.seed_books import BOOK_SCHEMA
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import Settings, TriggerMode, load_settings
-from quantcore_platform.timeutil import now_us
+from quantcore.clients import redis_client
+from quantcore.settings import Settings, TriggerMode, load_settings
+from quantcore.timeutil import now_us
 from streaming.spark.compute_job import checkpoint_location, kafka_source
 from streaming.spark.compute_rows import now_us_column
-from streaming.spark.session import build_spark_session
+from quantcore.spark_session import build_spark_session
 
 SEED_CHANNEL = "seed:updates"
 QUERY_NAME = "seed_json_collect"

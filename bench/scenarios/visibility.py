@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from bench.harness import percentiles
 from bench.scenarios.compute import Published
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 
 
 class Appended(NamedTuple):

@@ -6,7 +6,7 @@ import typer
 
 from quantcore_platform.cli.apps import stream_app
 from quantcore_platform.cli.console import say, settings_of
-from quantcore_platform.settings import TriggerMode, load_settings
+from quantcore.settings import TriggerMode, load_settings
 
 
 @stream_app.command("compute")

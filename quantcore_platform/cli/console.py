@@ -5,7 +5,7 @@ import time
 import typer
 from rich.console import Console
 
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)
 

@@ -8,8 +8,8 @@ import typer
 
 from quantcore_platform.cli.apps import app, stream_app
 from quantcore_platform.cli.console import say, settings_of
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.settings import BookModeSetting, Settings, Source, load_settings
+from quantcore.errors import PlatformError
+from quantcore.settings import BookModeSetting, Settings, Source, load_settings
 
 
 def _override(settings: Settings, **options: Any) -> Settings:

@@ -11,28 +11,37 @@ import json
 import signal
 import sys
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 from quantcore_platform.services import platform
 from quantcore_platform.services.readiness import wait_for_signals
-from quantcore_platform.settings import ConfigError, load_settings
+from quantcore.settings import ConfigError, load_settings
 
 from quantcore_platform.cli.apps import app
 from quantcore_platform.cli.console import console, say, settings_of
 
 # Command modules, one per part of the system; importing them registers their commands.
 from quantcore_platform.cli import (  # noqa: E402, F401
-    bench_commands,
     compute_commands,
     ingest_commands,
     replay_commands,
     serve_commands,
 )
+
+
+def _load_plugins() -> None:
+    """Commands of packages above the control plane (bench) register through entry points."""
+    for entry in entry_points(group="quantcore.cli"):
+        entry.load()(app)
+
+
+_load_plugins()
 
 
 @app.callback()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from quantcore_platform.cli.apps import app
 from quantcore_platform.cli.console import console, say, settings_of
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 
 
 @app.command()

@@ -9,7 +9,7 @@ import typer
 
 from quantcore_platform.cli.apps import app, stream_app
 from quantcore_platform.cli.console import settings_of
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 
 
 @stream_app.command("serve")

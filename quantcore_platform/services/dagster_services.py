@@ -12,9 +12,9 @@ from pathlib import Path
 import requests
 from dagster_graphql import DagsterGraphQLClient
 
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 from quantcore_platform.services.process import ManagedProcess, port_open, wait_until
-from quantcore_platform.settings import REPO_ROOT, Settings
+from quantcore.settings import REPO_ROOT, Settings
 from quantcore_platform.streams.catalog import Stream
 
 LOCATION = "quantcore"

@@ -14,12 +14,11 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient, NewTopic
-
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.jars import kafka_classpath
+from quantcore.clients import kafka_healthy
+from quantcore.errors import PlatformError
+from quantcore.jars import kafka_classpath
 from quantcore_platform.services.process import ManagedProcess, port_in_use, wait_until
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 
 LOG4J2_CONFIG = """\
 Configuration:
@@ -145,39 +144,3 @@ class KafkaBroker:
 
     def healthy(self) -> bool:
         return kafka_healthy(self.settings)
-
-
-def admin_client(settings: Settings) -> AdminClient:
-    # log_level 0: a broker that is still starting is expected, not worth a log line.
-    return AdminClient({**settings.kafka_client_config(), "socket.timeout.ms": 3000, "log_level": 0})
-
-
-def kafka_healthy(settings: Settings) -> bool:
-    try:
-        metadata = admin_client(settings).list_topics(timeout=2)
-    except Exception:  # noqa: BLE001 - any failure means "not healthy yet"
-        return False
-    return bool(metadata.brokers)
-
-
-def ensure_topics(settings: Settings) -> list[str]:
-    """Create the book and dead-letter topics if missing (idempotent). Returns those created."""
-    admin = admin_client(settings)
-    existing = admin.list_topics(timeout=10).topics
-    replication = settings.replication_factor
-    append_time = {"message.timestamp.type": "LogAppendTime"}  # the Kafka-append hop
-    wanted = [
-        NewTopic(settings.book_topic, settings.partitions, replication, config=append_time),
-        NewTopic(settings.dead_letter_topic, 3, replication, config=append_time),
-    ]
-    missing = [topic for topic in wanted if topic.topic not in existing]
-    if not missing:
-        return []
-    for topic, future in admin.create_topics(missing, operation_timeout=30).items():
-        try:
-            future.result()
-        except Exception as exc:  # noqa: BLE001
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise PlatformError(f"could not create Kafka topic {topic}: {exc}",
-                                    "check the broker log and its free disk") from None
-    return [topic.topic for topic in missing]

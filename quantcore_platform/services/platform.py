@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 from quantcore_platform.services.dagster_services import DagsterApi, DagsterDaemon, DagsterWebserver
-from quantcore_platform.services.kafka_broker import KafkaBroker, ensure_topics
+from quantcore.topics import ensure_topics
+from quantcore_platform.services.kafka_broker import KafkaBroker
 from quantcore_platform.services.process import ManagedProcess
 from quantcore_platform.services.redis_server import RedisServer
 from quantcore_platform.services.simulator_service import SimulatorService
-from quantcore_platform.settings import Settings, Source
+from quantcore.settings import Settings, Source
 
 
 class Component(Protocol):

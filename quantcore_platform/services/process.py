@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 
 
 @dataclass(frozen=True)

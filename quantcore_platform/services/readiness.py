@@ -6,10 +6,10 @@ import time
 
 import grpc
 
-import proto
-from proto import market_data_pb2
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.settings import Settings
+from quantcore import wire
+from quantcore.wire import market_data_pb2
+from quantcore.errors import PlatformError
+from quantcore.settings import Settings
 
 
 def wait_for_signals(settings: Settings, timeout: float, want_symbols: int = 1) -> tuple[float, set[str]]:
@@ -21,7 +21,7 @@ def wait_for_signals(settings: Settings, timeout: float, want_symbols: int = 1) 
         remaining = timeout - (time.monotonic() - started)
         try:
             with grpc.insecure_channel(settings.grpc_address) as channel:
-                stub = proto.market_data_pb2_grpc.MarketDataStub(channel)
+                stub = wire.market_data_pb2_grpc.MarketDataStub(channel)
                 stream = stub.Subscribe(market_data_pb2.SubscribeRequest(), timeout=remaining, metadata=metadata)
                 for message in stream:
                     seen.update(update.symbol for update in message.updates)

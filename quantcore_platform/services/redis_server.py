@@ -8,23 +8,10 @@ from __future__ import annotations
 
 import shutil
 
-import redis
-
-from quantcore_platform.errors import PlatformError
+from quantcore.clients import redis_healthy
+from quantcore.errors import PlatformError
 from quantcore_platform.services.process import ManagedProcess, wait_until
-from quantcore_platform.settings import Settings
-
-
-def redis_client(settings: Settings, **kwargs) -> redis.Redis:
-    """The one way every part of the platform connects to Redis (TLS via rediss://)."""
-    return redis.Redis.from_url(settings.redis_address, password=settings.redis_password, **kwargs)
-
-
-def redis_healthy(settings: Settings) -> bool:
-    try:
-        return bool(redis_client(settings, socket_timeout=1, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
+from quantcore.settings import Settings
 
 
 class RedisServer:

@@ -7,7 +7,7 @@ import sys
 import requests
 
 from quantcore_platform.services.process import ManagedProcess, wait_until
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 
 
 class SimulatorService:

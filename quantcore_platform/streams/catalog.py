@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from enum import Enum
 
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 
 
 class Stream(str, Enum):

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from quantcore_platform.log import get_logger
-from quantcore_platform.settings import Settings
-from quantcore_platform.timeutil import now_us
+from quantcore.log import get_logger
+from quantcore.settings import Settings
+from quantcore.timeutil import now_us
 from streaming.ingest.backoff import backoff_delay
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import SUBSCRIBE_PACE_S, ConnectionPlan

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from quantcore_platform.settings import Settings, Source
+from quantcore.settings import Settings, Source
 
 MAX_STREAMS_PER_CONNECTION = 1024  # Binance's limit
 MAX_URL_STREAMS = 200  # beyond this the URL gets long: subscribe with messages instead

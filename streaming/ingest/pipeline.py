@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from quantcore_platform.log import get_logger
+from quantcore.log import get_logger
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.frames import FrameError, parse_depth, parse_diff, split_frame, symbol_of_stream
 from streaming.ingest.local_book import Applied, Buffered, LocalBook, Outcome, Resync, Stale

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.log import get_logger
-from quantcore_platform.settings import Settings
+from quantcore.errors import PlatformError
+from quantcore.log import get_logger
+from quantcore.settings import Settings
 from streaming.ingest.counters import IngestCounters
 
 READY_CHECKS = 3  # consecutive healthy metadata answers before producing

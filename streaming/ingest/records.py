@@ -1,16 +1,16 @@
-"""The normalized Kafka records of the ingest stage (proto.BookRecord, proto.DeadLetter)."""
+"""The normalized Kafka records of the ingest stage (wire.BookRecord, wire.DeadLetter)."""
 
 from __future__ import annotations
 
-import proto
-from quantcore_platform.timeutil import now_us
+from quantcore import wire
+from quantcore.timeutil import now_us
 from streaming.ingest.frames import Level
 
 EXCHANGE = "binance"
-PARTIAL = proto.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
-LOCAL_BOOK = proto.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
+PARTIAL = wire.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
+LOCAL_BOOK = wire.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
 
-_BookRecord = proto.BookRecord
+_BookRecord = wire.BookRecord
 
 
 def book_record(*, symbol: str, update_id: int, first_update_id: int, event_time_us: int, ingest_time_us: int,
@@ -30,5 +30,5 @@ def book_record(*, symbol: str, update_id: int, first_update_id: int, event_time
 def dead_letter(reason: str, payload: str | bytes, symbol: str = "") -> bytes:
     """A serialized DeadLetter of the ingest stage, keeping the raw payload untouched."""
     raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else bytes(payload)
-    return proto.DeadLetter(stage="ingest", reason=reason, payload=raw, symbol=symbol,
+    return wire.DeadLetter(stage="ingest", reason=reason, payload=raw, symbol=symbol,
                             time_us=now_us()).SerializeToString()

@@ -17,10 +17,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from quantcore_platform.health import HeartbeatReporter
-from quantcore_platform.log import get_logger
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import Settings
+from quantcore.heartbeats import HeartbeatReporter
+from quantcore.log import get_logger
+from quantcore.clients import redis_client
+from quantcore.settings import Settings
 from streaming.ingest.backoff import backoff_delay
 
 STABLE_AFTER_S = 60.0  # a child that ran this long restarts from the shortest delay again

@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 from confluent_kafka import Message
 
-from quantcore_platform.health import HeartbeatReporter
-from quantcore_platform.log import get_logger
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import BookModeSetting, Settings, Source
+from quantcore.heartbeats import HeartbeatReporter
+from quantcore.log import get_logger
+from quantcore.clients import redis_client
+from quantcore.settings import BookModeSetting, Settings, Source
 from streaming.ingest.connection import StreamConnection
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import exchange_urls, plan_connections

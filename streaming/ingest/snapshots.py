@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from quantcore_platform.log import get_logger
+from quantcore.log import get_logger
 from streaming.ingest.backoff import backoff_delay
 from streaming.ingest.counters import IngestCounters
 

@@ -9,8 +9,8 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.settings import Settings
+from quantcore.errors import PlatformError
+from quantcore.settings import Settings
 from streaming.simulator.faults import Fault
 from streaming.simulator.server import SimulatorServer
 

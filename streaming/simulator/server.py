@@ -27,7 +27,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from quantcore_platform.log import get_logger
+from quantcore.log import get_logger
 from streaming.simulator.faults import Fault, FaultPlan, crossed_partial, malformed_diff, malformed_partial
 from streaming.simulator.model import BookEvent, Market
 from streaming.simulator.protocol import (

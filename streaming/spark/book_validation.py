@@ -16,7 +16,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
-from streaming.spark.session import register_java_function
+from quantcore.spark_session import register_java_function
 
 UNDECODABLE = "undecodable: not a quantcore.v1.BookRecord protobuf"
 MISSING_SYMBOL = "missing symbol"

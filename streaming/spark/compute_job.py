@@ -34,16 +34,16 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.health import HeartbeatReporter
-from quantcore_platform.log import get_logger
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import ConfigError, Settings, TriggerMode, load_settings
+from quantcore.errors import PlatformError
+from quantcore.heartbeats import HeartbeatReporter
+from quantcore.log import get_logger
+from quantcore.clients import redis_client
+from quantcore.settings import ConfigError, Settings, TriggerMode, load_settings
 from streaming.spark.compute_rows import computed_books
 from streaming.spark.query_progress import progress_counters, progress_dict
 from streaming.spark.realtime_relay import RealtimeRelay, ensure_relay_topic, relay_group, relay_records
 from streaming.spark.redis_writer import STATS_SCHEMA, ArrowPartitionWriter, WriteStats
-from streaming.spark.session import build_spark_session, local_threads
+from quantcore.spark_session import build_spark_session, local_threads
 
 HEARTBEAT_COMPONENT = "compute"
 HEARTBEAT_INSTANCE = "0"
@@ -175,7 +175,7 @@ def _start_realtime(spark: SparkSession, settings: Settings, writer, mode: Trigg
 
 def _topic_partitions(settings: Settings, wait_s: float = 10.0) -> int:
     """Partitions of the book topic; waits a little for a topic that is still being created."""
-    from quantcore_platform.services.kafka_broker import admin_client
+    from quantcore.clients import admin_client
 
     admin = admin_client(settings)
     deadline = time.monotonic() + wait_s

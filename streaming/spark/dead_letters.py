@@ -1,6 +1,6 @@
 """Records the compute stream cannot use go to the dead-letter topic, with their reason.
 
-The raw record travels untouched in the `proto.DeadLetter`, with where it came from, so
+The raw record travels untouched in the `wire.DeadLetter`, with where it came from, so
 nothing is lost and an operator can replay or inspect it. Sending waits for delivery:
 a failure fails the write, and Spark retries the batch.
 """
@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import proto
-from quantcore_platform.settings import Settings
-from quantcore_platform.timeutil import now_us
+from quantcore import wire
+from quantcore.settings import Settings
+from quantcore.timeutil import now_us
 
 STAGE = "compute"
 
 
-def dead_letter(row: Mapping[str, Any], time_us: int | None = None) -> proto.DeadLetter:
+def dead_letter(row: Mapping[str, Any], time_us: int | None = None) -> wire.DeadLetter:
     """The dead letter of a computed row that has a `reason`."""
-    return proto.DeadLetter(
+    return wire.DeadLetter(
         stage=STAGE,
         reason=row["reason"],
         payload=bytes(row["payload"] or b""),
@@ -39,7 +39,7 @@ class DeadLetterProducer:
         self._producer = Producer({**settings.kafka_client_config(), "linger.ms": 0,
                                    "enable.idempotence": True, "log_level": 3})
 
-    def send(self, letters: Iterable[proto.DeadLetter], timeout_s: float = 30.0) -> int:
+    def send(self, letters: Iterable[wire.DeadLetter], timeout_s: float = 30.0) -> int:
         """Produce and wait for every delivery; raises if any failed."""
         errors: list[str] = []
 

@@ -16,8 +16,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from quantcore_platform.log import get_logger
-from quantcore_platform.settings import Settings
+from quantcore.log import get_logger
+from quantcore.settings import Settings
 
 BOOKS_RAW = "books_raw"
 BOOK_SIGNALS = "book_signals"

@@ -32,7 +32,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from streaming.spark.session import register_java_function
+from quantcore.spark_session import register_java_function
 
 DECODER_CLASS = "io.quantcore.spark.ProtobufRowDecoder"
 DEFAULT_PREFIX = "qc_decode_proto"
@@ -88,9 +88,9 @@ def _is_repeated(field: FieldDescriptor) -> bool:
 @functools.lru_cache(maxsize=1)
 def default_descriptor_set() -> bytes:
     """The compiled descriptor set of proto/, read once: it is a literal of every decode."""
-    import proto
+    from quantcore import wire
 
-    return proto.DESCRIPTOR_SET.read_bytes()
+    return wire.DESCRIPTOR_SET.read_bytes()
 
 
 @functools.lru_cache(maxsize=8)
@@ -98,7 +98,7 @@ def _pool(descriptor_set_bytes: bytes | None) -> descriptor_pool.DescriptorPool:
     """The generated modules' pool by default; a private pool for any other descriptor set,
     so the schema always describes the same messages the JVM decodes."""
     if descriptor_set_bytes is None:
-        import proto  # noqa: F401  (populates the default pool)
+        from quantcore import wire
 
         return descriptor_pool.Default()
     pool = descriptor_pool.DescriptorPool()

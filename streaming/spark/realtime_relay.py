@@ -29,10 +29,11 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.log import get_logger
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.settings import Settings
+from quantcore.errors import PlatformError
+from quantcore.log import get_logger
+from quantcore.clients import admin_client
+from quantcore.topics import create_topic
+from quantcore.settings import Settings
 from streaming.spark.compute_rows import COMPUTED_COLUMNS
 from streaming.spark.redis_writer import SignalSink, WriteStats, sink_for
 
@@ -58,8 +59,6 @@ def relay_records(computed: DataFrame) -> DataFrame:
 
 def ensure_relay_topic(settings: Settings) -> str:
     """Create the relay topic with as many partitions as the book topic (idempotent)."""
-    from confluent_kafka.admin import NewTopic
-
     admin = admin_client(settings)
     topics = admin.list_topics(timeout=10).topics
     topic = settings.compute_relay_topic
@@ -70,12 +69,7 @@ def ensure_relay_topic(settings: Settings) -> str:
             raise PlatformError(f"relay topic {topic} has fewer partitions than {settings.book_topic} ({partitions})",
                                 f"delete {topic} (it holds derived data only); the stream recreates it")
         return topic
-    new = NewTopic(topic, partitions, settings.replication_factor, config={"retention.ms": str(RELAY_RETENTION_MS)})
-    try:
-        admin.create_topics([new], operation_timeout=30)[topic].result()
-    except Exception as exc:  # noqa: BLE001 - created concurrently is fine
-        if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            raise
+    create_topic(settings, topic, partitions, config={"retention.ms": str(RELAY_RETENTION_MS)})
     return topic
 
 

@@ -20,10 +20,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import proto
-from quantcore_platform.services.redis_server import redis_client
-from quantcore_platform.settings import Settings
-from streaming.signal_store import SignalStore, signal_key
+from quantcore import wire
+from quantcore.clients import redis_client
+from quantcore.settings import Settings
+from quantcore.signal_store import SignalStore, signal_key
 from streaming.spark.dead_letters import DeadLetterProducer, dead_letter
 from streaming.spark.newest_books import NewestBooks, SeenBook, top_of_book
 from streaming.spark.ofi import TopOfBook
@@ -52,9 +52,9 @@ class WriteStats:
         return asdict(self)
 
 
-def signal_update(row: Row, ofi: float | None) -> proto.SignalUpdate:
-    update = proto.SignalUpdate(symbol=row["symbol"], update_id=row["update_id"], exchange=row["exchange"] or "")
-    update.mode = proto.BookMode.Value(row["mode"]) if row["mode"] in proto.BookMode.keys() else 0
+def signal_update(row: Row, ofi: float | None) -> wire.SignalUpdate:
+    update = wire.SignalUpdate(symbol=row["symbol"], update_id=row["update_id"], exchange=row["exchange"] or "")
+    update.mode = wire.BookMode.Value(row["mode"]) if row["mode"] in wire.BookMode.keys() else 0
     update.signals.SetInParent()
     for name in SIGNAL_COLUMNS:
         value = ofi if name == "ofi" else row[name]
@@ -83,7 +83,7 @@ class BookSignalStore(SignalStore):
                 stored[symbol] = SeenBook(int(update_id), TopOfBook(*values))
         return stored
 
-    def write_books(self, books: Iterable[tuple[proto.SignalUpdate, TopOfBook]]) -> int:
+    def write_books(self, books: Iterable[tuple[wire.SignalUpdate, TopOfBook]]) -> int:
         """Pipelined write-if-newer of each update with its top of book; returns accepted."""
         return self.write_many((update, (TOP_OF_BOOK_FIELD, json.dumps(list(top)))) for update, top in books)
 
@@ -116,7 +116,7 @@ class SinkRun:
         self.sink = sink
         self.stats = WriteStats()
         self.books = NewestBooks()
-        self.letters: list[proto.DeadLetter] = []
+        self.letters: list[wire.DeadLetter] = []
 
     def add(self, row: Row) -> None:
         self.stats.rows += 1

@@ -12,7 +12,7 @@ from datetime import date
 import polars as pl
 from deltalake import DeltaTable
 
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
 from streaming.spark.replay_plan import kafka_records_of_day
 

@@ -34,8 +34,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from quantcore_platform.log import get_logger
-from quantcore_platform.settings import Settings
+from quantcore.log import get_logger
+from quantcore.settings import Settings
 from streaming.spark import book_validation, delta_tables, signals
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
 from streaming.spark.protobuf_decode import decode, message_descriptor
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_job(args: argparse.Namespace) -> tuple[dict, ReplayResult | None]:
     """(printable report, the replay's result or None for maintenance)."""
-    from quantcore_platform.settings import load_settings
+    from quantcore.settings import load_settings
 
     settings = load_settings()
     if args.maintain:
@@ -331,7 +331,7 @@ def run_job(args: argparse.Namespace) -> tuple[dict, ReplayResult | None]:
 
 def run_replay(settings: Settings, days: list[date] | None, allow_partial: bool = False) -> ReplayResult:
     """`replay` in a Spark session of its own (the CLI and the Dagster-launched process)."""
-    from streaming.spark.session import build_spark_session
+    from quantcore.spark_session import build_spark_session
 
     spark = build_spark_session(settings, "quantcore-replay")
     try:
@@ -341,7 +341,7 @@ def run_replay(settings: Settings, days: list[date] | None, allow_partial: bool 
 
 
 def run_maintenance(settings: Settings) -> dict:
-    from streaming.spark.session import build_spark_session
+    from quantcore.spark_session import build_spark_session
 
     spark = build_spark_session(settings, "quantcore-delta-maintenance")
     try:

@@ -29,22 +29,14 @@ from datetime import UTC, date, datetime, timedelta
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, ResourceType
 
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.settings import Settings
+from quantcore.errors import PlatformError
+from quantcore.timeutil import MS_PER_DAY, day_of_ms, day_start_ms  # noqa: F401 - re-exported for the replay
+from quantcore.clients import admin_client
+from quantcore.settings import Settings
 
-MS_PER_DAY = 86_400_000
 
 
 # --- pure: days, spans, retention ---------------------------------------------------------
-
-def day_start_ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-
-
-def day_of_ms(timestamp_ms: int) -> date:
-    return date(1970, 1, 1) + timedelta(days=timestamp_ms // MS_PER_DAY)
-
 
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from quantcore_platform.settings import Settings
-from quantcore_platform.timeutil import now_us
+from quantcore.settings import Settings
+from quantcore.timeutil import now_us
 from streaming.spark.replay_offsets import (
     MS_PER_DAY,
     KafkaLog,

@@ -20,7 +20,7 @@ import pytest
 from quantcore_platform.services.dagster_services import DagsterApi
 from quantcore_platform.services.process import processes_of_home, rss_mib
 from quantcore_platform.services.readiness import wait_for_signals
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 from tests.support import make_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

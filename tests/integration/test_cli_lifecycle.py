@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 from tests.support import make_settings
 
 pytestmark = pytest.mark.slow

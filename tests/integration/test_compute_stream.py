@@ -1,6 +1,6 @@
 """The compute stream against the real broker, Redis and Spark.
 
-Each test produces `proto.BookRecord`s to a fresh topic, starts the stream with the same
+Each test produces `wire.BookRecord`s to a fresh topic, starts the stream with the same
 library function as `quantcore stream compute` (a query on the shared session), and checks
 Redis against signals computed independently, in plain Python, from the same records.
 """
@@ -20,10 +20,10 @@ from collections import defaultdict
 
 import pytest
 
-import proto
-from quantcore_platform.health import read_heartbeats
-from quantcore_platform.settings import Settings, TriggerMode
-from streaming.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
+from quantcore import wire
+from quantcore.heartbeats import read_heartbeats
+from quantcore.settings import Settings, TriggerMode
+from quantcore.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
 from streaming.spark import book_validation
 from streaming.spark.compute_job import ComputeStream, start_compute
 from tests.support_books import book_record, produce_books, random_book
@@ -43,7 +43,7 @@ def _imbalance(bid: float, ask: float, any_level: bool) -> float | None:
     return (bid - ask) / (bid + ask) if any_level and bid + ask != 0 else None
 
 
-def expected_signals(record: proto.BookRecord, previous: proto.BookRecord | None, obi_lambda: float) -> dict:
+def expected_signals(record: wire.BookRecord, previous: wire.BookRecord | None, obi_lambda: float) -> dict:
     bids, asks = _side(record.bids), _side(record.asks)
     any_level = bool(bids or asks)
     out: dict[str, float | None] = {}
@@ -65,13 +65,13 @@ def expected_signals(record: proto.BookRecord, previous: proto.BookRecord | None
     return {name: value for name, value in out.items() if value is not None}
 
 
-def assert_hash_matches(redis_conn, record: proto.BookRecord, previous: proto.BookRecord | None, obi_lambda: float):
+def assert_hash_matches(redis_conn, record: wire.BookRecord, previous: wire.BookRecord | None, obi_lambda: float):
     stored = {k.decode(): v for k, v in redis_conn.hgetall(signal_key(record.symbol)).items()}
     assert int(stored["update_id"]) == record.update_id, record.symbol
     expected = expected_signals(record, previous, obi_lambda)
     for name, value in expected.items():
         assert float(stored[name]) == pytest.approx(value, rel=1e-12, abs=1e-12), (record.symbol, name)
-    update = proto.SignalUpdate.FromString(stored["msg"])
+    update = wire.SignalUpdate.FromString(stored["msg"])
     assert {f.name for f, _ in update.signals.ListFields()} == set(expected)
     assert update.times.exchange_event_us == record.event_time_us and update.times.ingest_us == record.ingest_time_us
     assert update.mode == record.mode and update.exchange == record.exchange
@@ -99,13 +99,13 @@ class Published:
     """Every message on qc:updates, decoded, collected by a background thread."""
 
     def __init__(self, redis_conn) -> None:
-        self.updates: list[proto.SignalUpdate] = []
+        self.updates: list[wire.SignalUpdate] = []
         self._pubsub = redis_conn.pubsub()
         self._pubsub.subscribe(**{UPDATES_CHANNEL: self._on_message})
         self._thread = self._pubsub.run_in_thread(sleep_time=0.01, daemon=True)
 
     def _on_message(self, message) -> None:
-        self.updates.append(proto.SignalUpdate.FromString(message["data"]))  # every message decodes
+        self.updates.append(wire.SignalUpdate.FromString(message["data"]))  # every message decodes
 
     def ids_by_symbol(self) -> dict[str, list[int]]:
         ids = defaultdict(list)
@@ -142,7 +142,7 @@ def dead_letters_from(settings: Settings, source_topic: str, expected: int, time
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            letter = proto.DeadLetter.FromString(message.value())
+            letter = wire.DeadLetter.FromString(message.value())
             if letter.source_topic == source_topic:
                 found.append(letter)
     finally:

@@ -11,10 +11,10 @@ from dagster import DagsterInstance, build_sensor_context
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
 from quantcore_platform.definitions import defs
-from quantcore_platform.health import beat, heartbeat_key
+from quantcore.heartbeats import beat, heartbeat_key
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore_platform.sensors import CHECK_NAME, stream_health_sensor
-from quantcore_platform.timeutil import now_us
+from quantcore.timeutil import now_us
 
 pytestmark = pytest.mark.slow
 

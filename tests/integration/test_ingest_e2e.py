@@ -25,10 +25,10 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-import proto
-from quantcore_platform.health import read_heartbeats
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.settings import BookModeSetting, Settings
+from quantcore import wire
+from quantcore.heartbeats import read_heartbeats
+from quantcore.clients import admin_client
+from quantcore.settings import BookModeSetting, Settings
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.shard import run_shard
 from streaming.ingest.sharding import shard_symbols
@@ -37,8 +37,8 @@ from streaming.simulator import SimulatorHandle, start_simulator
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-LOCAL_BOOK = proto.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
-PARTIAL = proto.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
+LOCAL_BOOK = wire.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
+PARTIAL = wire.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
 
 
 # --- helpers shared with test_ingest_faults.py ------------------------------------------------
@@ -46,7 +46,7 @@ PARTIAL = proto.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
 class Consumed:
     key: str
     partition: int
-    record: proto.BookRecord
+    record: wire.BookRecord
 
 
 @pytest.fixture
@@ -103,28 +103,28 @@ def read_topic(settings: Settings, topic: str, expected: int | None = None, time
 
 
 def read_books(settings: Settings, topic: str, expected: int | None = None) -> list[Consumed]:
-    return [Consumed(m.key().decode(), m.partition(), proto.BookRecord.FromString(m.value()))
+    return [Consumed(m.key().decode(), m.partition(), wire.BookRecord.FromString(m.value()))
             for m in read_topic(settings, topic, expected)]
 
 
-def by_symbol(consumed: list[Consumed]) -> dict[str, list[proto.BookRecord]]:
+def by_symbol(consumed: list[Consumed]) -> dict[str, list[wire.BookRecord]]:
     """Records per symbol in partition order (Kafka keeps order within a key)."""
-    found: dict[str, list[proto.BookRecord]] = defaultdict(list)
+    found: dict[str, list[wire.BookRecord]] = defaultdict(list)
     for item in consumed:
         found[item.record.symbol].append(item.record)
     return found
 
 
-def gaps(records: list[proto.BookRecord]) -> int:
+def gaps(records: list[wire.BookRecord]) -> int:
     return sum(1 for a, b in zip(records, records[1:]) if b.first_update_id != a.update_id + 1)
 
 
-def assert_strictly_increasing(records: list[proto.BookRecord]) -> None:
+def assert_strictly_increasing(records: list[wire.BookRecord]) -> None:
     ids = [r.update_id for r in records]
     assert all(a < b for a, b in zip(ids, ids[1:])), "per-symbol update ids must strictly increase"
 
 
-def assert_sane_book(record: proto.BookRecord, depth: int) -> None:
+def assert_sane_book(record: wire.BookRecord, depth: int) -> None:
     bids = [Decimal(level.price) for level in record.bids]
     asks = [Decimal(level.price) for level in record.asks]
     assert bids == sorted(bids, reverse=True) and asks == sorted(asks)
@@ -259,7 +259,7 @@ def test_partial_depth_mode_end_to_end(kafka, redis_service, fresh_topic, dead_l
     for records in by_symbol(consumed).values():
         assert_strictly_increasing(records)
     assert {item.key for item in consumed} == {"BTCUSDT", "ETHUSDT", "SHIBUSDT"}
-    letters = [proto.DeadLetter.FromString(m.value()) for m in read_topic(settings, dead_letter_topic, 5)]
+    letters = [wire.DeadLetter.FromString(m.value()) for m in read_topic(settings, dead_letter_topic, 5)]
     reasons = sorted(letter.reason.split(":")[0] for letter in letters)
     assert len(letters) == 5 and all(letter.stage == "ingest" for letter in letters)
     assert any("crossed book" in letter.reason for letter in letters)  # the partial frames' variants

@@ -8,9 +8,9 @@ import signal
 
 import pytest
 
-import proto
-from quantcore_platform.health import read_heartbeats
-from quantcore_platform.timeutil import now_us
+from quantcore import wire
+from quantcore.heartbeats import read_heartbeats
+from quantcore.timeutil import now_us
 from streaming.ingest.sharding import shard_symbols
 from streaming.simulator import start_simulator
 from tests.integration import test_ingest_e2e as e2e
@@ -122,7 +122,7 @@ def test_malformed_frames_and_crossed_books_leave_the_stream_intact(kafka, redis
         for record in records:
             assert_sane_book(record, settings.depth)  # never a crossed book in Kafka
 
-    letters = [proto.DeadLetter.FromString(m.value()) for m in read_topic(settings, dead_letter_topic, 5)]
+    letters = [wire.DeadLetter.FromString(m.value()) for m in read_topic(settings, dead_letter_topic, 5)]
     assert len(letters) == 5
     assert all(letter.stage == "ingest" and b"ethusdt@depth@100ms" in letter.payload for letter in letters)
     assert {letter.symbol for letter in letters} <= {"ETHUSDT", ""}  # "" when the JSON is unreadable

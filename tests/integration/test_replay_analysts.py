@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.scenarios.replay import create_topic
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.settings import REPO_ROOT
+from quantcore.topics import CREATE_TIME, create_topic
+from quantcore.clients import admin_client
+from quantcore.settings import REPO_ROOT
 from streaming.spark.replay_job import replay
 from tests.integration.test_replay_job import (
     DAY1,
@@ -56,7 +56,8 @@ def expected_summary() -> dict[tuple[str, str], tuple[int, str]]:
 @pytest.fixture(scope="module")
 def analyst_root(spark, kafka, tmp_path_factory):
     """Both days replayed into a fresh data root."""
-    topic = create_topic(kafka, f"qc.test.analysts.{uuid.uuid4().hex[:8]}", PARTITIONS)
+    topic = f"qc.test.analysts.{uuid.uuid4().hex[:8]}"
+    create_topic(kafka, topic, PARTITIONS, CREATE_TIME)
     produce_known(kafka, topic)
     root = str(tmp_path_factory.mktemp("analysts") / "delta")
     replay(spark, kafka.model_copy(update={"book_topic": topic, "data_root": root}), [DAY1, DAY2])

@@ -10,11 +10,11 @@ import pytest
 from confluent_kafka import TopicPartition
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-from bench.scenarios.replay import create_topic
+from quantcore.topics import CREATE_TIME, create_topic
 from quantcore_platform.replay_assets import REPLAY_ASSET_CHECKS, replay_books
 from quantcore_platform.resources import QuantcoreSettingsResource
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.settings import Settings
+from quantcore.clients import admin_client
+from quantcore.settings import Settings
 from tests.integration.test_replay_job import (
     DAY1,
     DAY2,
@@ -43,7 +43,8 @@ def settings_file(settings: Settings, topic: str, data_root: str, path) -> str:
 
 @pytest.fixture
 def topic(kafka: Settings):
-    name = create_topic(kafka, f"qc.test.dagster.{uuid.uuid4().hex[:8]}", PARTITIONS)
+    name = f"qc.test.dagster.{uuid.uuid4().hex[:8]}"
+    create_topic(kafka, name, PARTITIONS, CREATE_TIME)
     produce_known(kafka, name)
     yield name
     admin_client(kafka).delete_topics([name])

@@ -14,16 +14,16 @@ from datetime import date
 import pytest
 from confluent_kafka import TopicPartition
 
-import proto
-from bench.scenarios.replay import CREATE_TIME_TOPIC, create_topic, produce
-from bench.scenarios.replay import book as make_book
-from quantcore_platform.services.kafka_broker import admin_client
-from quantcore_platform.settings import Settings
+from quantcore import wire
+from quantcore.topics import CREATE_TIME, create_topic, produce_all
+from streaming.simulator.synthetic_day import book as make_book
+from quantcore.clients import admin_client
+from quantcore.settings import Settings
 from streaming.spark import book_validation, delta_tables
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
 from streaming.spark.ofi import TopOfBook, ofi_value
 from streaming.spark.replay_job import replay
-from streaming.spark.replay_offsets import day_start_ms
+from quantcore.timeutil import day_start_ms
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ class Sent:
     key: bytes
     value: bytes
     ts_ms: int
-    book: proto.BookRecord | None  # None: not a replayable book (quarantine)
+    book: wire.BookRecord | None  # None: not a replayable book (quarantine)
     duplicate: bool = False
     crossed: bool = False  # decodes, but the stream rejects it: books_raw only, no signals
 
@@ -73,7 +73,7 @@ def known_records() -> list[Sent]:
     original = records[7]
     records.append(Sent(original.key, original.value, day_start_ms(DAY1) + 85_000_000, original.book, duplicate=True))
     records.append(Sent(b"AAAUSDT", b"\x0a\xff\xff\x01", day_start_ms(DAY1) + 30_000_000, None))  # truncated
-    records.append(Sent(b"", proto.BookRecord(exchange="binance").SerializeToString(),
+    records.append(Sent(b"", wire.BookRecord(exchange="binance").SerializeToString(),
                         day_start_ms(DAY2) + 30_000_000, None))  # decodes, but names no symbol
     return sorted(records, key=lambda r: r.ts_ms)
 
@@ -85,7 +85,7 @@ def expected_raw(day: date) -> list[Sent]:
     return [r for r in RECORDS if r.day == day and r.book is not None]
 
 
-def expected_signal_books(day: date | None = None, valid_only: bool = True) -> list[proto.BookRecord]:
+def expected_signal_books(day: date | None = None, valid_only: bool = True) -> list[wire.BookRecord]:
     """The books of book_signals, once per (symbol, update_id), in update id order: the valid
     ones (which get signals), or all of them (a rejected book keeps a row, without signals)."""
     books = {(r.book.symbol, r.book.update_id): r.book for r in RECORDS
@@ -100,12 +100,13 @@ def partition_of(key: bytes) -> int:
 
 
 def produce_known(settings: Settings, topic: str, records: list[Sent] = RECORDS) -> None:
-    produce(settings, topic, [(r.key, r.value, r.ts_ms) for r in records], partition_of=partition_of)
+    produce_all(settings, topic, [(r.key, r.value, r.ts_ms) for r in records], partition_of=partition_of)
 
 
 @pytest.fixture(scope="module")
 def topic(kafka: Settings):
-    name = create_topic(kafka, f"qc.test.replay.{uuid.uuid4().hex[:8]}", PARTITIONS)
+    name = f"qc.test.replay.{uuid.uuid4().hex[:8]}"
+    create_topic(kafka, name, PARTITIONS, CREATE_TIME)
     produce_known(kafka, name)
     yield name
     admin_client(kafka).delete_topics([name])
@@ -280,7 +281,8 @@ def test_tables_document_their_schema(replayed):
 
 
 def test_retention_gap_is_reported_and_never_overwrites_a_day(spark, kafka, tmp_path):
-    name = create_topic(kafka, f"qc.test.retention.{uuid.uuid4().hex[:8]}", PARTITIONS, CREATE_TIME_TOPIC)
+    name = f"qc.test.retention.{uuid.uuid4().hex[:8]}"
+    create_topic(kafka, name, PARTITIONS, CREATE_TIME)
     settings = kafka.model_copy(update={"book_topic": name, "data_root": str(tmp_path / "delta")})
     try:
         produce_known(kafka, name)

@@ -18,12 +18,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from proto import MarketUpdate, market_data_pb2
+from quantcore.wire import MarketUpdate, market_data_pb2
 from quantcore_platform.services.process import free_port
-from quantcore_platform.settings import Settings
+from quantcore.settings import Settings
 from serving.service import SERVICE_NAME
 from serving.testing import signal_update
-from streaming.signal_store import SignalStore
+from quantcore.signal_store import SignalStore
 
 pytestmark = pytest.mark.slow
 

@@ -17,16 +17,16 @@ from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from proto import MarketUpdate
-from quantcore_platform.health import read_heartbeats
+from quantcore.wire import MarketUpdate
+from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.services.process import free_port
-from quantcore_platform.settings import Settings
-from quantcore_platform.timeutil import now_us
+from quantcore.settings import Settings
+from quantcore.timeutil import now_us
 from serving.client import MarketDataClient
 from serving.server import MarketDataServer
 from serving.service import SERVICE_NAME
 from serving.testing import signal_update, wait_for
-from streaming.signal_store import SignalStore
+from quantcore.signal_store import SignalStore
 
 pytestmark = pytest.mark.slow
 

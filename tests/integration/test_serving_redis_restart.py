@@ -11,12 +11,13 @@ import asyncio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from proto import MarketUpdate
-from quantcore_platform.services.redis_server import RedisServer, redis_client
+from quantcore.wire import MarketUpdate
+from quantcore.clients import redis_client
+from quantcore_platform.services.redis_server import RedisServer
 from serving.client import MarketDataClient
 from serving.server import MarketDataServer
 from serving.testing import signal_update, wait_for
-from streaming.signal_store import SignalStore
+from quantcore.signal_store import SignalStore
 from tests.support import make_settings
 
 pytestmark = pytest.mark.slow

@@ -14,15 +14,15 @@ from collections import defaultdict
 import grpc
 import pytest
 
-from proto import MarketUpdate, market_data_pb2
-from quantcore_platform.health import read_heartbeats
+from quantcore.wire import MarketUpdate, market_data_pb2
+from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.services.process import free_port
-from quantcore_platform.timeutil import now_us
+from quantcore.timeutil import now_us
 from serving.client import MarketDataClient
 from serving.server import MarketDataServer
 from serving.service import SERVICE_NAME
 from serving.testing import signal_update, wait_for
-from streaming.signal_store import SignalStore
+from quantcore.signal_store import SignalStore
 
 pytestmark = pytest.mark.slow
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from proto import SignalUpdate
-from streaming.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
+from quantcore.wire import SignalUpdate
+from quantcore.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from quantcore_platform.services.process import free_port
-from quantcore_platform.settings import Settings, load_settings
+from quantcore.settings import Settings, load_settings
 from streaming.simulator import SimulatorHandle, start_simulator
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SHIBUSDT"]

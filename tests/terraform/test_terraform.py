@@ -311,7 +311,7 @@ def test_secrets_reach_containers_by_arn():
 
 
 def test_container_settings_are_real_platform_settings():
-    settings = pytest.importorskip("quantcore_platform.settings")
+    settings = pytest.importorskip("quantcore.settings")
     fields = set(settings.Settings.model_fields)
     env = _root_locals()["platform_env"]
     for name in set(env) | REQUIRED_SECRETS:

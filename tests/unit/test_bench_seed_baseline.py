@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-import proto
+from quantcore import wire
 from bench.scenarios.compute import BookFeed, Published
 from bench.scenarios.seed_books import BOOK_SCHEMA, JsonBookFeed, book_json, json_update_id
 from bench.scenarios.seed_json_job import seed_payload, seed_published
@@ -17,18 +17,18 @@ from bench.scenarios.visibility import Appended, visible_after_ms
 TIME_FIELDS = {"event_time_us", "ingest_time_us"}  # stamped when a record is made
 
 
-def a_book() -> proto.BookRecord:
-    return proto.BookRecord(
+def a_book() -> wire.BookRecord:
+    return wire.BookRecord(
         exchange="binance", symbol="BTCUSDT", event_time_us=11, update_id=70_000_000_001, first_update_id=70_000_000_000,
-        ingest_time_us=12, bids=[proto.PriceLevel(price="100.10", qty="0.5000"), proto.PriceLevel(price="100.00", qty="2")],
-        asks=[proto.PriceLevel(price="100.20", qty="1.25")], mode=proto.BookMode.BOOK_MODE_LOCAL_BOOK, shard_id=2)
+        ingest_time_us=12, bids=[wire.PriceLevel(price="100.10", qty="0.5000"), wire.PriceLevel(price="100.00", qty="2")],
+        asks=[wire.PriceLevel(price="100.20", qty="1.25")], mode=wire.BookMode.BOOK_MODE_LOCAL_BOOK, shard_id=2)
 
 
 def test_json_record_is_the_protobuf_record_field_for_field():
     book = a_book()
     record = json.loads(book_json(book))
 
-    assert list(record) == [field.name for field in proto.BookRecord.DESCRIPTOR.fields]
+    assert list(record) == [field.name for field in wire.BookRecord.DESCRIPTOR.fields]
     assert record["bids"] == [["100.10", "0.5000"], ["100.00", "2"]] and record["asks"] == [["100.20", "1.25"]]
     assert record["mode"] == "BOOK_MODE_LOCAL_BOOK"
     scalars = set(record) - {"bids", "asks", "mode"}
@@ -38,14 +38,14 @@ def test_json_record_is_the_protobuf_record_field_for_field():
 
 def test_the_from_json_schema_names_every_protobuf_field_in_order():
     names = [column.strip().split(" ")[0] for column in BOOK_SCHEMA.split(", ")]
-    assert names == [field.name for field in proto.BookRecord.DESCRIPTOR.fields]
+    assert names == [field.name for field in wire.BookRecord.DESCRIPTOR.fields]
 
 
 def test_json_feed_offers_the_same_books_as_the_protobuf_feed():
     symbols = ["AUSDT", "BUSDT"]
     ours, seeds = BookFeed(symbols), JsonBookFeed(symbols)
     for symbol in symbols * 20:
-        expected = json.loads(book_json(proto.BookRecord.FromString(ours.record(symbol))))
+        expected = json.loads(book_json(wire.BookRecord.FromString(ours.record(symbol))))
         got = json.loads(seeds.record(symbol))
         assert {k: v for k, v in got.items() if k not in TIME_FIELDS} == \
             {k: v for k, v in expected.items() if k not in TIME_FIELDS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from quantcore_platform.settings import load_settings
+from quantcore.settings import load_settings
 from streaming.ingest.backoff import backoff_delay
 from streaming.ingest.endpoints import (
     MAX_URL_STREAMS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import proto
+from quantcore import wire
 from streaming.ingest.pipeline import ShardPipeline
 from streaming.simulator.model import SymbolModel
 from streaming.simulator.protocol import combined_frame, diff_payload, dumps, partial_payload
@@ -12,14 +12,14 @@ from streaming.simulator.protocol import combined_frame, diff_payload, dumps, pa
 
 class ListSink:
     def __init__(self) -> None:
-        self.records: list[tuple[str, proto.BookRecord]] = []
-        self.dead: list[tuple[str, proto.DeadLetter]] = []
+        self.records: list[tuple[str, wire.BookRecord]] = []
+        self.dead: list[tuple[str, wire.DeadLetter]] = []
 
     def publish(self, symbol: str, value: bytes) -> None:
-        self.records.append((symbol, proto.BookRecord.FromString(value)))
+        self.records.append((symbol, wire.BookRecord.FromString(value)))
 
     def dead_letter(self, symbol: str, value: bytes) -> None:
-        self.dead.append((symbol, proto.DeadLetter.FromString(value)))
+        self.dead.append((symbol, wire.DeadLetter.FromString(value)))
 
 
 def diff_frame(event, time_ms: int = 1_700_000_000_000) -> str:
@@ -50,7 +50,7 @@ def test_diff_mode_syncs_on_the_snapshot_and_emits_the_true_top_n():
     bids, asks = model.top(5)
     assert [(lv.price, lv.qty) for lv in last.bids] == bids and [(lv.price, lv.qty) for lv in last.asks] == asks
     assert (last.exchange, last.symbol, last.shard_id) == ("binance", "BTCUSDT", 2)
-    assert last.mode == proto.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
+    assert last.mode == wire.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
     assert last.update_id == model.last_update_id and last.ingest_time_us == 1049
     assert last.event_time_us == (1_700_000_000_000 + 49) * 1000
     for previous, record in zip(records, records[1:]):
@@ -140,6 +140,6 @@ def test_partial_mode_emits_top_n_and_drops_repeats():
     records = [r for _, r in sink.records]
     assert len(records) == 2 and pipeline.counters.stale == 2
     record = records[-1]
-    assert record.mode == proto.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
+    assert record.mode == wire.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
     assert (record.update_id, record.first_update_id, record.event_time_us) == (model.last_update_id, 0, 0)
     assert [(lv.price, lv.qty) for lv in record.asks] == model.top(10)[1]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 from quantcore_platform.services.process import free_port
-from quantcore_platform.settings import load_settings
+from quantcore.settings import load_settings
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.producer import KafkaSink, producer_config
 

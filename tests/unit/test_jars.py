@@ -1,4 +1,4 @@
-from quantcore_platform.jars import artifact_name
+from quantcore.jars import artifact_name
 
 
 def test_artifact_name_strips_versions():

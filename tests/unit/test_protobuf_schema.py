@@ -18,14 +18,14 @@ from pyspark.sql.types import (
     StructType,
 )
 
-import proto
+from quantcore import wire
 from streaming.spark import protobuf_decode as pd
 
 LEVEL = StructType([StructField("price", StringType()), StructField("qty", StringType())])
 
 
 def test_book_record_schema_in_declaration_order():
-    schema = pd.spark_schema(proto.BookRecord.DESCRIPTOR)
+    schema = pd.spark_schema(wire.BookRecord.DESCRIPTOR)
 
     assert schema == StructType([
         StructField("exchange", StringType()),
@@ -39,12 +39,12 @@ def test_book_record_schema_in_declaration_order():
         StructField("mode", StringType()),  # enum -> value name
         StructField("shard_id", IntegerType()),
     ])
-    assert schema.fieldNames() == [f.name for f in proto.BookRecord.DESCRIPTOR.fields]
+    assert schema.fieldNames() == [f.name for f in wire.BookRecord.DESCRIPTOR.fields]
     assert all(f.nullable for f in schema.fields)
 
 
 def test_nested_optional_and_enum_fields():
-    schema = pd.spark_schema(proto.MarketUpdate.DESCRIPTOR)
+    schema = pd.spark_schema(wire.MarketUpdate.DESCRIPTOR)
     update = schema["updates"].dataType.elementType
 
     assert schema["kind"].dataType == StringType()  # nested enum MarketUpdate.Kind
@@ -55,7 +55,7 @@ def test_nested_optional_and_enum_fields():
     assert update["times"].dataType == StructType(
         [StructField(n, LongType()) for n in
          ("exchange_event_us", "ingest_us", "kafka_append_us", "compute_us", "publish_us")])
-    assert pd.spark_schema(proto.DeadLetter.DESCRIPTOR)["payload"].dataType == BinaryType()
+    assert pd.spark_schema(wire.DeadLetter.DESCRIPTOR)["payload"].dataType == BinaryType()
 
 
 def _pool_with(message: descriptor_pb2.DescriptorProto) -> descriptor_pool.DescriptorPool:
@@ -105,10 +105,10 @@ def test_is_repeated_falls_back_to_label():
 
 
 def test_descriptor_lookup_and_function_names():
-    own_pool = pd.message_descriptor("quantcore.v1.BookRecord", proto.DESCRIPTOR_SET.read_bytes())
+    own_pool = pd.message_descriptor("quantcore.v1.BookRecord", wire.DESCRIPTOR_SET.read_bytes())
 
-    assert pd.message_descriptor("quantcore.v1.BookRecord") is proto.BookRecord.DESCRIPTOR
-    assert pd.spark_schema(own_pool) == pd.spark_schema(proto.BookRecord.DESCRIPTOR)
+    assert pd.message_descriptor("quantcore.v1.BookRecord") is wire.BookRecord.DESCRIPTOR
+    assert pd.spark_schema(own_pool) == pd.spark_schema(wire.BookRecord.DESCRIPTOR)
     assert pd.function_name("quantcore.v1.BookRecord") == "qc_decode_proto_quantcore_v1_bookrecord"
     with pytest.raises(KeyError):
         pd.message_descriptor("quantcore.v1.NoSuchMessage")

@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from quantcore_platform.cli import replay_commands  # noqa: F401  (registers the commands)
 from quantcore_platform.cli.apps import app
-from quantcore_platform.errors import PlatformError
-from quantcore_platform.settings import load_settings
+from quantcore.errors import PlatformError
+from quantcore.settings import load_settings
 
 
 @pytest.mark.parametrize("args", [[], ["--all", "--date", "2024-03-01"], ["--date", "2024-03-01", "--dates", "a..b"]])

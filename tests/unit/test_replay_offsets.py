@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 from streaming.spark.replay_offsets import (
     MS_PER_DAY,
     PartitionLog,

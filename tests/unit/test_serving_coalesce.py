@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from proto import MarketUpdate
+from quantcore.wire import MarketUpdate
 from serving.coalesce import Coalescer
 from serving.hub import Hub
 from tests.unit.test_serving_hub import UNIVERSE, decoded, payload

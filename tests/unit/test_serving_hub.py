@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from proto import MarketUpdate
+from quantcore.wire import MarketUpdate
 from serving.hub import CloseReason, Hub, HubClosed, HubFull, SubscriberClosed
 from serving.testing import signal_update
 

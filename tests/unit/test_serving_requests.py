@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proto import market_data_pb2
+from quantcore.wire import market_data_pb2
 from serving.requests import InvalidRequest, parse_request, requested_symbols
 
 UNIVERSE = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]

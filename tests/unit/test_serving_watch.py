@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proto import MarketUpdate
+from quantcore.wire import MarketUpdate
 from serving.watch import COLUMNS, WatchState, format_age, format_price
 from serving.testing import signal_update
 

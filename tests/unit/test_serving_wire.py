@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proto import MarketUpdate, SignalUpdate
+from quantcore.wire import MarketUpdate, SignalUpdate
 from serving import wire
 from serving.testing import signal_update
 

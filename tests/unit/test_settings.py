@@ -2,7 +2,7 @@
 
 import pytest
 
-from quantcore_platform.settings import DEFAULT_SYMBOLS, ConfigError, load_settings
+from quantcore.settings import DEFAULT_SYMBOLS, ConfigError, load_settings
 
 
 def test_defaults_are_the_seed_universe():

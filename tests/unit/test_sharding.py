@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import given, strategies as st
 
-from quantcore_platform.settings import DEFAULT_SYMBOLS
+from quantcore.settings import DEFAULT_SYMBOLS
 from streaming.ingest.sharding import shard_symbols
 
 symbol_sets = st.sets(st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=3, max_size=10), min_size=1,

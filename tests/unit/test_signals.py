@@ -26,9 +26,9 @@ def signals_of(spark, books: list[tuple[list, list]], obi_lambda: float = LAMBDA
 
 
 def test_signal_columns_are_the_proto_fields():
-    import proto
+    from quantcore import wire
 
-    assert set(SIGNAL_COLUMNS) == {field.name for field in proto.Signals.DESCRIPTOR.fields}
+    assert set(SIGNAL_COLUMNS) == {field.name for field in wire.Signals.DESCRIPTOR.fields}
 
 
 def test_empty_book_gives_nulls_never_errors(spark):

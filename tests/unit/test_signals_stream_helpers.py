@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-import proto
+from quantcore import wire
 from streaming.spark.compute_rows import COMPUTED_COLUMNS
 from streaming.spark.query_progress import progress_counters, progress_dict
 from streaming.spark.realtime_relay import parse_row
 from streaming.spark.redis_writer import signal_update
-from streaming.spark.session import local_threads, with_task_slots
+from quantcore.spark_session import local_threads, with_task_slots
 
 PROGRESS = {
     "batchId": 7, "numInputRows": 300, "inputRowsPerSecond": 290.44, "processedRowsPerSecond": 2999.97,
@@ -57,7 +57,7 @@ def computed_row(**values) -> dict:
 
 def test_signal_update_sets_only_defined_signals():
     update = signal_update(computed_row(), ofi=-1.5)
-    assert update.update_id == 2**62 and update.mode == proto.BookMode.BOOK_MODE_LOCAL_BOOK
+    assert update.update_id == 2**62 and update.mode == wire.BookMode.BOOK_MODE_LOCAL_BOOK
     assert {f.name for f, _ in update.signals.ListFields()} == {"obi_1", "mid", "best_bid", "best_ask", "ofi"}
     assert update.signals.obi_1 == 0.0 and update.signals.ofi == -1.5
     assert (update.times.exchange_event_us, update.times.ingest_us, update.times.kafka_append_us,

@@ -15,7 +15,7 @@ def test_job_names():
 
 
 def test_settings_travel_as_environment_and_options_win():
-    from quantcore_platform.settings import load_settings
+    from quantcore.settings import load_settings
 
     launch = stream_launch(Stream.serve, {"grpc_port": 7000}, load_settings(grpc_port=6000, shards=2))
     assert launch.env["QUANTCORE_GRPC_PORT"] == "7000"

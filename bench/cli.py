@@ -1,4 +1,9 @@
-"""`quantcore bench SCENARIO`: run a benchmark in a temporary platform and save its figures."""
+"""`quantcore bench SCENARIO`: run a benchmark in a temporary platform and save its figures.
+
+bench sits above the control plane (it starts services with its managers), so the CLI
+cannot import it: this module is a CLI plugin, found through the `quantcore.cli` entry
+point group in pyproject.toml (`register(app)` adds the command).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bench.harness import BenchContext, RESULTS_DIR, command_line, print_figures, save_result, temporary_platform
 from bench.registry import SCENARIOS
-from quantcore_platform.cli.apps import app
 from quantcore_platform.cli.console import say
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 
 
 def _parse_options(pairs: list[str]) -> dict[str, object]:
@@ -27,7 +31,6 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
     return options
 
 
-@app.command()
 def bench(scenario: str = typer.Argument(..., help=f"One of: {', '.join(SCENARIOS)}, or all."),
           smoke: bool = typer.Option(False, "--smoke", help="Seconds-long run proving the harness works."),
           symbols: int = typer.Option(30, help="Symbols of the offered load."),
@@ -43,8 +46,12 @@ def bench(scenario: str = typer.Argument(..., help=f"One of: {', '.join(SCENARIO
         run_one(name, smoke, symbols, rate_hz, options)
 
 
+def register(app: typer.Typer) -> None:
+    app.command()(bench)
+
+
 def run_one(name: str, smoke: bool, symbols: int, rate_hz: float, options: dict[str, object]) -> dict:
-    from quantcore_platform.settings import DEFAULT_SYMBOLS
+    from quantcore.settings import DEFAULT_SYMBOLS
 
     spec = SCENARIOS[name]
     overrides = {"symbols": list(DEFAULT_SYMBOLS[:symbols]) if symbols <= len(DEFAULT_SYMBOLS)

@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from quantcore_platform.errors import PlatformError
+from quantcore.errors import PlatformError
 
 # Greedy artifact, then a version that starts with a digit (qualifiers allowed).
 _VERSIONED = re.compile(r"^(?P<artifact>.+)-\d+(\.\d+)*([.-][A-Za-z0-9]+)*\.jar$")

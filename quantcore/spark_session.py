@@ -14,8 +14,8 @@ import sys
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DataType
 
-from quantcore_platform.jars import spark_jars
-from quantcore_platform.settings import Settings
+from quantcore.jars import spark_jars
+from quantcore.settings import Settings
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:

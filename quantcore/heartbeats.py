@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 
 import redis
 
-from quantcore_platform.log import get_logger
-from quantcore_platform.timeutil import now_us
+from quantcore.log import get_logger
+from quantcore.timeutil import now_us
 
 HEARTBEAT_PREFIX = "qc:hb:"
 

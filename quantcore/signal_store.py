@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import redis
 
-from proto import SignalUpdate
-from quantcore_platform.timeutil import now_us
+from quantcore.wire import SignalUpdate
+from quantcore.timeutil import now_us
 
 KEY_PREFIX = "qc:sig:"
 UPDATES_CHANNEL = "qc:updates"

@@ -1,0 +1,37 @@
+"""The one way every part of the platform connects to Kafka and Redis.
+
+Client factories live in the shared core so the data plane (ingest, Spark executors, the
+gRPC server) never imports the control plane's process managers to get a connection.
+"""
+
+from __future__ import annotations
+
+import redis
+from confluent_kafka.admin import AdminClient
+
+from quantcore.settings import Settings
+
+
+def redis_client(settings: Settings, **kwargs) -> redis.Redis:
+    """A Redis client for the configured URL (TLS via rediss://)."""
+    return redis.Redis.from_url(settings.redis_address, password=settings.redis_password, **kwargs)
+
+
+def redis_healthy(settings: Settings) -> bool:
+    try:
+        return bool(redis_client(settings, socket_timeout=1, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    # log_level 0: a broker that is still starting is expected, not worth a log line.
+    return AdminClient({**settings.kafka_client_config(), "socket.timeout.ms": 3000, "log_level": 0})
+
+
+def kafka_healthy(settings: Settings) -> bool:
+    try:
+        metadata = admin_client(settings).list_topics(timeout=2)
+    except Exception:  # noqa: BLE001 - any failure means "not healthy yet"
+        return False
+    return bool(metadata.brokers)

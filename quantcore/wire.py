@@ -1,0 +1,56 @@
+"""The wire formats of the platform, generated from `proto/quantcore/v1/*.proto`.
+
+`make proto` compiles them with grpcio-tools into `quantcore/v1/` (git ignores the
+output). protoc names the generated modules after the .proto paths, so they live at
+`quantcore.v1.*`, inside this package: no path tricks and no generic top-level name.
+This module re-exports the messages under short names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DESCRIPTOR_SET = Path(__file__).resolve().parent / "v1" / "quantcore.desc"
+
+try:
+    from quantcore.v1 import book_pb2, market_data_pb2, market_data_pb2_grpc
+except ImportError as exc:  # pragma: no cover - only before the first build
+    raise ImportError(f"generated protobuf code is missing ({exc}); run `make proto`") from None
+
+BookRecord = book_pb2.BookRecord
+PriceLevel = book_pb2.PriceLevel
+BookMode = book_pb2.BookMode
+DeadLetter = book_pb2.DeadLetter
+Signals = market_data_pb2.Signals
+PipelineTimes = market_data_pb2.PipelineTimes
+SignalUpdate = market_data_pb2.SignalUpdate
+MarketUpdate = market_data_pb2.MarketUpdate
+
+
+def varint(value: int) -> bytes:
+    """Protobuf base-128 varint; negative int64 values take ten bytes (two's complement)."""
+    if value < 0:
+        value += 1 << 64
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+__all__ = [
+    "varint",
+    "DESCRIPTOR_SET",
+    "BookMode",
+    "BookRecord",
+    "DeadLetter",
+    "MarketUpdate",
+    "PipelineTimes",
+    "PriceLevel",
+    "SignalUpdate",
+    "Signals",
+    "book_pb2",
+    "market_data_pb2",
+    "market_data_pb2_grpc",
+]
