@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -33,7 +34,7 @@ from quantcore.topics import ensure_topics
 from quantcore_platform.services.kafka_broker import KafkaBroker
 from quantcore_platform.services.process import free_port
 from quantcore_platform.services.redis_server import RedisServer
-from quantcore.settings import Settings, load_settings
+from quantcore.settings import FLAT_NAMES, Settings, load_settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 console = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -91,7 +92,7 @@ def temporary_platform(services: Sequence[str], **overrides: Any) -> Iterator[Se
             broker = KafkaBroker(settings)
             broker.start()
             stack.callback(broker.stop)
-            ensure_topics(settings)
+            ensure_topics(settings.kafka)
         if "redis" in services:
             redis = RedisServer(settings)
             redis.start()
@@ -141,11 +142,17 @@ def save_result(name: str, command: str, settings: Settings, figures: dict[str, 
     document = {
         "scenario": name, "smoke": smoke, "command": command, "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(),
-        "settings": settings.model_dump(mode="json", exclude={"kafka_sasl_password", "redis_password", "grpc_token"}),
+        "settings": settings_record(settings),
         "figures": figures, "plots": plots,
     }
     path.write_text(json.dumps(document, indent=2, default=str))
     return path
+
+
+def settings_record(settings: Settings) -> dict[str, Any]:
+    """Every setting for the result file, by its flat name (kafka_port, ...); secrets left out."""
+    values = {flat: getattr(settings.section(section), field) for flat, (section, field) in FLAT_NAMES.items()}
+    return {flat: value for flat, value in values.items() if not isinstance(value, SecretStr)}
 
 
 def flatten(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -9,27 +9,27 @@ from __future__ import annotations
 import redis
 from confluent_kafka.admin import AdminClient
 
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings, RedisSettings, reveal
 
 
-def redis_client(settings: Settings, **kwargs) -> redis.Redis:
+def redis_client(settings: RedisSettings, **kwargs) -> redis.Redis:
     """A Redis client for the configured URL (TLS via rediss://)."""
-    return redis.Redis.from_url(settings.redis_address, password=settings.redis_password, **kwargs)
+    return redis.Redis.from_url(settings.address, password=reveal(settings.password), **kwargs)
 
 
-def redis_healthy(settings: Settings) -> bool:
+def redis_healthy(settings: RedisSettings) -> bool:
     try:
         return bool(redis_client(settings, socket_timeout=1, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
 
 
-def admin_client(settings: Settings) -> AdminClient:
+def admin_client(settings: KafkaSettings) -> AdminClient:
     # log_level 0: a broker that is still starting is expected, not worth a log line.
-    return AdminClient({**settings.kafka_client_config(), "socket.timeout.ms": 3000, "log_level": 0})
+    return AdminClient({**settings.client_config(), "socket.timeout.ms": 3000, "log_level": 0})
 
 
-def kafka_healthy(settings: Settings) -> bool:
+def kafka_healthy(settings: KafkaSettings) -> bool:
     try:
         metadata = admin_client(settings).list_topics(timeout=2)
     except Exception:  # noqa: BLE001 - any failure means "not healthy yet"

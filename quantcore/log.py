@@ -1,6 +1,7 @@
 """Structured logs for every process of the platform (structlog over the stdlib).
 
-Services log key=value lines to stderr (or JSON with QUANTCORE_LOG_JSON=1), so the same
+Services log key=value lines to stderr (or JSON with QUANTCORE_LOG_JSON=true; the
+`logging` settings section, which every child process receives), so the same
 lines read well in a terminal, in Dagster's captured logs and in a log shipper.
 """
 
@@ -21,7 +22,7 @@ def configure_logging(level: str = "INFO") -> None:
         return
     renderer = (
         structlog.processors.JSONRenderer()
-        if os.environ.get("QUANTCORE_LOG_JSON") == "1"
+        if os.environ.get("QUANTCORE_LOG_JSON", "").lower() in ("1", "true", "yes")
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(

@@ -15,12 +15,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import DataType
 
 from quantcore.jars import spark_jars
-from quantcore.settings import Settings
+from quantcore.settings import PathsSettings, SparkSettings
 
 
-def spark_conf(settings: Settings) -> dict[str, str]:
-    jars = spark_jars(settings.jars_path)
-    local = settings.spark_master.startswith("local")
+def spark_conf(settings: SparkSettings, paths: PathsSettings) -> dict[str, str]:
+    jars = spark_jars(paths.jars_path)
+    local = settings.master.startswith("local")
     conf = {
         "spark.jars": ",".join(jars),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -29,8 +29,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # A 2-core machine: few partitions, no idle shuffle tasks.
         "spark.sql.shuffle.partitions": "4" if local else "64",
         "spark.default.parallelism": "2" if local else "64",
-        "spark.driver.memory": settings.spark_driver_memory,
-        "spark.ui.enabled": str(settings.spark_ui).lower(),
+        "spark.driver.memory": settings.driver_memory,
+        "spark.ui.enabled": str(settings.ui).lower(),
         "spark.sql.streaming.metricsEnabled": "true",
         "spark.python.worker.reuse": "true",
     }
@@ -78,14 +78,14 @@ def with_task_slots(master: str, slots: int | None) -> str:
     return f"local[{slots}{retries.group(0)[:-1] if retries else ''}]"
 
 
-def build_spark_session(settings: Settings, app_name: str = "quantcore",
+def build_spark_session(settings: SparkSettings, paths: PathsSettings, app_name: str = "quantcore",
                         extra_conf: dict[str, str] | None = None, task_slots: int | None = None) -> SparkSession:
     """The session (or the running one: `getOrCreate`), `task_slots` raising a local master."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    master = with_task_slots(settings.spark_master, task_slots)
+    master = with_task_slots(settings.master, task_slots)
     builder = SparkSession.builder.appName(app_name).master(master)
-    for key, value in {**spark_conf(settings), **(extra_conf or {})}.items():
+    for key, value in {**spark_conf(settings, paths), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -16,7 +16,7 @@ from confluent_kafka.admin import NewTopic
 
 from quantcore.clients import admin_client
 from quantcore.errors import PlatformError
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings
 
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 # Records stamped by their producer, kept forever (replays of days in the past).
@@ -25,12 +25,13 @@ CREATE_TIME = {"message.timestamp.type": "CreateTime", "retention.ms": "-1",
 DEAD_LETTER_PARTITIONS = 3
 
 
-def create_topic(settings: Settings, name: str, partitions: int, config: dict[str, str] | None = None,
+def create_topic(settings: KafkaSettings, name: str, partitions: int, config: dict[str, str] | None = None,
                  replication: int | None = None) -> bool:
     """Create `name` unless it exists; True if this call created it."""
     topic = NewTopic(name, partitions, replication or settings.replication_factor,
                      config=APPEND_TIME if config is None else config)
-    future = admin_client(settings).create_topics([topic], operation_timeout=30)[name]
+    admin = admin_client(settings)  # kept alive until the future resolves
+    future = admin.create_topics([topic], operation_timeout=30)[name]
     try:
         future.result()
     except Exception as exc:  # noqa: BLE001 - the admin API reports everything as KafkaException
@@ -41,7 +42,7 @@ def create_topic(settings: Settings, name: str, partitions: int, config: dict[st
     return True
 
 
-def ensure_topics(settings: Settings) -> list[str]:
+def ensure_topics(settings: KafkaSettings) -> list[str]:
     """Create the book and dead-letter topics if missing (idempotent). Returns those created."""
     existing = admin_client(settings).list_topics(timeout=10).topics
     wanted = [(settings.book_topic, settings.partitions), (settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)]
@@ -50,7 +51,7 @@ def ensure_topics(settings: Settings) -> list[str]:
 
 
 @contextmanager
-def temporary_topic(settings: Settings, prefix: str, partitions: int | None = None,
+def temporary_topic(settings: KafkaSettings, prefix: str, partitions: int | None = None,
                     config: dict[str, str] | None = None) -> Iterator[str]:
     """A throwaway topic (tests and benchmarks never pollute the real ones), deleted after."""
     name = f"{prefix}.{uuid.uuid4().hex[:10]}"
@@ -58,15 +59,26 @@ def temporary_topic(settings: Settings, prefix: str, partitions: int | None = No
     try:
         yield name
     finally:
-        admin_client(settings).delete_topics([name])
+        delete_topics(settings, [name])
 
 
-def produce_all(settings: Settings, topic: str, records: Iterable[tuple[bytes, bytes, int | None]],
+def delete_topics(settings: KafkaSettings, names: list[str]) -> None:
+    """Delete these topics and wait for the broker's answer (missing ones are fine)."""
+    admin = admin_client(settings)
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001
+            if "UNKNOWN_TOPIC" not in str(exc):
+                raise
+
+
+def produce_all(settings: KafkaSettings, topic: str, records: Iterable[tuple[bytes, bytes, int | None]],
                 partition_of: Callable[[bytes], int] | None = None, flush_timeout_s: float = 120.0) -> int:
     """Send (key, value, timestamp_ms or None) records as fast as librdkafka batches them,
     wait until every one is acknowledged (idempotent producer: no duplicates), and raise on
     any delivery error. Returns the count. For loading topics in tests and benchmarks."""
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "batch.size": 1_000_000,
+    producer = Producer({**settings.client_config(), "linger.ms": 20, "batch.size": 1_000_000,
                          "queue.buffering.max.messages": 1_000_000, "compression.type": "lz4",
                          "enable.idempotence": True})
     errors: list[str] = []

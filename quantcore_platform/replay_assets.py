@@ -8,10 +8,15 @@ The checks read the written days back with deltalake + polars (streaming/spark/r
 
 Lists for the code location's `Definitions`: REPLAY_ASSETS, REPLAY_ASSET_CHECKS, REPLAY_JOBS,
 REPLAY_SCHEDULES. Resource: `quantcore` (QuantcoreSettingsResource).
+
+No setting is loaded to import this module, except the partitions' start date, read safely:
+a bad QUANTCORE_REPLAY_START_DATE falls back to the default date and fails the replay runs
+(naming the variable), never the code location.
 """
 
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from dagster import (
@@ -40,7 +45,7 @@ from dagster import (
 )
 
 from quantcore_platform.resources import QuantcoreSettingsResource
-from quantcore.settings import REPO_ROOT, Settings, load_settings
+from quantcore.settings import REPO_ROOT, ConfigError, ReplaySettings, Settings
 from streaming.spark import replay_checks
 from streaming.spark.replay_checks import CheckOutcome
 from streaming.spark.replay_offsets import days_between
@@ -49,17 +54,44 @@ BOOKS_RAW = AssetKey("books_raw")
 BOOK_SIGNALS = AssetKey("book_signals")
 GROUP = "market_data"  # one group: the whole book -> signals lineage in one graph
 
-REPLAY_PARTITIONS = DailyPartitionsDefinition(
-    start_date=load_settings().replay_start_date.isoformat(), timezone="UTC")
+REPLAY_SECTIONS = ("kafka", "spark", "paths", "signals", "replay")  # what the replay job reads
+
+
+def replay_start_date() -> tuple[date, ConfigError | None]:
+    """The first partition day, and the error if QUANTCORE_REPLAY_START_DATE (or the TOML
+    file) is invalid: then the default day, so the code location still loads."""
+    try:
+        return ReplaySettings.load().start_date, None
+    except ConfigError as exc:
+        return ReplaySettings.model_fields["start_date"].default, exc
+
+
+REPLAY_START_DATE, REPLAY_START_ERROR = replay_start_date()
+REPLAY_PARTITIONS = DailyPartitionsDefinition(start_date=REPLAY_START_DATE.isoformat(), timezone="UTC")
 
 
 def replay_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "streaming.spark.replay_job", *args]
 
 
-def pipes_client(settings: Settings) -> PipesSubprocessClient:
-    """The job's process gets exactly our settings (as QUANTCORE_* variables)."""
-    return PipesSubprocessClient(env=settings.as_env(), cwd=str(REPO_ROOT))
+class SettingsPipesClient(PipesSubprocessClient):
+    """A Pipes subprocess client whose child sees only the settings of `env`.
+
+    Pipes starts the child with `env` merged over this process's environment, which holds
+    every QUANTCORE_* variable (secrets included) of the Dagster process: the command runs
+    under `env -u NAME ...`, so those that `env` does not set are gone before the job starts."""
+
+    def run(self, *, context, command: Sequence[str], **kwargs):
+        return super().run(context=context, command=self.isolated(command), **kwargs)
+
+    def isolated(self, command: Sequence[str]) -> list[str]:
+        inherited = sorted(name for name in os.environ if name.startswith("QUANTCORE_") and name not in self.env)
+        return ["env", *(arg for name in inherited for arg in ("-u", name)), *command]
+
+
+def pipes_client(settings: Settings) -> SettingsPipesClient:
+    """The job's process gets the settings sections it uses (as QUANTCORE_* variables), no other."""
+    return SettingsPipesClient(env=settings.child_env(*REPLAY_SECTIONS), cwd=str(REPO_ROOT))
 
 
 @multi_asset(
@@ -77,6 +109,8 @@ def pipes_client(settings: Settings) -> PipesSubprocessClient:
 )
 def replay_books(context: AssetExecutionContext, quantcore: QuantcoreSettingsResource):
     """Replay the partition's days from Kafka into Delta in one Spark run."""
+    if REPLAY_START_ERROR is not None:
+        raise ConfigError(f"the replay partitions fell back to {REPLAY_START_DATE}: {REPLAY_START_ERROR}")
     days = context.partition_key_range
     context.log.info(f"replaying {days.start}..{days.end} from Kafka")
     return pipes_client(quantcore.settings()).run(
@@ -121,22 +155,22 @@ def combine(days: list[date], outcome_of: Callable[[date], CheckOutcome],
 
 @asset_check(asset=BOOK_SIGNALS, description="Every obi_k (and the weighted OBI) lies within [-1, 1].")
 def obi_within_bounds(context: AssetCheckExecutionContext, quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
-    settings = quantcore.settings()
-    return combine(run_days(context), lambda day: replay_checks.check_obi_bounds(settings, day))
+    paths = quantcore.settings().paths
+    return combine(run_days(context), lambda day: replay_checks.check_obi_bounds(paths, day))
 
 
 @asset_check(asset=BOOK_SIGNALS, description="No (symbol, update_id) appears twice: re-runs replace, never append.")
 def no_duplicate_updates(context: AssetCheckExecutionContext, quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
-    settings = quantcore.settings()
-    return combine(run_days(context), lambda day: replay_checks.check_no_duplicates(settings, day))
+    paths = quantcore.settings().paths
+    return combine(run_days(context), lambda day: replay_checks.check_no_duplicates(paths, day))
 
 
 @asset_check(asset=BOOK_SIGNALS, description="Per symbol, update ids increase in Kafka log order "
                                              "(a regression means the ingest went backwards).")
 def update_ids_increasing(context: AssetCheckExecutionContext,
                           quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
-    settings = quantcore.settings()
-    return combine(run_days(context), lambda day: replay_checks.check_update_ids_increasing(settings, day),
+    paths = quantcore.settings().paths
+    return combine(run_days(context), lambda day: replay_checks.check_update_ids_increasing(paths, day),
                    AssetCheckSeverity.WARN)
 
 
@@ -148,7 +182,7 @@ def row_count_matches_kafka(context: AssetCheckExecutionContext,
 
     def outcome(day: date) -> CheckOutcome:
         recorded = (replay_metadata(context, day) or {}).get("kafka_records", {}).get(day.isoformat())
-        return replay_checks.check_row_count(settings, day, recorded)
+        return replay_checks.check_row_count(settings.paths, settings.kafka, day, recorded)
 
     return combine(run_days(context), outcome)
 
@@ -175,7 +209,7 @@ replay_nightly = build_schedule_from_partitioned_job(
     default_status=DefaultScheduleStatus.RUNNING)
 
 
-@op(description="OPTIMIZE (compaction) and VACUUM (settings.delta_vacuum_retention_hours) of the replay tables.")
+@op(description="OPTIMIZE (compaction) and VACUUM (QUANTCORE_DELTA_VACUUM_RETENTION_HOURS) of the replay tables.")
 def optimize_and_vacuum(context: OpExecutionContext, quantcore: QuantcoreSettingsResource) -> Output[None]:
     invocation = pipes_client(quantcore.settings()).run(command=replay_command("--maintain"), context=context)
     report = next(iter(invocation.get_custom_messages()), {})

@@ -7,7 +7,7 @@ import threading
 
 from dagster import ConfigurableResource
 
-from quantcore.settings import Settings, load_settings
+from quantcore.settings import SECTIONS, Settings, load_settings
 
 _CONFIG_ENV = "QUANTCORE_CONFIG"
 _env_lock = threading.Lock()
@@ -15,7 +15,8 @@ _env_lock = threading.Lock()
 
 class QuantcoreSettingsResource(ConfigurableResource):
     """The one Settings object, built from the environment the Dagster processes inherit
-    from `quantcore up` (QUANTCORE_* variables), optionally pointed at another home/TOML."""
+    from `quantcore up` (QUANTCORE_* variables), optionally pointed at another home/TOML.
+    Sections load when first used, so a bad value fails only what uses it."""
 
     home: str | None = None
     config_file: str | None = None
@@ -23,15 +24,26 @@ class QuantcoreSettingsResource(ConfigurableResource):
     def settings(self) -> Settings:
         if not self.config_file:
             return load_settings(home=self.home)
-        # The TOML source reads QUANTCORE_CONFIG when Settings is built: point it at our file
-        # for that moment only, so other resources in this process keep their own.
+        # A section reads QUANTCORE_CONFIG when it loads: point it at our file for that
+        # moment only (other resources in this process keep their own), load every section
+        # then, and keep the values (see `_pinned`).
         with _env_lock:
             previous = os.environ.get(_CONFIG_ENV)
             os.environ[_CONFIG_ENV] = self.config_file
             try:
-                return load_settings(home=self.home)
+                return _pinned(load_settings(home=self.home).validate())
             finally:
                 if previous is None:
                     os.environ.pop(_CONFIG_ENV, None)
                 else:
                     os.environ[_CONFIG_ENV] = previous
+
+
+def _pinned(settings: Settings) -> Settings:
+    """The loaded sections' values as explicit overrides: `override()` builds a new Settings
+    whose sections load again, and they must not read the file after the switch ends."""
+    values = {}
+    for section in SECTIONS:
+        loaded = settings.section(section.section_name)
+        values[section.section_name] = {name: getattr(loaded, name) for name in section.model_fields}
+    return settings.override(**values)

@@ -32,9 +32,8 @@ from dagster import (
 from quantcore.heartbeats import read_heartbeats
 from quantcore.log import get_logger
 from quantcore_platform.resources import QuantcoreSettingsResource
-from quantcore.clients import admin_client
-from quantcore.clients import redis_client
-from quantcore.settings import Settings
+from quantcore.clients import admin_client, redis_client
+from quantcore.settings import DagsterSettings, HeartbeatSettings, KafkaSettings, Settings, reveal
 from quantcore_platform.stream_jobs import LIVE_SIGNALS, STREAM_JOBS, STREAM_TAG
 from quantcore_platform.streams.catalog import Stream
 from quantcore_platform.streams.health_policy import Policy, RestartLedger, StreamFacts, Verdict, decide
@@ -44,8 +43,8 @@ CHECK_NAME = "streams_healthy"
 log = get_logger("sensors")
 
 
-def policy_for(settings: Settings) -> Policy:
-    return Policy(stale_s=settings.heartbeat_stale_s, start_grace_s=settings.stream_start_grace_s)
+def policy_for(heartbeat: HeartbeatSettings, dagster: DagsterSettings) -> Policy:
+    return Policy(stale_s=heartbeat.stale_s, start_grace_s=dagster.stream_start_grace_s)
 
 
 def stream_facts(instance: DagsterInstance, heartbeats: dict[str, dict], stream: Stream, now: float) -> StreamFacts:
@@ -62,15 +61,15 @@ def stream_facts(instance: DagsterInstance, heartbeats: dict[str, dict], stream:
     )
 
 
-def kafka_end_offsets(settings: Settings) -> int | None:
+def kafka_end_offsets(kafka: KafkaSettings) -> int | None:
     """Sum of the book topic's end offsets (records ever appended), None if unreachable."""
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
     try:
-        admin = admin_client(settings)
-        topic = admin.list_topics(settings.book_topic, timeout=3).topics[settings.book_topic]
-        requests = {TopicPartition(settings.book_topic, p): OffsetSpec.latest() for p in topic.partitions}
+        admin = admin_client(kafka)
+        topic = admin.list_topics(kafka.book_topic, timeout=3).topics[kafka.book_topic]
+        requests = {TopicPartition(kafka.book_topic, p): OffsetSpec.latest() for p in topic.partitions}
         results = admin.list_offsets(requests, request_timeout=3)
         return sum(future.result().offset for future in results.values())
     except Exception:  # noqa: BLE001 - Kafka down is reported as unknown, not a crash
@@ -98,7 +97,7 @@ def observation_metadata(verdicts: list[Verdict], facts: list[StreamFacts], hear
 
 def evaluate(instance: DagsterInstance, settings: Settings, ledger: RestartLedger, now: float):
     """(verdicts, metadata) for every stream: the sensor and the asset check share this."""
-    client = redis_client(settings, socket_timeout=2, socket_connect_timeout=2)
+    client = redis_client(settings.redis, socket_timeout=2, socket_connect_timeout=2)
     try:
         heartbeats = read_heartbeats(client)
     except Exception as exc:  # noqa: BLE001 - no Redis means no heartbeat: every stream looks silent
@@ -107,8 +106,9 @@ def evaluate(instance: DagsterInstance, settings: Settings, ledger: RestartLedge
     finally:
         client.close()
     facts = [stream_facts(instance, heartbeats, stream, now) for stream in Stream]
-    verdicts = [decide(fact, policy_for(settings), ledger, now) for fact in facts]
-    return verdicts, observation_metadata(verdicts, facts, heartbeats, kafka_end_offsets(settings))
+    policy = policy_for(settings.heartbeat, settings.dagster)
+    verdicts = [decide(fact, policy, ledger, now) for fact in facts]
+    return verdicts, observation_metadata(verdicts, facts, heartbeats, kafka_end_offsets(settings.kafka))
 
 
 def _health_check_passed(verdicts: list[Verdict]) -> bool:
@@ -127,6 +127,7 @@ def stream_health_sensor(context: SensorEvaluationContext, quantcore: QuantcoreS
     now = time.time()
     ledger = RestartLedger(**json.loads(context.cursor)) if context.cursor else RestartLedger()
     verdicts, metadata = evaluate(context.instance, settings, ledger, now)
+    window_s = policy_for(settings.heartbeat, settings.dagster).window_s
     run_requests = []
     for verdict in verdicts:
         if verdict.restart_key is None:
@@ -135,7 +136,7 @@ def stream_health_sensor(context: SensorEvaluationContext, quantcore: QuantcoreS
             context.log.warning(f"terminating stuck run {verdict.terminate_run_id}: {verdict.reason}")
             terminate_stuck_run(context.instance, verdict.terminate_run_id, verdict.reason)
         context.log.warning(f"restarting the {verdict.stream} stream: {verdict.reason}")
-        ledger.record(verdict.stream, verdict.restart_key, now, policy_for(settings).window_s)
+        ledger.record(verdict.stream, verdict.restart_key, now, window_s)
         stream = Stream(verdict.stream)
         run_requests.append(RunRequest(run_key=verdict.restart_key, job_name=STREAM_JOBS[stream].name,
                                        tags={"quantcore/restart-of": verdict.restart_key}))
@@ -176,7 +177,7 @@ def stream_failure_alert(context: RunFailureSensorContext, quantcore: QuantcoreS
     message = {"job": run.job_name, "run_id": run.run_id, "stream": run.tags.get(STREAM_TAG),
                "error": context.failure_event.message}
     context.log.error(f"run failed: {message}")
-    url = quantcore.settings().alert_webhook_url
+    url = reveal(quantcore.settings().dagster.alert_webhook_url)
     if url:
         post_alert(url, message)
 

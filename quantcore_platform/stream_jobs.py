@@ -61,9 +61,9 @@ def supervise(context: OpExecutionContext, quantcore: QuantcoreSettingsResource,
     process = StreamProcess(stream_launch(stream, options, settings), on_line=context.log.info)
     pid = process.start()
     context.log.info(f"{stream.value} stream started (pid {pid})")
-    redis = redis_client(settings, socket_timeout=2)
+    redis = redis_client(settings.redis, socket_timeout=2)
     try:
-        code = process.wait(lambda: report_progress(context, redis, stream), settings.heartbeat_interval_s * 5)
+        code = process.wait(lambda: report_progress(context, redis, stream), settings.heartbeat.interval_s * 5)
     except DagsterExecutionInterruptedError:
         context.log.info(f"terminated from Dagster: stopping the {stream.value} stream")
         code = process.stop()

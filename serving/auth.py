@@ -1,4 +1,4 @@
-"""Bearer-token check on every call (when `grpc_token` is set), as a server interceptor.
+"""Bearer-token check on every call (when `serve.token` is set), as a server interceptor.
 
 Decision: the standard health service stays open, so load balancers and orchestrators
 (which carry no application token) can probe the server; it reveals only SERVING or not.

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import grpc
 
-from quantcore.wire import MarketUpdate, market_data_pb2
+from quantcore.backoff import Backoff
 from quantcore.log import get_logger
 from quantcore.settings import Settings
+from quantcore.wire import MarketUpdate, market_data_pb2
 from serving.auth import bearer_metadata
-from serving.backoff import Backoff
 from serving.service import SERVICE_NAME
 
 log = get_logger("serving.client")
@@ -84,11 +84,13 @@ class MarketDataClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, address: str | None = None, **kwargs) -> "MarketDataClient":
-        """A client of the server these settings run: their token, and their certificate as trust root."""
-        kwargs.setdefault("token", settings.grpc_token)
-        if settings.grpc_tls_cert is not None:
-            kwargs.setdefault("root_certificates", settings.grpc_tls_cert)
-        return cls(address or settings.grpc_address, **kwargs)
+        """A client of the server these settings run (`settings.serve`): its token, and its
+        certificate as trust root."""
+        serve = settings.serve
+        kwargs.setdefault("token", serve.token_value)
+        if serve.tls_cert is not None:
+            kwargs.setdefault("root_certificates", serve.tls_cert)
+        return cls(address or serve.address, **kwargs)
 
     async def list_symbols(self, timeout: float = 10.0) -> list[str]:
         response = await self._list(market_data_pb2.ListSymbolsRequest(), metadata=self._metadata, timeout=timeout)

@@ -41,7 +41,7 @@ class SubscriberClosed(Exception):
 
 
 class HubFull(Exception):
-    """More streams than `grpc_max_streams`."""
+    """More streams than `serve.max_streams`."""
 
 
 class HubClosed(Exception):

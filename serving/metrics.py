@@ -30,7 +30,7 @@ class ServeMetrics:
         self.malformed = 0  # channel messages that are not a SignalUpdate of our universe
         self.conflated = 0
         self.drops = 0  # subscribers dropped for lagging
-        self.rejected = 0  # streams refused: over grpc_max_streams
+        self.rejected = 0  # streams refused: over serve.max_streams
         self.redis_up = False
         self.redis_reconnects = 0
         self._push_latency_us: list[int] = []

@@ -20,11 +20,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from quantcore.backoff import Backoff
 from quantcore.log import get_logger
-from quantcore.settings import Settings
-from serving.backoff import Backoff
-from serving.hub import Hub
+from quantcore.settings import RedisSettings, ServeSettings, reveal
 from quantcore.signal_store import UPDATES_CHANNEL, signal_key
+from serving.hub import Hub
 
 log = get_logger("serving.redis_feed")
 
@@ -38,9 +38,9 @@ class RedisSilent(ConnectionError):
     """The connection stayed open but Redis stopped answering pings."""
 
 
-def async_redis(settings: Settings) -> aioredis.Redis:
+def async_redis(redis: RedisSettings) -> aioredis.Redis:
     return aioredis.Redis.from_url(
-        settings.redis_address, password=settings.redis_password, retry=Retry(NoBackoff(), 0),
+        redis.address, password=reveal(redis.password), retry=Retry(NoBackoff(), 0),
         socket_connect_timeout=2.0, socket_timeout=5.0, socket_keepalive=True,
     )
 
@@ -85,9 +85,10 @@ async def _confirmed(pubsub: aioredis.client.PubSub, timeout: float = 5.0) -> No
     raise RedisSilent("Redis did not confirm the subscription")
 
 
-async def run_feed(settings: Settings, hub: Hub, on_health: HealthCallback) -> None:
-    """Forever (until cancelled): follow Redis; on loss, report unhealthy, back off, retry."""
-    backoff = Backoff(initial=0.05, cap=settings.serve_redis_backoff_max_s)
+async def run_feed(redis: RedisSettings, serve: ServeSettings, hub: Hub, on_health: HealthCallback) -> None:
+    """Forever (until cancelled): follow Redis; on loss, report unhealthy, back off
+    (up to `serve.redis_backoff_max_s`), retry."""
+    backoff = Backoff(initial=0.05, cap=serve.redis_backoff_max_s)
     metrics = hub.metrics
 
     async def up() -> None:
@@ -100,7 +101,7 @@ async def run_feed(settings: Settings, hub: Hub, on_health: HealthCallback) -> N
         metrics.redis_up = True
 
     while True:
-        client = async_redis(settings)
+        client = async_redis(redis)
         try:
             await follow(client, hub, up)
         except (RedisError, OSError) as exc:

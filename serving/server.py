@@ -1,14 +1,15 @@
 """The gRPC market-data server: hub + Redis feed + health + reflection + limits.
 
 `serve(settings)` is what `quantcore stream serve` (and Dagster, through it) runs; tests and
-benchmarks use `MarketDataServer` directly (start, inspect `hub`/`metrics`, stop).
+benchmarks use `MarketDataServer.from_settings(settings)` directly (start, inspect
+`hub`/`metrics`, stop).
 
 - Health (`grpc.health.v1`): SERVING only while the Redis feed is connected, NOT_SERVING
   while it reconnects and during shutdown. Open to everyone (see `serving.auth`).
 - Reflection: lists and describes the real service, so `grpcurl` works without the .proto.
 - Shutdown (SIGINT/SIGTERM): health goes NOT_SERVING, new streams are refused, each stream
   sends what it has queued and ends with UNAVAILABLE (clients reconnect elsewhere), and
-  whatever is still running after `grpc_shutdown_grace_s` is cancelled.
+  whatever is still running after `serve.shutdown_grace_s` is cancelled.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from quantcore.errors import PlatformError
 from quantcore.heartbeats import HeartbeatReporter
 from quantcore.log import get_logger
 from quantcore.clients import redis_client
-from quantcore.settings import Settings
+from quantcore.settings import HeartbeatSettings, MarketSettings, RedisSettings, ServeSettings, Settings
 from serving.auth import BearerTokenInterceptor
 from serving.hub import Hub
 from serving.metrics import ServeMetrics
@@ -54,19 +55,23 @@ def _read(path: Path, what: str) -> bytes:
                             f"fix QUANTCORE_GRPC_TLS_{what.upper()} (PEM file)") from None
 
 
-def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    if settings.grpc_tls_cert is None:
+def server_credentials(serve: ServeSettings) -> grpc.ServerCredentials | None:
+    if serve.tls_cert is None:
         return None
-    key, cert = _read(settings.grpc_tls_key, "key"), _read(settings.grpc_tls_cert, "cert")
+    key, cert = _read(serve.tls_key, "key"), _read(serve.tls_cert, "cert")
     return grpc.ssl_server_credentials([(key, cert)])
 
 
 class MarketDataServer:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, serve: ServeSettings, market: MarketSettings, redis: RedisSettings,
+                 heartbeat: HeartbeatSettings) -> None:
+        self.serve = serve
+        self.market = market
+        self.redis = redis
+        self.heartbeat = heartbeat
         self.metrics = ServeMetrics()
-        self.hub = Hub(settings.symbols, queue_size=settings.client_queue_size,
-                       max_lag_s=settings.client_max_lag_s, max_streams=settings.grpc_max_streams,
+        self.hub = Hub(market.symbols, queue_size=serve.client_queue_size,
+                       max_lag_s=serve.client_max_lag_s, max_streams=serve.max_streams,
                        metrics=self.metrics)
         self.health = health_async.HealthServicer()
         self.port: int | None = None
@@ -74,16 +79,22 @@ class MarketDataServer:
         self._tasks: list[asyncio.Task] = []
         self._heartbeat: HeartbeatReporter | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "MarketDataServer":
+        """The server these settings describe (it takes their serve, market, redis and heartbeat sections)."""
+        return cls(settings.serve, settings.market, settings.redis, settings.heartbeat)
+
     @property
     def address(self) -> str:
-        return f"{self.settings.grpc_host}:{self.port}"
+        return f"{self.serve.host}:{self.port}"
 
     @property
     def instance(self) -> str:
         return self.address
 
     def _build(self) -> grpc.aio.Server:
-        interceptors = [BearerTokenInterceptor(self.settings.grpc_token)] if self.settings.grpc_token else []
+        token = self.serve.token_value
+        interceptors = [BearerTokenInterceptor(token)] if token else []
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         server.add_generic_rpc_handlers((MarketDataService(self.hub).generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -91,8 +102,8 @@ class MarketDataServer:
         return server
 
     def _bind(self, server: grpc.aio.Server) -> int:
-        address = self.settings.grpc_address
-        credentials = server_credentials(self.settings)
+        address = self.serve.address
+        credentials = server_credentials(self.serve)
         try:
             port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
         except RuntimeError:
@@ -107,14 +118,14 @@ class MarketDataServer:
         self.port = self._bind(self._server)
         await self._set_health(False)
         await self._server.start()
-        self._tasks = [asyncio.create_task(run_feed(self.settings, self.hub, self._set_health), name="redis-feed"),
+        feed = run_feed(self.redis, self.serve, self.hub, self._set_health)
+        self._tasks = [asyncio.create_task(feed, name="redis-feed"),
                        asyncio.create_task(self.hub.run_sweeper(), name="lag-sweeper")]
         self._heartbeat = HeartbeatReporter(
-            redis_client(self.settings, socket_timeout=2, socket_connect_timeout=2), HEARTBEAT_COMPONENT,
-            self.instance, self.metrics.snapshot, self.settings.heartbeat_interval_s,
-            self.settings.heartbeat_stale_s).start()
-        log.info("serving market data", address=self.address, tls=self.settings.grpc_tls_cert is not None,
-                 token=self.settings.grpc_token is not None, symbols=len(self.settings.symbols))
+            redis_client(self.redis, socket_timeout=2, socket_connect_timeout=2), HEARTBEAT_COMPONENT,
+            self.instance, self.metrics.snapshot, self.heartbeat.interval_s, self.heartbeat.stale_s).start()
+        log.info("serving market data", address=self.address, tls=self.serve.tls_cert is not None,
+                 token=self.serve.token is not None, symbols=len(self.market.symbols))
         return self
 
     async def _set_health(self, up: bool) -> None:
@@ -126,7 +137,7 @@ class MarketDataServer:
         """Drain the streams (see the module doc), then stop the feed and the heartbeat."""
         if self._server is None:
             return
-        grace = self.settings.grpc_shutdown_grace_s if grace is None else grace
+        grace = self.serve.shutdown_grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
         self.hub.close_all("server shutting down; reconnect")
         await self._server.stop(grace)
@@ -155,9 +166,9 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with MarketDataServer(settings):
+    async with MarketDataServer.from_settings(settings):
         await stop.wait()
-        log.info("signal received; draining streams", grace_s=settings.grpc_shutdown_grace_s)
+        log.info("signal received; draining streams", grace_s=settings.serve.shutdown_grace_s)
 
 
 def run_server(settings: Settings) -> None:

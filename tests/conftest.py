@@ -38,7 +38,7 @@ def qc_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def kafka(qc_settings: Settings) -> Iterator[Settings]:
     broker = KafkaBroker(qc_settings)
     broker.start()
-    ensure_topics(qc_settings)
+    ensure_topics(qc_settings.kafka)
     yield qc_settings
     broker.stop()
 
@@ -53,7 +53,7 @@ def redis_service(qc_settings: Settings) -> Iterator[Settings]:
 
 @pytest.fixture
 def redis_conn(redis_service: Settings):
-    client = redis_client(redis_service)
+    client = redis_client(redis_service.redis)
     client.flushdb()
     yield client
     client.close()
@@ -63,7 +63,7 @@ def redis_conn(redis_service: Settings):
 def spark(qc_settings: Settings):
     from quantcore.spark_session import build_spark_session
 
-    session = build_spark_session(qc_settings, app_name="quantcore-tests")
+    session = build_spark_session(qc_settings.spark, qc_settings.paths, app_name="quantcore-tests")
     yield session
     session.stop()
 
@@ -74,9 +74,9 @@ def fresh_topic(kafka: Settings):
     from confluent_kafka.admin import NewTopic
 
     name = f"qc.test.{uuid.uuid4().hex[:10]}"
-    admin = admin_client(kafka)
+    admin = admin_client(kafka.kafka)
     config = {"message.timestamp.type": "LogAppendTime"}
-    admin.create_topics([NewTopic(name, kafka.partitions, 1, config=config)])[name].result()
+    admin.create_topics([NewTopic(name, kafka.kafka.partitions, 1, config=config)])[name].result()
     yield name
     admin.delete_topics([name])
 

@@ -1,7 +1,7 @@
 """Build and produce `wire.BookRecord`s for tests and benches (any part may reuse this).
 
     record = book_record("BTCUSDT", 7, bids=[("100.5", "2")], asks=[("100.6", "1.5")])
-    produce_books(settings, topic, [record, ...])   # key = symbol, waits for delivery
+    produce_books(settings.kafka, topic, [record, ...])   # key = symbol, waits for delivery
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterable, Sequence
 
 from quantcore import wire
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings
 from quantcore.timeutil import now_us
 from quantcore.topics import produce_all
 
@@ -55,9 +55,9 @@ def random_book(rng: random.Random, symbol: str, update_id: int, depth: int = 20
     return book_record(symbol, update_id, bids, asks)
 
 
-def produce_books(settings: Settings, topic: str, records: Iterable[wire.BookRecord],
+def produce_books(kafka: KafkaSettings, topic: str, records: Iterable[wire.BookRecord],
                   payloads: Iterable[tuple[str, bytes]] = ()) -> int:
     """Produce the records (key = symbol) and any raw (key, payload) pairs; waits until all
     are delivered and raises on a delivery error. Returns how many were sent."""
     pairs = [*((r.symbol, r.SerializeToString()) for r in records), *payloads]
-    return produce_all(settings, topic, ((key.encode(), value, None) for key, value in pairs))
+    return produce_all(kafka, topic, ((key.encode(), value, None) for key, value in pairs))

@@ -10,5 +10,5 @@ from bench.scenarios.payload import payload_sizes
 
 
 def run(ctx) -> dict:
-    return {"payload": payload_sizes(len(ctx.settings.symbols)), "serving": baseline_serving.run(ctx),
+    return {"payload": payload_sizes(len(ctx.settings.market.symbols)), "serving": baseline_serving.run(ctx),
             "spark": baseline_spark.run(ctx)}

@@ -27,7 +27,7 @@ import grpc
 
 from bench.harness import ratio
 from bench.scenarios.fanout import QUIET_ENV, measure_round, serve_hub
-from quantcore.settings import Settings
+from quantcore.settings import RedisSettings, Settings
 
 POLL_INTERVAL_S = 0.5
 
@@ -41,12 +41,12 @@ def serve_per_client_subscription(settings: Settings) -> None:
     _run_baseline(settings, _per_client_subscribe)
 
 
-async def _polling_subscribe(settings: Settings, symbols: list[str], context) -> None:
+async def _polling_subscribe(redis: RedisSettings, symbols: list[str], context) -> None:
     from serving import wire
     from serving.redis_feed import async_redis
     from quantcore.signal_store import signal_key
 
-    client = async_redis(settings)
+    client = async_redis(redis)
     sent: dict[str, bytes] = {}
     kind = wire.SNAPSHOT
     try:
@@ -68,13 +68,13 @@ async def _polling_subscribe(settings: Settings, symbols: list[str], context) ->
         await client.aclose()
 
 
-async def _per_client_subscribe(settings: Settings, symbols: list[str], context) -> None:
+async def _per_client_subscribe(redis: RedisSettings, symbols: list[str], context) -> None:
     from quantcore.wire import SignalUpdate
     from serving import wire
     from serving.redis_feed import async_redis, read_snapshot
     from quantcore.signal_store import UPDATES_CHANNEL
 
-    client = async_redis(settings)
+    client = async_redis(redis)
     wanted = set(symbols)
     try:
         async with client.pubsub() as pubsub:
@@ -110,7 +110,7 @@ async def _serve_baseline(settings: Settings, stream: Callable) -> None:
     from serving.service import SERVICE_NAME
 
     async def subscribe(_request: bytes, context) -> None:
-        await stream(settings, list(settings.symbols), context)
+        await stream(settings.redis, list(settings.market.symbols), context)
 
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
@@ -118,7 +118,7 @@ async def _serve_baseline(settings: Settings, stream: Callable) -> None:
     health = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    server.add_insecure_port(settings.grpc_address)
+    server.add_insecure_port(settings.serve.address)
     await server.start()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

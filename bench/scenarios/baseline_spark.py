@@ -34,7 +34,7 @@ from bench.scenarios.compute import (COMPUTE_COMMAND, DEPTH, OURS, SEED_RATE_HZ,
 from bench.scenarios.seed_books import JsonBookFeed, json_update_id
 from bench.scenarios.seed_json_job import SEED_CHANNEL, seed_key, seed_published
 from bench.scenarios.visibility import appended_records, visibility
-from quantcore.settings import Settings, TriggerMode
+from quantcore.settings import RedisSettings, Settings, TriggerMode
 from quantcore.timeutil import now_us
 
 SEED_PUBLISHED = {"records_per_s": 300, "e2e_p50_ms": 681, "e2e_p99_ms": 1219}
@@ -62,8 +62,8 @@ DESIGNS = {
 
 
 @contextmanager
-def listening(settings: Settings, symbols: list[str], outputs: Outputs) -> Iterator[Latencies]:
-    latencies = Latencies(settings, symbols, outputs)
+def listening(redis: RedisSettings, symbols: list[str], outputs: Outputs) -> Iterator[Latencies]:
+    latencies = Latencies(redis, symbols, outputs)
     try:
         yield latencies
     finally:
@@ -74,11 +74,11 @@ def at_seed_load(settings: Settings, topic: str, feed: BookFeed, design: Design,
                  duration_s: float) -> dict[str, Any]:
     """Both latencies (see the module docstring) at the seed's load, after a warm-up at it."""
     rate = len(feed.symbols) * SEED_RATE_HZ
-    with listening(settings, feed.symbols, design.outputs) as latencies:
-        offer(settings, topic, feed, rate, warmup_s)
+    with listening(settings.redis, feed.symbols, design.outputs) as latencies:
+        offer(settings.kafka, topic, feed, rate, warmup_s)
         start_us = now_us()
         published = latency_at(settings, topic, feed, latencies, rate, duration_s, design.outputs)
-        records = appended_records(settings, topic, start_us, now_us(), design.update_id)
+        records = appended_records(settings.kafka, topic, start_us, now_us(), design.update_id)
         return {**visibility(records, latencies.published), "published": published}
 
 
@@ -91,7 +91,7 @@ def measure_design(settings: Settings, name: str, design: Design, *, records: in
     with prefilled_stream(settings, feed, records, TriggerMode.microbatch, {"max_offsets_per_trigger": batch},
                           lambda text: progress(f"spark {name}: {text}"), design.command,
                           design.topic_prefix, on_line=log.append) as (topic, process):
-        trace = drain(settings, symbols, records, process, design.outputs, stall_s=STALL_S)
+        trace = drain(settings.redis, symbols, records, process, design.outputs, stall_s=STALL_S)
         throughput = drain_figures(trace, records, started)
         if not throughput["drained"]:
             console.print(f"spark {name}: stuck at {trace[-1][1]:,} of {records:,} records; its log ends:",

@@ -30,8 +30,8 @@ from quantcore import wire
 from bench.harness import BenchContext, percentiles
 from quantcore.clients import admin_client
 from quantcore.clients import redis_client
-from quantcore.settings import Settings, TriggerMode
-from quantcore_platform.streams.catalog import StreamLaunch
+from quantcore.settings import KafkaSettings, RedisSettings, Settings, TriggerMode
+from quantcore_platform.streams.catalog import Stream, StreamLaunch
 from quantcore_platform.streams.supervisor import StreamProcess
 from quantcore.timeutil import now_us
 from quantcore.signal_store import UPDATES_CHANNEL, signal_key
@@ -103,10 +103,10 @@ class BookFeed:
         return sum(self.next_id.values()) - len(self.symbols)
 
 
-def _producer(settings: Settings):
+def _producer(kafka: KafkaSettings):
     from confluent_kafka import Producer
 
-    return Producer({**settings.kafka_client_config(), "linger.ms": 1, "batch.num.messages": 10_000,
+    return Producer({**kafka.client_config(), "linger.ms": 1, "batch.num.messages": 10_000,
                      "queue.buffering.max.messages": 1_000_000, "compression.type": "none"})
 
 
@@ -119,10 +119,10 @@ def _produce(producer, topic: str, feed: BookFeed, symbol: str) -> None:
             producer.poll(0.01)
 
 
-def offer(settings: Settings, topic: str, feed: BookFeed, rate_per_s: float, duration_s: float) -> float:
+def offer(kafka: KafkaSettings, topic: str, feed: BookFeed, rate_per_s: float, duration_s: float) -> float:
     """Produce round-robin over the symbols at `rate_per_s` for `duration_s`; returns the
     achieved rate (the producer shares the 2 cores with Spark)."""
-    producer = _producer(settings)
+    producer = _producer(kafka)
     tick_s = 0.005
     started = time.perf_counter()
     sent = 0
@@ -138,8 +138,8 @@ def offer(settings: Settings, topic: str, feed: BookFeed, rate_per_s: float, dur
     return sent / (time.perf_counter() - started)
 
 
-def prefill(settings: Settings, topic: str, feed: BookFeed, records: int) -> None:
-    producer = _producer(settings)
+def prefill(kafka: KafkaSettings, topic: str, feed: BookFeed, records: int) -> None:
+    producer = _producer(kafka)
     symbols = feed.symbols
     for i in range(records):
         _produce(producer, topic, feed, symbols[i % len(symbols)])
@@ -150,13 +150,13 @@ def prefill(settings: Settings, topic: str, feed: BookFeed, records: int) -> Non
 
 # --- the stream under test -------------------------------------------------------------------------
 @contextmanager
-def private_topic(settings: Settings, prefix: str = "qc.bench.compute") -> Iterator[str]:
+def private_topic(kafka: KafkaSettings, prefix: str = "qc.bench.compute") -> Iterator[str]:
     from confluent_kafka.admin import NewTopic
 
     name = f"{prefix}.{uuid.uuid4().hex[:8]}"
-    admin = admin_client(settings)
+    admin = admin_client(kafka)
     config = {"message.timestamp.type": "LogAppendTime"}
-    admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor, config=config)])[name].result()
+    admin.create_topics([NewTopic(name, kafka.partitions, kafka.replication_factor, config=config)])[name].result()
     try:
         yield name
     finally:
@@ -167,11 +167,11 @@ def private_topic(settings: Settings, prefix: str = "qc.bench.compute") -> Itera
 def compute_process(settings: Settings, topic: str, mode: TriggerMode, overrides: dict[str, Any],
                     on_line: Callable[[str], None], command: tuple[str, ...] = COMPUTE_COMMAND) -> Iterator[StreamProcess]:
     """`quantcore stream compute --from-beginning` (or another stream `command` reading the
-    same settings) on `topic`, stopped with SIGINT after."""
-    env = settings.model_copy(update={
+    same settings sections) on `topic`, stopped with SIGINT after."""
+    env = settings.override(**{
         "book_topic": topic, "trigger_mode": mode, "compute_relay_topic": f"{topic}.relay",
-        "checkpoint_root": str(settings.home_dir / "bench-checkpoints" / topic), "heartbeat_interval_s": 1.0,
-        **overrides}).as_env()
+        "checkpoint_root": str(settings.paths.home_dir / "bench-checkpoints" / topic), "heartbeat_interval_s": 1.0,
+        **overrides}).child_env(*Stream.compute.sections)
     process = StreamProcess(StreamLaunch(list(command), env), on_line=on_line)
     process.start()
     try:
@@ -182,9 +182,9 @@ def compute_process(settings: Settings, topic: str, mode: TriggerMode, overrides
 
 def wait_until_ready(settings: Settings, topic: str, feed: BookFeed, process: StreamProcess, timeout_s: float = 240) -> float:
     """Offer one record per symbol until every symbol is in Redis; seconds it took."""
-    client = redis_client(settings)
+    client = redis_client(settings.redis)
     started = time.monotonic()
-    producer = _producer(settings)
+    producer = _producer(settings.kafka)
     while time.monotonic() - started < timeout_s:
         if process.process is not None and process.process.poll() is not None:
             raise RuntimeError(f"the compute stream exited with {process.process.returncode}")
@@ -203,11 +203,11 @@ def wait_until_ready(settings: Settings, topic: str, feed: BookFeed, process: St
 class Latencies:
     """publish_us - kafka_append_us of every published update of `symbols`, in ms."""
 
-    def __init__(self, settings: Settings, symbols: list[str], outputs: Outputs = OURS) -> None:
+    def __init__(self, redis: RedisSettings, symbols: list[str], outputs: Outputs = OURS) -> None:
         self.symbols = set(symbols)
         self.read = outputs.read
         self.published: list[Published] = []
-        self._pubsub = redis_client(settings).pubsub()
+        self._pubsub = redis_client(redis).pubsub()
         self._pubsub.subscribe(**{outputs.channel: self._on_message})
         self._thread = self._pubsub.run_in_thread(sleep_time=0.001, daemon=True)
 
@@ -237,9 +237,9 @@ def position(client, symbols: list[str], outputs: Outputs = OURS) -> int:
 # --- measurements ---------------------------------------------------------------------------------
 def latency_at(settings: Settings, topic: str, feed: BookFeed, latencies: Latencies, rate: float,
                duration_s: float, outputs: Outputs = OURS) -> dict[str, Any]:
-    client = redis_client(settings)
+    client = redis_client(settings.redis)
     start_us = now_us()
-    achieved = offer(settings, topic, feed, rate, duration_s)
+    achieved = offer(settings.kafka, topic, feed, rate, duration_s)
     end_us = now_us()
     target = feed.produced()
     deadline = time.monotonic() + 30
@@ -258,19 +258,19 @@ def prefilled_stream(settings: Settings, feed: BookFeed, records: int, mode: Tri
                      ) -> Iterator[tuple[str, StreamProcess]]:
     """A private topic pre-filled with `records` of `feed`, an empty Redis, then the stream
     started on it: yields (topic, process)."""
-    with private_topic(settings, topic_prefix) as topic:
+    with private_topic(settings.kafka, topic_prefix) as topic:
         progress(f"{mode.value}: pre-filling {records:,} records")
-        prefill(settings, topic, feed, records)
-        redis_client(settings).flushdb()
+        prefill(settings.kafka, topic, feed, records)
+        redis_client(settings.redis).flushdb()
         with compute_process(settings, topic, mode, overrides, on_line=on_line, command=command) as process:
             yield topic, process
 
 
-def drain(settings: Settings, symbols: list[str], records: int, process: StreamProcess,
+def drain(redis: RedisSettings, symbols: list[str], records: int, process: StreamProcess,
           outputs: Outputs = OURS, stall_s: float | None = None) -> list[tuple[float, int]]:
     """(time, position) every 0.1 s until `records` are written (or 600 s, or `stall_s`
     without progress once something was written)."""
-    client = redis_client(settings)
+    client = redis_client(redis)
     trace: list[tuple[float, int]] = []
     deadline = time.monotonic() + 600
     moved = time.monotonic()
@@ -301,9 +301,9 @@ def throughput(settings: Settings, mode: TriggerMode, overrides: dict[str, Any],
                progress: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
     with prefilled_stream(settings, BookFeed(symbols), records, mode, overrides, progress) as (_topic, process):
-        trace = drain(settings, symbols, records, process)
-    return {**drain_figures(trace, records, started),
-            "max_offsets_per_trigger": overrides.get("max_offsets_per_trigger", settings.max_offsets_per_trigger)}
+        trace = drain(settings.redis, symbols, records, process)
+    batch = overrides.get("max_offsets_per_trigger", settings.compute.max_offsets_per_trigger)
+    return {**drain_figures(trace, records, started), "max_offsets_per_trigger": batch}
 
 
 def measure_mode(settings: Settings, mode: TriggerMode, *, symbols: list[str], duration_s: float, warmup_s: float,
@@ -311,16 +311,16 @@ def measure_mode(settings: Settings, mode: TriggerMode, *, symbols: list[str], d
                  throughput_batch: int, overrides: dict[str, Any], progress: Callable[[str], None]) -> dict[str, Any]:
     figures: dict[str, Any] = {"settings": overrides}
     feed = BookFeed(symbols)
-    with private_topic(settings) as topic:
-        redis_client(settings).flushdb()
+    with private_topic(settings.kafka) as topic:
+        redis_client(settings.redis).flushdb()
         with compute_process(settings, topic, mode, overrides, on_line=lambda line: None) as process:
             progress(f"{mode.value}: starting the stream")
             figures["ready_s"] = wait_until_ready(settings, topic, feed, process)
-            latencies = Latencies(settings, symbols)
+            latencies = Latencies(settings.redis, symbols)
             try:
                 seed_rate = len(symbols) * SEED_RATE_HZ
                 progress(f"{mode.value}: warm-up {warmup_s:.0f}s, then {duration_s:.0f}s at {seed_rate:.0f} records/s")
-                offer(settings, topic, feed, seed_rate, warmup_s)
+                offer(settings.kafka, topic, feed, seed_rate, warmup_s)
                 figures["seed_load"] = latency_at(settings, topic, feed, latencies, seed_rate, duration_s)
                 figures["rising_load"] = []
                 for rate in loads:

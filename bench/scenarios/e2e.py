@@ -16,6 +16,7 @@ import grpc
 from quantcore import wire
 from bench.harness import BenchContext, percentiles
 from quantcore.wire import market_data_pb2
+from quantcore.settings import ServeSettings
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore_platform.services.simulator_service import SimulatorService
 from quantcore_platform.streams.catalog import Stream, stream_launch
@@ -38,10 +39,10 @@ def hop_latencies_ms(update: market_data_pb2.SignalUpdate, server_send_us: int, 
     return hops
 
 
-def collect(settings, duration_s: float) -> list[dict[str, float]]:
+def collect(serve: ServeSettings, duration_s: float) -> list[dict[str, float]]:
     samples = []
     deadline = time.monotonic() + duration_s
-    with grpc.insecure_channel(settings.grpc_address) as channel:
+    with grpc.insecure_channel(serve.address) as channel:
         stub = wire.market_data_pb2_grpc.MarketDataStub(channel)
         stream = stub.Subscribe(market_data_pb2.SubscribeRequest(), timeout=duration_s + 5)
         for message in stream:
@@ -67,13 +68,13 @@ def run(ctx: BenchContext) -> dict:
             process.start()
             stack.callback(process.stop)
         ctx.progress("waiting for the first update through the pipeline")
-        first_s, _ = wait_for_signals(settings, timeout=240)
+        first_s, _ = wait_for_signals(settings.serve, timeout=240)
         ctx.progress(f"warming up {warmup:.0f}s")
         time.sleep(warmup)
         ctx.progress(f"measuring {duration:.0f}s")
-        samples = collect(settings, duration)
+        samples = collect(settings.serve, duration)
     figures = {
-        "load": {"symbols": len(settings.symbols), "rate_hz_per_symbol": settings.simulator_rate_hz},
+        "load": {"symbols": len(settings.market.symbols), "rate_hz_per_symbol": settings.simulator.rate_hz},
         "first_update_s": round(first_s, 2),
         "updates_received": len(samples),
         "updates_per_s": round(len(samples) / duration, 1),

@@ -67,7 +67,7 @@ def serve_hub(settings: Settings) -> None:
 def start_server(settings: Settings, target: Callable[[Settings], None]) -> multiprocessing.Process:
     process = multiprocessing.get_context("spawn").Process(target=target, args=(settings,), daemon=True)
     process.start()
-    wait_serving(settings.grpc_address, process)
+    wait_serving(settings.serve.address, process)
     return process
 
 
@@ -316,14 +316,15 @@ def measure_round(settings: Settings, subscribers: int, duration_s: float, *, pa
     """One server, `subscribers` streams, the load for `duration_s`: latency and delivery figures."""
     import numpy as np
 
-    settings = settings.model_copy(update={"grpc_port": free_port(), "grpc_max_streams": subscribers + 100})
-    symbols = settings.symbols[:SYMBOLS]
-    redis = redis_client(settings)
+    settings = settings.override(grpc_port=free_port(), grpc_max_streams=subscribers + 100)
+    address = settings.serve.address
+    symbols = settings.market.symbols[:SYMBOLS]
+    redis = redis_client(settings.redis)
     store = SignalStore(redis)
     process = start_server(settings, server)
     workers = []
     try:
-        workers = start_workers(settings.grpc_address, subscribers, streams_per_worker)
+        workers = start_workers(address, subscribers, streams_per_worker)
         warmup_ticks, ticks = int(warmup_s * RATE_HZ), max(1, int(duration_s * RATE_HZ))
         first_id = time.time_ns() // 1000  # newer than anything a previous round wrote
         low = first_id + warmup_ticks
@@ -375,7 +376,7 @@ def measure_round(settings: Settings, subscribers: int, duration_s: float, *, pa
         "redis_cpu_pct": round(100 * redis_cpu / elapsed, 1),
         "redis_connected_clients": redis_clients,
     }
-    beat = read_heartbeats(redis, "serve").get(f"serve:{settings.grpc_address}")
+    beat = read_heartbeats(redis, "serve").get(f"serve:{address}")
     if beat:
         figures["server"] = {k: beat[k] for k in ("messages_sent", "updates_sent", "conflated", "drops")}
         figures["server"]["updates_per_message"] = round(beat["updates_sent"] / max(1, beat["messages_sent"]), 2)

@@ -25,7 +25,7 @@ from typing import Any
 from quantcore import wire
 from bench.harness import BenchContext, percentiles
 from quantcore.clients import admin_client
-from quantcore.settings import DEFAULT_SYMBOLS, Settings
+from quantcore.settings import DEFAULT_SYMBOLS, KafkaSettings, Settings
 from quantcore.timeutil import now_us
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.pipeline import DIFF, PARTIAL_MODE, ShardPipeline, stream_name
@@ -43,7 +43,7 @@ def measure_ingest(settings: Settings, duration_s: float = 20.0, *, events_per_s
                    latency_duration_s: float | None = None, warmup_s: float = 3.0,
                    progress=lambda text: None) -> dict[str, Any]:
     """Figures of the ingest stage: frames/s per shard (both modes) and ack latency."""
-    symbols = _symbols(settings, SEED_LOAD_SYMBOLS)
+    symbols = _symbols(settings.market.symbols, SEED_LOAD_SYMBOLS)
     figures: dict[str, Any] = {"throughput": {}, "target_frames_per_s": 20_000}
     progress("warming up the broker")  # a cold JVM broker competes for the 2 cores: not the shard's cost
     measure_throughput(settings, symbols, DIFF, warmup_s, max(100, events_per_symbol // 4))
@@ -85,16 +85,17 @@ def pregenerate(symbols: list[str], mode: str, depth: int, events_per_symbol: in
 
 def measure_throughput(settings: Settings, symbols: list[str], mode: str, duration_s: float,
                        events_per_symbol: int) -> dict[str, Any]:
-    snapshots, frames = pregenerate(symbols, mode, settings.depth, events_per_symbol)
+    depth = settings.market.depth
+    snapshots, frames = pregenerate(symbols, mode, depth, events_per_symbol)
     counters = IngestCounters()
-    with _private_topic(settings) as topic:
-        sink = KafkaSink(settings, counters, book_topic=topic, dead_letter_topic=topic)
+    with _private_topic(settings.kafka) as topic:
+        sink = KafkaSink(settings.kafka, settings.ingest, counters, book_topic=topic, dead_letter_topic=topic)
         sink.wait_until_ready()
         fed = passes = 0
         started = time.perf_counter()
         while time.perf_counter() - started < duration_s:
             requested: list[str] = []  # a fresh shard per pass: the same frames sync again
-            pipeline = ShardPipeline(shard_id=0, symbols=symbols, mode=mode, depth=settings.depth, sink=sink,
+            pipeline = ShardPipeline(shard_id=0, symbols=symbols, mode=mode, depth=depth, sink=sink,
                                      request_snapshot=requested.append, counters=counters)
             on_frame, on_snapshot = pipeline.on_frame, pipeline.on_snapshot
             for raw in frames:
@@ -112,7 +113,7 @@ def measure_throughput(settings: Settings, symbols: list[str], mode: str, durati
         "frames_per_s": round(fed / elapsed), "frames_per_s_before_flush": round(fed / produced_s),
         "undelivered": undelivered, "delivery_errors": counters.delivery_errors,
         "dead_letters": counters.dead_letters, "resyncs": counters.resyncs, "queue_full": counters.queue_full,
-        "symbols": len(symbols), "depth": settings.depth,
+        "symbols": len(symbols), "depth": depth,
     }
 
 
@@ -129,11 +130,10 @@ def measure_latency(settings: Settings, symbols: list[str], duration_s: float, w
             ingest_to_ack.append((acked - record.ingest_time_us) / 1000)
             event_to_ack.append((acked - record.event_time_us) / 1000)
 
-    with _private_topic(settings) as topic, start_simulator(settings, symbols=symbols, port=0,
+    with _private_topic(settings.kafka) as topic, start_simulator(settings, symbols=symbols, port=0,
                                                             rate_hz=SEED_LOAD_RATE_HZ) as simulator:
-        shard_settings = settings.model_copy(update={  # heartbeats are not measured: Redis is optional here
-            "book_topic": topic, "simulator_port": simulator.port, "symbols": symbols, "shards": 1,
-            "heartbeat_interval_s": 3600.0})
+        shard_settings = settings.override(  # heartbeats are not measured: Redis is optional here
+            book_topic=topic, simulator_port=simulator.port, symbols=symbols, shards=1, heartbeat_interval_s=3600.0)
         stop = threading.Event()
         counters = IngestCounters()
         shard = threading.Thread(target=run_shard, args=(shard_settings, 0, 1, stop),
@@ -150,26 +150,26 @@ def measure_latency(settings: Settings, symbols: list[str], duration_s: float, w
         "records_per_s": round(len(ingest_to_ack) / duration_s, 1),
         "ingest_to_ack_ms": percentiles(ingest_to_ack),
         "exchange_event_to_ack_ms": percentiles(event_to_ack),
-        "linger_ms": settings.ingest_linger_ms, "delivery_errors": counters.delivery_errors,
+        "linger_ms": settings.ingest.linger_ms, "delivery_errors": counters.delivery_errors,
     }
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def _symbols(settings: Settings, count: int) -> list[str]:
-    symbols = list(settings.symbols[:count])
+def _symbols(configured: list[str], count: int) -> list[str]:
+    symbols = list(configured[:count])
     extra = [s for s in DEFAULT_SYMBOLS if s not in symbols]
     return symbols + extra[:count - len(symbols)]
 
 
 @contextmanager
-def _private_topic(settings: Settings) -> Iterator[str]:
+def _private_topic(kafka: KafkaSettings) -> Iterator[str]:
     """A throwaway topic like the book topic, so benchmarks never pollute real data."""
     from confluent_kafka.admin import NewTopic
 
     name = f"qc.bench.ingest.{uuid.uuid4().hex[:8]}"
-    admin = admin_client(settings)
+    admin = admin_client(kafka)
     config = {"message.timestamp.type": "LogAppendTime"}
-    admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor, config=config)])[
+    admin.create_topics([NewTopic(name, kafka.partitions, kafka.replication_factor, config=config)])[
         name].result()
     try:
         yield name

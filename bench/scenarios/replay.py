@@ -39,14 +39,15 @@ def measure_replay(settings: Settings, records: int, partitions: int | None = No
     from quantcore.spark_session import build_spark_session
 
     topic = f"qc.bench.replay.{int(time.time())}"
-    partitions = partitions or settings.partitions
-    create_topic(settings, topic, partitions, CREATE_TIME)
+    partitions = partitions or settings.kafka.partitions
+    symbols = settings.market.symbols
+    create_topic(settings.kafka, topic, partitions, CREATE_TIME)
     started = time.perf_counter()
-    sent = produce_all(settings, topic, synthetic_day(settings.symbols, records, BENCH_DAY))
+    sent = produce_all(settings.kafka, topic, synthetic_day(symbols, records, BENCH_DAY))
     produce_s = time.perf_counter() - started
     progress(f"produced {sent:,} records in {produce_s:.1f}s")
-    replay_settings = settings.model_copy(update={"book_topic": topic})
-    spark = build_spark_session(replay_settings, "quantcore-bench-replay")
+    replay_settings = settings.override(book_topic=topic)
+    spark = build_spark_session(replay_settings.spark, replay_settings.paths, "quantcore-bench-replay")
     try:
         # Warm-up, not timed: an empty day creates the tables and loads the JVM's code paths
         # once, as on a running platform; the figure is then the replay of the day itself.
@@ -56,10 +57,11 @@ def measure_replay(settings: Settings, records: int, partitions: int | None = No
         seconds = time.perf_counter() - started
     finally:
         spark.stop()
-    sizes = {name: directory_bytes(delta_tables.table_path(replay_settings, name)) for name in delta_tables.TABLES}
+    paths = replay_settings.paths
+    sizes = {name: directory_bytes(delta_tables.table_path(paths, name)) for name in delta_tables.TABLES}
     per_million = lambda b: round(b / (records / 1e6) / 2**20, 1)  # noqa: E731
     return {
-        "records": records, "symbols": len(settings.symbols), "partitions": partitions, "depth": 20,
+        "records": records, "symbols": len(symbols), "partitions": partitions, "depth": 20,
         "cores": os.cpu_count(), "produce_records_per_s": round(sent / produce_s),
         "replay_seconds": round(seconds, 1), "records_per_s": round(records / seconds),
         "phase_seconds": result.phase_seconds, "rows": result.rows, "quarantined": result.quarantined,

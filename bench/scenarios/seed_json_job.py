@@ -26,7 +26,7 @@ from pyspark.sql.streaming import StreamingQuery
 from bench.scenarios.compute import Published
 from bench.scenarios.seed_books import BOOK_SCHEMA
 from quantcore.clients import redis_client
-from quantcore.settings import Settings, TriggerMode, load_settings
+from quantcore.settings import RedisSettings, Settings, TriggerMode, load_settings
 from quantcore.timeutil import now_us
 from streaming.spark.compute_job import checkpoint_location, kafka_source
 from streaming.spark.compute_rows import now_us_column
@@ -77,8 +77,8 @@ def seed_published(message: bytes) -> Published:
 class CollectWriter:
     """`foreachBatch` function: the whole batch to the driver, then Redis row by row."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.client = redis_client(settings)
+    def __init__(self, redis: RedisSettings) -> None:
+        self.client = redis_client(redis)
 
     def __call__(self, batch: DataFrame, _batch_id: int) -> None:
         for row in batch.collect():
@@ -88,17 +88,18 @@ class CollectWriter:
 
 
 def start_seed_query(spark: SparkSession, settings: Settings) -> StreamingQuery:
-    rows = seed_rows(kafka_source(spark, settings, TriggerMode.microbatch, from_beginning=True))
+    compute = settings.compute
+    rows = seed_rows(kafka_source(spark, settings.kafka, compute, TriggerMode.microbatch, from_beginning=True))
     return (rows.writeStream.queryName(QUERY_NAME)
-            .option("checkpointLocation", checkpoint_location(settings, QUERY_NAME))
-            .foreachBatch(CollectWriter(settings))
-            .trigger(processingTime=f"{settings.trigger_interval_ms} milliseconds").start())
+            .option("checkpointLocation", checkpoint_location(settings.paths, QUERY_NAME))
+            .foreachBatch(CollectWriter(settings.redis))
+            .trigger(processingTime=f"{compute.trigger_interval_ms} milliseconds").start())
 
 
 def main() -> int:
     """Run the seed query until SIGINT/SIGTERM; 1 if it stops on its own (an error)."""
     settings = load_settings()
-    spark = build_spark_session(settings, "quantcore-seed-json")
+    spark = build_spark_session(settings.spark, settings.paths, "quantcore-seed-json")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # after the session: PySpark installs its own SIGINT handler
         signal.signal(signum, lambda *_: stop.set())

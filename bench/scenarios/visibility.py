@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from bench.harness import percentiles
 from bench.scenarios.compute import Published
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings
 
 
 class Appended(NamedTuple):
@@ -27,12 +27,12 @@ class Appended(NamedTuple):
     kafka_append_us: int
 
 
-def appended_records(settings: Settings, topic: str, start_us: int, end_us: int,
+def appended_records(kafka: KafkaSettings, topic: str, start_us: int, end_us: int,
                      update_id: Callable[[bytes], int]) -> list[Appended]:
     """Every record of `topic` appended in [start_us, end_us), `update_id` read from its value."""
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"qc-bench-visibility-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**kafka.client_config(), "group.id": f"qc-bench-visibility-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": True})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions

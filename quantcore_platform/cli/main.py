@@ -16,12 +16,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from quantcore.errors import PlatformError
 from quantcore_platform.services import platform
 from quantcore_platform.services.readiness import wait_for_signals
-from quantcore.settings import ConfigError, load_settings
+from quantcore.settings import ConfigError, Settings, load_settings
 
 from quantcore_platform.cli.apps import app
 from quantcore_platform.cli.console import console, say, settings_of
@@ -63,7 +64,7 @@ def up(ctx: typer.Context,
         statuses = platform.up(settings, report=lambda line: (spinner.update(line), say(line)), only=only)
         if any(s.name == "dagster-webserver" for s in statuses):
             spinner.update("waiting for the first signals over gRPC...")
-            first, symbols = wait_for_signals(settings, wait_s, want_symbols=1)
+            first, symbols = wait_for_signals(settings.serve, wait_s, want_symbols=1)
             say(f"first gRPC update {time.monotonic() - started:.1f}s after `up` ({', '.join(sorted(symbols))})")
             _print_endpoints(settings)
     _print_status(statuses)
@@ -74,11 +75,11 @@ def up(ctx: typer.Context,
     platform.down(settings, report=say)
 
 
-def _print_endpoints(settings) -> None:
-    console.print(f"[bold]Dagster UI[/bold]   http://127.0.0.1:{settings.dagster_port}")
-    console.print(f"[bold]gRPC API[/bold]     {settings.grpc_address}  (try: quantcore watch)")
-    console.print(f"[bold]Kafka[/bold]        {settings.bootstrap_servers}  topic {settings.book_topic}")
-    console.print(f"[bold]Redis[/bold]        {settings.redis_address}")
+def _print_endpoints(settings: Settings) -> None:
+    console.print(f"[bold]Dagster UI[/bold]   http://127.0.0.1:{settings.dagster.port}")
+    console.print(f"[bold]gRPC API[/bold]     {settings.serve.address}  (try: quantcore watch)")
+    console.print(f"[bold]Kafka[/bold]        {settings.kafka.bootstrap_servers}  topic {settings.kafka.book_topic}")
+    console.print(f"[bold]Redis[/bold]        {settings.redis.address}")
 
 
 def _wait_for_interrupt() -> None:
@@ -139,10 +140,11 @@ def run() -> None:
 
 
 def _fail(exc: Exception) -> None:
+    # escape: messages name TOML tables ("[serve]"), which are not console markup
     if isinstance(exc, PlatformError):
-        console.print(f"[red]error:[/red] {exc.problem}")
+        console.print(f"[red]error:[/red] {escape(exc.problem)}")
         if exc.fix:
-            console.print(f"[yellow]fix:[/yellow] {exc.fix}")
+            console.print(f"[yellow]fix:[/yellow] {escape(exc.fix)}")
     else:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
     sys.exit(2)

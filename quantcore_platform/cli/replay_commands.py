@@ -30,8 +30,8 @@ def replay(ctx: typer.Context,
         raise PlatformError("say what to replay", "pass exactly one of --all, --date YYYY-MM-DD, --dates A..B")
     wanted = None if all_days else parse_days(day or days)
     settings = settings_of(ctx)
-    say(f"replaying {'every day' if wanted is None else f'{len(wanted)} day(s)'} of {settings.book_topic} "
-        f"into {settings.delta_root}")
+    say(f"replaying {'every day' if wanted is None else f'{len(wanted)} day(s)'} of {settings.kafka.book_topic} "
+        f"into {settings.paths.delta_root}")
     result = run_replay(settings, wanted, allow_partial=allow_partial)
     if as_json:
         print(json.dumps(result.as_dict(), indent=2))

@@ -19,9 +19,7 @@ def serve(ctx: typer.Context,
     """Run the gRPC market-data server until SIGINT/SIGTERM (then drain and stop)."""
     from serving.server import run_server
 
-    settings = settings_of(ctx)
-    overrides = {k: v for k, v in (("grpc_host", host), ("grpc_port", port)) if v is not None}
-    run_server(settings.model_copy(update=overrides))
+    run_server(settings_of(ctx).override(grpc_host=host, grpc_port=port).validate("serve"))
 
 
 @app.command()

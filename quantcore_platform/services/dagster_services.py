@@ -14,16 +14,17 @@ from dagster_graphql import DagsterGraphQLClient
 
 from quantcore.errors import PlatformError
 from quantcore_platform.services.process import ManagedProcess, port_open, wait_until
-from quantcore.settings import REPO_ROOT, Settings
+from quantcore.settings import REPO_ROOT, SECTIONS, Settings
 from quantcore_platform.streams.catalog import Stream
 
 LOCATION = "quantcore"
 INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "dagster_local.yaml"
 ACTIVE_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED"]
+SECTION_NAMES = tuple(section.section_name for section in SECTIONS)
 
 
 def dagster_home(settings: Settings) -> Path:
-    return settings.home_dir / "dagster"
+    return settings.paths.home_dir / "dagster"
 
 
 def write_instance_config(settings: Settings) -> Path:
@@ -36,8 +37,10 @@ def write_instance_config(settings: Settings) -> Path:
 
 
 def _dagster_env(settings: Settings) -> dict[str, str]:
-    # The code servers and run workers inherit these: every stream sees the same settings.
-    return {**settings.as_env(), "DAGSTER_HOME": str(dagster_home(settings)), "PYTHONUNBUFFERED": "1"}
+    # Every section: the code servers and run workers inherit these and launch every stream
+    # (each stream child then gets only its own sections, `stream_launch`).
+    return {**settings.child_env(*SECTION_NAMES), "DAGSTER_HOME": str(dagster_home(settings)),
+            "PYTHONUNBUFFERED": "1"}
 
 
 def _binary(name: str) -> str:
@@ -54,17 +57,18 @@ class DagsterWebserver:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+        self.process = ManagedProcess(self.name, settings.paths.run_dir, settings.paths.logs_dir)
 
     @property
     def address(self) -> str:
-        return f"http://127.0.0.1:{self.settings.dagster_port}"
+        return f"http://127.0.0.1:{self.settings.dagster.port}"
 
     def start(self, timeout: float = 120.0) -> None:
         write_instance_config(self.settings)
-        command = [_binary("dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.settings.dagster_port),
+        port = self.settings.dagster.port
+        command = [_binary("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
                    "-w", str(REPO_ROOT / "workspace.yaml")]
-        self.process.start(command, port=self.settings.dagster_port, env=_dagster_env(self.settings), cwd=REPO_ROOT)
+        self.process.start(command, port=port, env=_dagster_env(self.settings), cwd=REPO_ROOT)
         wait_until(self.healthy, timeout, interval=0.5, what="Dagster webserver",
                    alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
 
@@ -83,7 +87,7 @@ class DagsterDaemon:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+        self.process = ManagedProcess(self.name, settings.paths.run_dir, settings.paths.logs_dir)
 
     @property
     def address(self) -> str:
@@ -105,9 +109,9 @@ class DagsterApi:
     """The webserver's GraphQL API, for launching and terminating the stream runs."""
 
     def __init__(self, settings: Settings) -> None:
-        self.port = settings.dagster_port
-        self.url = f"http://127.0.0.1:{settings.dagster_port}/graphql"
-        self.client = DagsterGraphQLClient("127.0.0.1", port_number=settings.dagster_port, timeout=30)
+        self.port = settings.dagster.port
+        self.url = f"http://127.0.0.1:{self.port}/graphql"
+        self.client = DagsterGraphQLClient("127.0.0.1", port_number=self.port, timeout=30)
 
     def available(self) -> bool:
         return port_open(self.port)

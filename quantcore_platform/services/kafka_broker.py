@@ -18,7 +18,7 @@ from quantcore.clients import kafka_healthy
 from quantcore.errors import PlatformError
 from quantcore.jars import kafka_classpath
 from quantcore_platform.services.process import ManagedProcess, port_in_use, wait_until
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings, Settings
 
 LOG4J2_CONFIG = """\
 Configuration:
@@ -59,8 +59,8 @@ def java_binary() -> str:
     return java
 
 
-def server_properties(settings: Settings, data_dir: Path) -> str:
-    broker, controller = settings.kafka_port, settings.kafka_controller_port
+def server_properties(kafka: KafkaSettings, data_dir: Path) -> str:
+    broker, controller = kafka.port, kafka.controller_port
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
@@ -71,7 +71,7 @@ def server_properties(settings: Settings, data_dir: Path) -> str:
         "inter.broker.listener.name=PLAINTEXT",
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         f"log.dirs={data_dir}",
-        f"num.partitions={settings.partitions}",
+        f"num.partitions={kafka.partitions}",
         "auto.create.topics.enable=false",
         "offsets.topic.replication.factor=1",
         "transaction.state.log.replication.factor=1",
@@ -79,7 +79,7 @@ def server_properties(settings: Settings, data_dir: Path) -> str:
         "share.coordinator.state.topic.replication.factor=1",
         "share.coordinator.state.topic.min.isr=1",
         "group.initial.rebalance.delay.ms=0",
-        f"log.retention.hours={settings.kafka_retention_hours}",
+        f"log.retention.hours={kafka.retention_hours}",
         "",
     ])
 
@@ -89,24 +89,25 @@ class KafkaBroker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.root = settings.home_dir / "kafka"
+        self.kafka, self.paths = settings.kafka, settings.paths
+        self.root = self.paths.home_dir / "kafka"
         self.data_dir = self.root / "data"
-        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+        self.process = ManagedProcess(self.name, self.paths.run_dir, self.paths.logs_dir)
 
     @property
     def address(self) -> str:
-        return self.settings.bootstrap_servers
+        return self.kafka.bootstrap_servers
 
     def _write_config(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "log4j2.yaml").write_text(LOG4J2_CONFIG)
         config = self.root / "server.properties"
-        config.write_text(server_properties(self.settings, self.data_dir))
+        config.write_text(server_properties(self.kafka, self.data_dir))
         return config
 
     def _java(self, java: str, *args: str) -> list[str]:
         return [java, f"-Dlog4j2.configurationFile={self.root / 'log4j2.yaml'}",
-                "-cp", kafka_classpath(self.settings.jars_path), *args]
+                "-cp", kafka_classpath(self.paths.jars_path), *args]
 
     def _format_once(self, java: str, config: Path) -> None:
         if (self.data_dir / "meta.properties").exists():
@@ -124,16 +125,16 @@ class KafkaBroker:
 
     def start(self, timeout: float = 90.0) -> None:
         java = java_binary()
-        for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
+        for port in (self.kafka.port, self.kafka.controller_port):
             if port_in_use(port):
                 raise PlatformError(f"port {port} for Kafka is already in use by another process",
                                     "stop it, or set QUANTCORE_KAFKA_PORT / QUANTCORE_KAFKA_CONTROLLER_PORT")
         config = self._write_config()
         self._format_once(java, config)
         self.process.start(
-            self._java(java, f"-Xmx{self.settings.kafka_heap}", "-Xms256m", "-XX:+UseG1GC",
+            self._java(java, f"-Xmx{self.kafka.heap}", "-Xms256m", "-XX:+UseG1GC",
                        "-Djava.awt.headless=true", "kafka.Kafka", str(config)),
-            port=None,
+            port=None, env=self.settings.child_env(),  # the broker reads no QUANTCORE_* setting
         )
         wait_until(self.healthy, timeout, what="Kafka broker",
                    alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
@@ -143,4 +144,4 @@ class KafkaBroker:
         return self.process.stop(timeout=30.0)
 
     def healthy(self) -> bool:
-        return kafka_healthy(self.settings)
+        return kafka_healthy(self.kafka)

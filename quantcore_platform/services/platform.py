@@ -51,10 +51,10 @@ COMPONENT_NAMES = ("kafka", "redis", "simulator", "dagster-webserver", "dagster-
 def components(settings: Settings, only: Iterable[str] = ()) -> list[tuple[Component, bool]]:
     """(component, managed) in start order; external services are checked, not started."""
     found: list[tuple[Component, bool]] = [
-        (KafkaBroker(settings), not settings.kafka_is_external),
-        (RedisServer(settings), not settings.redis_is_external),
+        (KafkaBroker(settings), not settings.kafka.is_external),
+        (RedisServer(settings), not settings.redis.is_external),
     ]
-    if settings.source is Source.simulator:
+    if settings.market.source is Source.simulator:
         found.append((SimulatorService(settings), True))
     found += [(DagsterWebserver(settings), True), (DagsterDaemon(settings), True)]
     wanted = set(only)
@@ -84,15 +84,16 @@ def up(settings: Settings, report: Callable[[str], None] = lambda line: None,
        only: Iterable[str] = ()) -> list[ComponentStatus]:
     """Start every managed component that is not running; check the external ones.
     With Dagster among them, launch the stream runs through it."""
-    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    home = settings.paths.home_dir
+    home.mkdir(parents=True, exist_ok=True)
     everything = components(settings, only)
     if all(managed and c.process.running() for c, managed in everything):
-        raise PlatformError(f"the platform is already up in {settings.home_dir}",
+        raise PlatformError(f"the platform is already up in {home}",
                             "`quantcore status` shows it; `quantcore down` stops it")
     for component, managed in everything:
         _bring_up(component, managed, report)
         if component.name == "kafka":
-            created = ensure_topics(settings)
+            created = ensure_topics(settings.kafka)
             report(f"topics created: {', '.join(created)}" if created else "topics present")
     if any(c.name == "dagster-webserver" for c, _ in everything):
         launch_streams(settings, report)
@@ -139,5 +140,5 @@ def down(settings: Settings, report: Callable[[str], None] = lambda line: None) 
             stopped.append(component.name)
             report(f"{component.name}: stopped")
     if not stopped:
-        raise PlatformError(f"the platform is not running in {settings.home_dir}", "`quantcore up` starts it")
+        raise PlatformError(f"the platform is not running in {settings.paths.home_dir}", "`quantcore up` starts it")
     return stopped

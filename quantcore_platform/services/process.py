@@ -101,6 +101,9 @@ class ManagedProcess:
 
     def start(self, command: list[str], *, port: int | None, env: dict[str, str] | None = None,
               cwd: Path | None = None) -> PidRecord:
+        """Start `command` detached. `env` is the child's WHOLE environment (build it with
+        `Settings.child_env`, never merged with os.environ: that would hand it the parent's
+        secrets); None inherits this process's environment."""
         if (record := self.running()) is not None:
             raise PlatformError(f"{self.name} is already running (pid {record.pid})", "`quantcore down` stops it")
         if port is not None and port_in_use(port):
@@ -113,7 +116,7 @@ class ManagedProcess:
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+                env=env, cwd=cwd, start_new_session=True,
             )
         record = PidRecord(self.name, process.pid, port, command, str(self.log_file), time.time())
         self.pid_file.write_text(json.dumps(asdict(record)))

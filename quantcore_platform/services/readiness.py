@@ -9,18 +9,20 @@ import grpc
 from quantcore import wire
 from quantcore.wire import market_data_pb2
 from quantcore.errors import PlatformError
-from quantcore.settings import Settings
+from quantcore.settings import ServeSettings
 
 
-def wait_for_signals(settings: Settings, timeout: float, want_symbols: int = 1) -> tuple[float, set[str]]:
-    """Seconds until `want_symbols` distinct symbols arrived on a Subscribe stream."""
+def wait_for_signals(serve: ServeSettings, timeout: float, want_symbols: int = 1) -> tuple[float, set[str]]:
+    """Seconds until `want_symbols` distinct symbols arrived on a Subscribe stream of the
+    server at `serve.address`."""
     started = time.monotonic()
     seen: set[str] = set()
-    metadata = [("authorization", f"Bearer {settings.grpc_token}")] if settings.grpc_token else None
+    token = serve.token_value
+    metadata = [("authorization", f"Bearer {token}")] if token else None
     while time.monotonic() - started < timeout:
         remaining = timeout - (time.monotonic() - started)
         try:
-            with grpc.insecure_channel(settings.grpc_address) as channel:
+            with grpc.insecure_channel(serve.address) as channel:
                 stub = wire.market_data_pb2_grpc.MarketDataStub(channel)
                 stream = stub.Subscribe(market_data_pb2.SubscribeRequest(), timeout=remaining, metadata=metadata)
                 for message in stream:

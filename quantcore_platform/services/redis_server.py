@@ -11,7 +11,7 @@ import shutil
 from quantcore.clients import redis_healthy
 from quantcore.errors import PlatformError
 from quantcore_platform.services.process import ManagedProcess, wait_until
-from quantcore.settings import Settings
+from quantcore.settings import Settings, reveal
 
 
 class RedisServer:
@@ -19,12 +19,13 @@ class RedisServer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.data_dir = settings.home_dir / "redis"
-        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+        self.redis, self.paths = settings.redis, settings.paths
+        self.data_dir = self.paths.home_dir / "redis"
+        self.process = ManagedProcess(self.name, self.paths.run_dir, self.paths.logs_dir)
 
     @property
     def address(self) -> str:
-        return self.settings.redis_address
+        return self.redis.address
 
     def start(self, timeout: float = 20.0) -> None:
         binary = shutil.which("redis-server")
@@ -33,16 +34,17 @@ class RedisServer:
                                 "`make setup` installs it as root, or: apt-get install -y redis-server")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            binary, "--bind", "127.0.0.1", "--port", str(self.settings.redis_port),
+            binary, "--bind", "127.0.0.1", "--port", str(self.redis.port),
             "--dir", str(self.data_dir), "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--protected-mode", "yes", "--maxclients", "10000",
             # Redis rewrites its process title; keep the home in it so the platform's
             # processes can still be found by home (`processes_of_home`).
-            "--proc-title-template", f"{{title}} {{listen-addr}} home={self.settings.home_dir}",
+            "--proc-title-template", f"{{title}} {{listen-addr}} home={self.paths.home_dir}",
         ]
-        if self.settings.redis_password:
-            command += ["--requirepass", self.settings.redis_password]
-        self.process.start(command, port=self.settings.redis_port)
+        if password := reveal(self.redis.password):
+            command += ["--requirepass", password]
+        # Redis reads no QUANTCORE_* setting: none of the parent's secrets in its environment.
+        self.process.start(command, port=self.redis.port, env=self.settings.child_env())
         wait_until(self.healthy, timeout, what="Redis",
                    alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
 
@@ -50,4 +52,4 @@ class RedisServer:
         return self.process.stop(timeout=10.0)
 
     def healthy(self) -> bool:
-        return redis_healthy(self.settings)
+        return redis_healthy(self.redis)

@@ -9,21 +9,26 @@ import requests
 from quantcore_platform.services.process import ManagedProcess, wait_until
 from quantcore.settings import Settings
 
+SECTIONS = ("market", "simulator")  # all the simulator reads: no secret reaches it
+
 
 class SimulatorService:
     name = "simulator"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.process = ManagedProcess(self.name, settings.run_dir, settings.logs_dir)
+        self.port = settings.simulator.port
+        self.process = ManagedProcess(self.name, settings.paths.run_dir, settings.paths.logs_dir)
 
     @property
     def address(self) -> str:
-        return f"ws://127.0.0.1:{self.settings.simulator_port}"
+        return f"ws://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        command = [sys.executable, "-m", "quantcore_platform.cli", "simulator"]
-        self.process.start(command, port=self.settings.simulator_port, env=self.settings.as_env())
+        # --home on the command line: the platform's processes are found by their home.
+        command = [sys.executable, "-m", "quantcore_platform.cli", "--home", str(self.settings.paths.home_dir),
+                   "simulator"]
+        self.process.start(command, port=self.port, env=self.settings.child_env(*SECTIONS))
         wait_until(self.healthy, timeout, what="exchange simulator",
                    alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
 
@@ -33,6 +38,6 @@ class SimulatorService:
     def healthy(self) -> bool:
         # Binance's own liveness endpoint, served by the simulator too.
         try:
-            return requests.get(f"http://127.0.0.1:{self.settings.simulator_port}/api/v3/ping", timeout=1).ok
+            return requests.get(f"http://127.0.0.1:{self.port}/api/v3/ping", timeout=1).ok
         except requests.RequestException:
             return False

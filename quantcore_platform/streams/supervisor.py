@@ -3,7 +3,6 @@ gracefully (SIGINT, bounded wait, then SIGKILL). Used by the Dagster stream ops.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
@@ -23,7 +22,7 @@ class StreamProcess:
 
     def start(self) -> int:
         self.process = subprocess.Popen(
-            self.launch.command, env={**os.environ, **self.launch.env},
+            self.launch.command, env=self.launch.env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             text=True, bufsize=1, start_new_session=True,
         )

@@ -3,7 +3,7 @@
 - Failures (refused, dropped, keepalive timeout) reconnect after a capped, jittered
   exponential backoff; the local books notice any missed events by their update ids.
 - Before the exchange's 24 h cut-off the connection hands over: a successor is opened,
-  both run side by side for `ingest_handover_overlap_s` (the successor's frames are held),
+  both run side by side for `ingest.handover_overlap_s` (the successor's frames are held),
   then the old one closes and the held frames are replayed. Events seen twice are
   dropped by their update ids, so the Kafka stream has no gap and no duplicate.
 - Server pings are answered by websockets itself; our own pings detect a stalled server.
@@ -19,9 +19,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from quantcore.log import get_logger
-from quantcore.settings import Settings
+from quantcore.settings import IngestSettings
 from quantcore.timeutil import now_us
-from streaming.ingest.backoff import backoff_delay
+from quantcore.backoff import backoff_delay
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import SUBSCRIBE_PACE_S, ConnectionPlan
 
@@ -34,11 +34,11 @@ FrameHandler = Callable[[str | bytes, int], None]
 
 class StreamConnection:
     def __init__(self, plan: ConnectionPlan, *, on_frame: FrameHandler, counters: IngestCounters,
-                 settings: Settings, stop: asyncio.Event, name: str) -> None:
+                 ingest: IngestSettings, stop: asyncio.Event, name: str) -> None:
         self.plan = plan
         self._on_frame = on_frame
         self._counters = counters
-        self._settings = settings
+        self._ingest = ingest
         self._stop = stop
         self._ws: ClientConnection | None = None
         self._deadline = 0.0  # monotonic time of the next proactive handover
@@ -66,8 +66,7 @@ class StreamConnection:
                 break
             if opened_at is not None and time.monotonic() - opened_at >= STABLE_AFTER_S:
                 attempt = 0
-            delay = backoff_delay(attempt, self._settings.ingest_reconnect_base_s,
-                                  self._settings.ingest_reconnect_max_s)
+            delay = backoff_delay(attempt, self._ingest.reconnect_base_s, self._ingest.reconnect_max_s)
             attempt += 1
             self._counters.reconnects += 1
             self._log.info("reconnecting", delay_s=round(delay, 2), attempt=attempt)
@@ -83,15 +82,15 @@ class StreamConnection:
             await ws.close()
 
     async def _open(self) -> ClientConnection:
-        settings = self._settings
-        ws = await connect(self.plan.url, ping_interval=settings.ingest_ping_interval_s,
-                           ping_timeout=settings.ingest_ping_timeout_s, max_queue=1024, max_size=2**22,
+        ingest = self._ingest
+        ws = await connect(self.plan.url, ping_interval=ingest.ping_interval_s,
+                           ping_timeout=ingest.ping_timeout_s, max_queue=1024, max_size=2**22,
                            compression=None, open_timeout=10, close_timeout=2)
         for i, message in enumerate(self.plan.subscribe):
             if i:
                 await asyncio.sleep(SUBSCRIBE_PACE_S)  # stay under 5 incoming messages/s
             await ws.send(message)
-        self._deadline = time.monotonic() + settings.ingest_max_connection_age_s
+        self._deadline = time.monotonic() + ingest.max_connection_age_s
         self._log.info("connected", url=self.plan.url[:120])
         return ws
 
@@ -125,7 +124,7 @@ class StreamConnection:
 
         holder = asyncio.create_task(hold())
         try:
-            async with asyncio.timeout(self._settings.ingest_handover_overlap_s):
+            async with asyncio.timeout(self._ingest.handover_overlap_s):
                 async for message in old:
                     self._on_frame(message, now_us())
         except TimeoutError:

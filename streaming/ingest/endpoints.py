@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from quantcore.settings import Settings, Source
+from quantcore.settings import IngestSettings, MarketSettings, SimulatorSettings, Source
 
 MAX_STREAMS_PER_CONNECTION = 1024  # Binance's limit
 MAX_URL_STREAMS = 200  # beyond this the URL gets long: subscribe with messages instead
@@ -13,12 +13,12 @@ SUBSCRIBE_BATCH = 200  # streams per SUBSCRIBE message
 SUBSCRIBE_PACE_S = 0.3  # <= 4 messages/s: Binance drops a connection above 5 incoming/s
 
 
-def exchange_urls(settings: Settings) -> tuple[str, str]:
+def exchange_urls(market: MarketSettings, simulator: SimulatorSettings, ingest: IngestSettings) -> tuple[str, str]:
     """(WebSocket base, REST base) of the configured source: the same code for both."""
-    if settings.source == Source.binance:
-        return settings.binance_ws_url.rstrip("/"), settings.binance_rest_url.rstrip("/")
-    host = settings.simulator_host
-    return f"ws://{host}:{settings.simulator_port}", f"http://{host}:{settings.simulator_port}"
+    if market.source == Source.binance:
+        return ingest.binance_ws_url.rstrip("/"), ingest.binance_rest_url.rstrip("/")
+    address = f"{simulator.host}:{simulator.port}"
+    return f"ws://{address}", f"http://{address}"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from quantcore.errors import PlatformError
 from quantcore.log import get_logger
-from quantcore.settings import Settings
+from quantcore.settings import IngestSettings, KafkaSettings
 from streaming.ingest.counters import IngestCounters
 
 READY_CHECKS = 3  # consecutive healthy metadata answers before producing
@@ -27,14 +27,14 @@ REPORT_WAIT_S = 0.1  # the report thread blocks this long per poll (wakes at onc
 FULL_QUEUE_WAIT_S = 0.01
 
 
-def producer_config(settings: Settings, *, report_successes: bool) -> dict:
+def producer_config(kafka: KafkaSettings, ingest: IngestSettings, *, report_successes: bool) -> dict:
     return {
-        **settings.kafka_client_config(),
+        **kafka.client_config(),
         "enable.idempotence": True,
         "acks": "all",
-        "compression.type": settings.ingest_compression,
-        "linger.ms": settings.ingest_linger_ms,
-        "queue.buffering.max.messages": settings.ingest_producer_queue_max,
+        "compression.type": ingest.compression,
+        "linger.ms": ingest.linger_ms,
+        "queue.buffering.max.messages": ingest.producer_queue_max,
         "queue.buffering.max.kbytes": 256 * 1024,
         "partitioner": "murmur2_random",
         "delivery.report.only.error": not report_successes,
@@ -44,13 +44,14 @@ def producer_config(settings: Settings, *, report_successes: bool) -> dict:
 class KafkaSink:
     """Implements the pipeline's `Sink` on a confluent-kafka producer."""
 
-    def __init__(self, settings: Settings, counters: IngestCounters, *, book_topic: str | None = None,
-                 dead_letter_topic: str | None = None, on_ack: Callable[[Message], None] | None = None) -> None:
-        self.book_topic = book_topic or settings.book_topic
-        self.dead_letter_topic = dead_letter_topic or settings.dead_letter_topic
+    def __init__(self, kafka: KafkaSettings, ingest: IngestSettings, counters: IngestCounters, *,
+                 book_topic: str | None = None, dead_letter_topic: str | None = None,
+                 on_ack: Callable[[Message], None] | None = None) -> None:
+        self.book_topic = book_topic or kafka.book_topic
+        self.dead_letter_topic = dead_letter_topic or kafka.dead_letter_topic
         self._counters = counters
         self._on_ack = on_ack
-        config = producer_config(settings, report_successes=on_ack is not None)
+        config = producer_config(kafka, ingest, report_successes=on_ack is not None)
         self._producer = Producer({**config, "on_delivery": self._delivered, "error_cb": self._client_error})
         self._log = get_logger("ingest.kafka", topic=self.book_topic)
         self._closed = threading.Event()

@@ -1,7 +1,8 @@
 """The shard runner: n shard processes, each restarted with backoff when it dies.
 
-`quantcore stream ingest --shards n` (no --shard-id) runs this. Each child is the same
-CLI with `--shard-id i`, configured by the runner's settings through QUANTCORE_* variables.
+`quantcore stream ingest --shards n` (no --shard-id) runs this. Each child is
+`python -m streaming.ingest.shard --shard-id i --shards n`, configured by the runner's
+settings through the QUANTCORE_* variables of just the sections a shard uses.
 SIGINT/SIGTERM (or `stop`) stop every child gracefully (they flush Kafka), then return.
 Children get SIGTERM if the runner itself is killed (Linux parent-death signal).
 """
@@ -17,21 +18,21 @@ import threading
 import time
 from dataclasses import dataclass
 
+from quantcore.backoff import backoff_delay
+from quantcore.clients import redis_client
 from quantcore.heartbeats import HeartbeatReporter
 from quantcore.log import get_logger
-from quantcore.clients import redis_client
 from quantcore.settings import Settings
-from streaming.ingest.backoff import backoff_delay
 
 STABLE_AFTER_S = 60.0  # a child that ran this long restarts from the shortest delay again
 STOP_TIMEOUT_S = 40.0  # graceful stop (flush) before SIGKILL
 POLL_S = 0.2
 PR_SET_PDEATHSIG = 1
+SHARD_SECTIONS = ("kafka", "redis", "market", "ingest", "simulator", "heartbeat")  # what a shard reads
 
 
 def shard_command(shard_id: int, shards: int) -> list[str]:
-    return [sys.executable, "-m", "quantcore_platform.cli", "stream", "ingest",
-            "--shard-id", str(shard_id), "--shards", str(shards)]
+    return [sys.executable, "-m", "streaming.ingest.shard", "--shard-id", str(shard_id), "--shards", str(shards)]
 
 
 try:  # resolved here, not in the forked child (no dynamic loading between fork and exec)
@@ -57,10 +58,10 @@ class _Child:
 
 class ShardRunner:
     def __init__(self, settings: Settings, shards: int | None = None) -> None:
-        self.settings = settings
-        self.shards = shards or settings.shards
+        self.shards = shards or settings.ingest.shards
+        self.settings = settings.override(shards=self.shards).validate("ingest")  # fail here, not in n children
         self.children = [_Child(i) for i in range(self.shards)]
-        self._env = {**os.environ, **settings.as_env(), "QUANTCORE_SHARDS": str(self.shards)}
+        self._env = self.settings.child_env(*SHARD_SECTIONS)
         self._log = get_logger("ingest.runner", shards=self.shards)
 
     def run(self, stop: threading.Event | None = None) -> int:
@@ -68,9 +69,9 @@ class ShardRunner:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
-        heartbeat = HeartbeatReporter(redis_client(self.settings, socket_timeout=2, socket_connect_timeout=2),
-                                      "ingest-runner", "runner", self.report, self.settings.heartbeat_interval_s,
-                                      self.settings.heartbeat_stale_s).start()
+        beat = self.settings.heartbeat
+        heartbeat = HeartbeatReporter(redis_client(self.settings.redis, socket_timeout=2, socket_connect_timeout=2),
+                                      "ingest-runner", "runner", self.report, beat.interval_s, beat.stale_s).start()
         try:
             for child in self.children:
                 self._spawn(child)
@@ -101,8 +102,9 @@ class ShardRunner:
             if child.process is not None and (code := child.process.poll()) is not None:
                 lived = now - child.started_at
                 child.failures = 0 if lived >= STABLE_AFTER_S else child.failures + 1
-                delay = backoff_delay(max(0, child.failures - 1), self.settings.ingest_restart_backoff_s,
-                                      self.settings.ingest_restart_backoff_max_s)
+                ingest = self.settings.ingest
+                delay = backoff_delay(max(0, child.failures - 1), ingest.restart_backoff_s,
+                                      ingest.restart_backoff_max_s)
                 child.process, child.restart_at = None, now + delay
                 child.restarts += 1
                 self._log.warning("shard exited; restarting", shard=child.shard_id, exit_code=code,

@@ -1,24 +1,29 @@
 """One ingest shard: its slice of the symbols, from the exchange to Kafka.
 
-`run_shard` is what `quantcore stream ingest --shard-id i --shards n` runs (and what
-tests run in a thread): WebSocket connections -> `ShardPipeline` -> `KafkaSink`, REST
-snapshots in diff mode, a heartbeat with the counters in Redis. SIGINT/SIGTERM (or the
-`stop` event) close the connections, flush Kafka and return the final counters.
+`run_shard` is what `python -m streaming.ingest.shard --shard-id i --shards n` (the shard
+runner's child, configured by QUANTCORE_* variables) and `quantcore stream ingest
+--shard-id i` run, and what tests run in a thread: WebSocket connections ->
+`ShardPipeline` -> `KafkaSink`, REST snapshots in diff mode, a heartbeat with the counters
+in Redis. SIGINT/SIGTERM (or the `stop` event) close the connections, flush Kafka and
+return the final counters.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
+import sys
 import threading
 from collections.abc import Callable
 
 from confluent_kafka import Message
 
+from quantcore.clients import redis_client
+from quantcore.errors import PlatformError
 from quantcore.heartbeats import HeartbeatReporter
 from quantcore.log import get_logger
-from quantcore.clients import redis_client
-from quantcore.settings import BookModeSetting, Settings, Source
+from quantcore.settings import BookModeSetting, ConfigError, Settings, Source, load_settings
 from streaming.ingest.connection import StreamConnection
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import exchange_urls, plan_connections
@@ -38,31 +43,32 @@ class ShardFailed(RuntimeError):
 async def serve_shard(settings: Settings, shard_id: int, shards: int, stop: asyncio.Event, *,
                       on_ack: Callable[[Message], None] | None = None,
                       counters: IngestCounters | None = None) -> IngestCounters:
-    symbols = shard_symbols(settings.symbols, shard_id, shards)
+    market, ingest = settings.market, settings.ingest
+    symbols = shard_symbols(market.symbols, shard_id, shards)
     counters = counters or IngestCounters()
     log = get_logger("ingest", shard=shard_id)
-    ws_base, rest_base = exchange_urls(settings)
-    sink = KafkaSink(settings, counters, on_ack=on_ack)
+    ws_base, rest_base = exchange_urls(market, settings.simulator, ingest)
+    sink = KafkaSink(settings.kafka, ingest, counters, on_ack=on_ack)
     try:
         await asyncio.to_thread(sink.wait_until_ready, TOPICS_READY_TIMEOUT_S)
     except BaseException:
         sink.close(0)
         raise
-    mode = BookModeSetting(settings.book_mode).value
-    fetcher = SnapshotFetcher(rest_base, settings.ingest_snapshot_limit, counters) if mode == DIFF else None
-    pipeline = ShardPipeline(shard_id=shard_id, symbols=symbols, mode=mode, depth=settings.depth, sink=sink,
+    mode = BookModeSetting(market.book_mode).value
+    fetcher = SnapshotFetcher(rest_base, ingest.snapshot_limit, counters) if mode == DIFF else None
+    pipeline = ShardPipeline(shard_id=shard_id, symbols=symbols, mode=mode, depth=market.depth, sink=sink,
                              request_snapshot=fetcher.request if fetcher else (lambda symbol: None),
                              counters=counters)
     if fetcher:
         fetcher.deliver_to(pipeline.on_snapshot)
-    plans = plan_connections(ws_base, pipeline.streams, settings.ingest_streams_per_connection)
-    connections = [StreamConnection(plan, on_frame=pipeline.on_frame, counters=counters, settings=settings,
+    plans = plan_connections(ws_base, pipeline.streams, ingest.streams_per_connection)
+    connections = [StreamConnection(plan, on_frame=pipeline.on_frame, counters=counters, ingest=ingest,
                                     stop=stop, name=f"shard-{shard_id}/{i}") for i, plan in enumerate(plans)]
-    heartbeat = HeartbeatReporter(redis_client(settings, socket_timeout=2, socket_connect_timeout=2), "ingest",
-                                  f"shard-{shard_id}", counters.as_report, settings.heartbeat_interval_s,
-                                  settings.heartbeat_stale_s).start()
+    heartbeat = HeartbeatReporter(redis_client(settings.redis, socket_timeout=2, socket_connect_timeout=2), "ingest",
+                                  f"shard-{shard_id}", counters.as_report, settings.heartbeat.interval_s,
+                                  settings.heartbeat.stale_s).start()
     log.info("shard started", symbols=len(symbols), connections=len(connections), mode=mode,
-             source=Source(settings.source).value, topic=sink.book_topic)
+             source=Source(market.source).value, topic=sink.book_topic)
     tasks = [asyncio.create_task(c.run(), name=f"ws-{i}") for i, c in enumerate(connections)]
     failure = await _until_stopped_or_failed(stop, tasks)
     stop.set()
@@ -115,3 +121,29 @@ async def _watch(stop: threading.Event, stopping: asyncio.Event) -> None:
     while not stop.is_set():
         await asyncio.sleep(0.1)
     stopping.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m streaming.ingest.shard --shard-id i [--shards n]`: one shard, settings from
+    the environment (what the shard runner spawns); returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m streaming.ingest.shard",
+                                     description="Run one ingest shard until SIGINT/SIGTERM.")
+    parser.add_argument("--shard-id", type=int, required=True, help="This shard, in [0, shards).")
+    parser.add_argument("--shards", type=int, help="Number of shards (default: QUANTCORE_SHARDS).")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(shards=args.shards)
+        shards = settings.ingest.shards
+        if not 0 <= args.shard_id < shards:
+            parser.error(f"--shard-id {args.shard_id} is not in [0, {shards})")
+        counters = run_shard(settings, args.shard_id, shards)
+    except (PlatformError, ConfigError) as exc:  # one line with the fix, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"ingest shard {args.shard_id}: stopped after {counters.records} records, "
+          f"{counters.dead_letters} dead letters")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

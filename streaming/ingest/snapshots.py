@@ -13,7 +13,7 @@ from collections.abc import Callable
 import aiohttp
 
 from quantcore.log import get_logger
-from streaming.ingest.backoff import backoff_delay
+from quantcore.backoff import backoff_delay
 from streaming.ingest.counters import IngestCounters
 
 CONCURRENCY = 4

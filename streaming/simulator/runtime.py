@@ -16,11 +16,12 @@ from streaming.simulator.server import SimulatorServer
 
 
 def build_server(settings: Settings, **overrides: Any) -> SimulatorServer:
-    """A simulator configured by `settings` (symbols, port, rate, seed, pings, levels)."""
+    """A simulator configured by `settings` (market symbols; simulator host, port, rate, seed,
+    pings, levels)."""
+    sim = settings.simulator
     options: dict[str, Any] = {
-        "symbols": settings.symbols, "host": settings.simulator_host, "port": settings.simulator_port,
-        "rate_hz": settings.simulator_rate_hz, "seed": settings.simulator_seed, "levels": settings.simulator_levels,
-        "ping_interval_s": settings.simulator_ping_interval_s,
+        "symbols": settings.market.symbols, "host": sim.host, "port": sim.port, "rate_hz": sim.rate_hz,
+        "seed": sim.seed, "levels": sim.levels, "ping_interval_s": sim.ping_interval_s,
     }
     options.update({k: v for k, v in overrides.items() if v is not None})
     return SimulatorServer(options.pop("symbols"), **options)

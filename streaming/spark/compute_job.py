@@ -38,7 +38,17 @@ from quantcore.errors import PlatformError
 from quantcore.heartbeats import HeartbeatReporter
 from quantcore.log import get_logger
 from quantcore.clients import redis_client
-from quantcore.settings import ConfigError, Settings, TriggerMode, load_settings
+from quantcore.settings import (
+    ComputeSettings,
+    ConfigError,
+    HeartbeatSettings,
+    KafkaSettings,
+    PathsSettings,
+    RedisSettings,
+    Settings,
+    TriggerMode,
+    load_settings,
+)
 from streaming.spark.compute_rows import computed_books
 from streaming.spark.query_progress import progress_counters, progress_dict
 from streaming.spark.realtime_relay import RealtimeRelay, ensure_relay_topic, relay_group, relay_records
@@ -56,23 +66,24 @@ def query_name(mode: TriggerMode) -> str:
     return f"qc_compute_{mode.value}"
 
 
-def checkpoint_location(settings: Settings, name: str) -> str:
-    return f"{settings.checkpoints.rstrip('/')}/{name}"
+def checkpoint_location(paths: PathsSettings, name: str) -> str:
+    return f"{paths.checkpoints.rstrip('/')}/{name}"
 
 
-def kafka_source(spark: SparkSession, settings: Settings, mode: TriggerMode, from_beginning: bool) -> DataFrame:
+def kafka_source(spark: SparkSession, kafka: KafkaSettings, compute: ComputeSettings, mode: TriggerMode,
+                 from_beginning: bool) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
-        .options(**settings.spark_kafka_options())
-        .option("subscribe", settings.book_topic)
+        .options(**kafka.spark_options())
+        .option("subscribe", kafka.book_topic)
         .option("startingOffsets", "earliest" if from_beginning else "latest")  # without a checkpoint only
         .option("failOnDataLoss", "false")  # records past retention are gone: keep streaming
     )
     if mode is TriggerMode.microbatch:
         # Each batch seeks every partition's cached consumer; a long-poll prefetch left in
         # flight by the last batch would hold that read until the next record arrives.
-        reader = reader.option("kafka.fetch.max.wait.ms", str(settings.compute_fetch_max_wait_ms)) \
-            .option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+        reader = reader.option("kafka.fetch.max.wait.ms", str(compute.fetch_max_wait_ms)) \
+            .option("maxOffsetsPerTrigger", str(compute.max_offsets_per_trigger))
     return reader.load()
 
 
@@ -119,81 +130,83 @@ class ComputeStream:
 def start_compute(spark: SparkSession, settings: Settings, trigger: TriggerMode | None = None,
                   from_beginning: bool = False) -> ComputeStream:
     """Start the compute query on `spark`; returns at once (the query runs in Spark)."""
-    mode = TriggerMode(trigger or settings.trigger_mode)
+    kafka, compute = settings.kafka, settings.compute
+    mode = TriggerMode(trigger or compute.trigger_mode)
     name = query_name(mode)
-    partitions = _topic_partitions(settings)
-    computed = computed_books(kafka_source(spark, settings, mode, from_beginning), settings.obi_lambda)
+    partitions = _topic_partitions(kafka)
+    computed = computed_books(kafka_source(spark, kafka, compute, mode, from_beginning), settings.signals.obi_lambda)
+    checkpoint = checkpoint_location(settings.paths, name)
     writer = (computed if mode is TriggerMode.microbatch else relay_records(computed)).writeStream \
-        .queryName(name).option("checkpointLocation", checkpoint_location(settings, name))
-    log.info("starting compute query", query=name, topic=settings.book_topic,
-             checkpoint=checkpoint_location(settings, name))
+        .queryName(name).option("checkpointLocation", checkpoint)
+    log.info("starting compute query", query=name, topic=kafka.book_topic, checkpoint=checkpoint)
     if mode is TriggerMode.microbatch:
-        return _start_microbatch(spark, settings, writer, mode)
-    return _start_realtime(spark, settings, writer, mode, name, partitions)
+        return _start_microbatch(spark, kafka, settings.redis, compute, writer, mode)
+    return _start_realtime(spark, kafka, settings.redis, compute, writer, mode, name, partitions)
 
 
-def _start_microbatch(spark: SparkSession, settings: Settings, writer, mode: TriggerMode) -> ComputeStream:
+def _start_microbatch(spark: SparkSession, kafka: KafkaSettings, redis: RedisSettings, compute: ComputeSettings,
+                      writer, mode: TriggerMode) -> ComputeStream:
     totals = WriteStats()
-    partition_writer = ArrowPartitionWriter(settings)
-    tasks = settings.compute_writer_tasks or spark.sparkContext.defaultParallelism
+    partition_writer = ArrowPartitionWriter(redis, kafka)  # pickled to the executors: sections only
+    tasks = compute.writer_tasks or spark.sparkContext.defaultParallelism
 
     def write_batch(batch: DataFrame, _batch_id: int) -> None:
         # coalesce keeps each Kafka partition whole and in offset order in one task
         for task_stats in batch.coalesce(tasks).mapInArrow(partition_writer, STATS_SCHEMA).collect():
             totals.add(WriteStats(**task_stats.asDict()))
 
-    if settings.compute_async_progress:
+    if compute.async_progress:
         # Spark only vouches for its Kafka and memory sinks here; ours is idempotent
         # (write-if-newer), so replaying the uncommitted tail after a crash is harmless.
         writer = writer.option("asyncProgressTrackingEnabled", "true") \
             .option("_asyncProgressTrackingOverrideSinkSupportCheck", "true")
     query = writer.foreachBatch(write_batch) \
-        .trigger(processingTime=f"{settings.trigger_interval_ms} milliseconds").start()
+        .trigger(processingTime=f"{compute.trigger_interval_ms} milliseconds").start()
     return ComputeStream(query, mode, batch_stats=totals)
 
 
-def _start_realtime(spark: SparkSession, settings: Settings, writer, mode: TriggerMode, name: str,
-                    partitions: int) -> ComputeStream:
+def _start_realtime(spark: SparkSession, kafka: KafkaSettings, redis: RedisSettings, compute: ComputeSettings,
+                    writer, mode: TriggerMode, name: str, partitions: int) -> ComputeStream:
     slots = local_threads(spark.sparkContext.master)
     if slots is not None and slots < partitions:
         raise PlatformError(
             f"the real-time trigger runs one task per Kafka partition: {partitions} needed, {slots} task slots",
             f"give Spark at least {partitions} cores (e.g. QUANTCORE_SPARK_MASTER=local[{partitions + 2}]), "
             "or use --trigger microbatch")
-    relay_topic = ensure_relay_topic(settings)
+    relay_topic = ensure_relay_topic(kafka, compute)
     spark.conf.set("spark.sql.streaming.realTimeMode.minBatchDuration", "1000")
-    relay = RealtimeRelay(settings, relay_topic, relay_group(name)).start()
+    relay = RealtimeRelay(kafka, redis, relay_topic, relay_group(name)).start()
     try:
-        query = (writer.format("kafka").options(**settings.spark_kafka_options())
+        query = (writer.format("kafka").options(**kafka.spark_options())
                  .option("topic", relay_topic).option("kafka.linger.ms", str(RELAY_LINGER_MS))
-                 .outputMode("update").trigger(realTime=f"{settings.realtime_checkpoint_s} seconds").start())
+                 .outputMode("update").trigger(realTime=f"{compute.realtime_checkpoint_s} seconds").start())
     except Exception:
         relay.stop()
         raise
     return ComputeStream(query, mode, relay=relay)
 
 
-def _topic_partitions(settings: Settings, wait_s: float = 10.0) -> int:
+def _topic_partitions(kafka: KafkaSettings, wait_s: float = 10.0) -> int:
     """Partitions of the book topic; waits a little for a topic that is still being created."""
     from quantcore.clients import admin_client
 
-    admin = admin_client(settings)
+    admin = admin_client(kafka)
     deadline = time.monotonic() + wait_s
     while True:
-        topic = admin.list_topics(settings.book_topic, timeout=10).topics.get(settings.book_topic)
+        topic = admin.list_topics(kafka.book_topic, timeout=10).topics.get(kafka.book_topic)
         if topic is not None and topic.error is None and topic.partitions:
             return len(topic.partitions)
         if time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    raise PlatformError(f"Kafka topic {settings.book_topic} is not available at {settings.bootstrap_servers}",
+    raise PlatformError(f"Kafka topic {kafka.book_topic} is not available at {kafka.bootstrap_servers}",
                         "start the platform (`quantcore up`) or check QUANTCORE_KAFKA_BOOTSTRAP")
 
 
 def task_slots_needed(settings: Settings, mode: TriggerMode) -> int | None:
     """Task threads a local master needs in real-time mode: one per book partition, plus
     two for the rest (None: the micro-batch mode runs on any master)."""
-    return _topic_partitions(settings) + 2 if mode is TriggerMode.realtime else None
+    return _topic_partitions(settings.kafka) + 2 if mode is TriggerMode.realtime else None
 
 
 def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beginning: bool = False,
@@ -201,12 +214,13 @@ def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beg
     """The compute process: runs until SIGINT/SIGTERM (or `stop`), then stops the query
     and returns 0. Raises PlatformError if the query fails."""
     stop = stop or threading.Event()
-    mode = TriggerMode(trigger or settings.trigger_mode)
-    spark = build_spark_session(settings, "quantcore-compute", task_slots=task_slots_needed(settings, mode))
+    mode = TriggerMode(trigger or settings.compute.trigger_mode)
+    spark = build_spark_session(settings.spark, settings.paths, "quantcore-compute",
+                                task_slots=task_slots_needed(settings, mode))
     try:
         stream = start_compute(spark, settings, mode, from_beginning)
         try:
-            _supervise(settings, stream, stop)
+            _supervise(settings.redis, settings.heartbeat, stream, stop)
         finally:
             stream.stop()
         return 0
@@ -214,13 +228,14 @@ def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beg
         spark.stop()
 
 
-def _supervise(settings: Settings, stream: ComputeStream, stop: threading.Event) -> None:
+def _supervise(redis: RedisSettings, heartbeats: HeartbeatSettings, stream: ComputeStream,
+               stop: threading.Event) -> None:
     """Heartbeat until `stop` (set by SIGINT/SIGTERM); raise if the stream fails."""
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-    heartbeat = HeartbeatReporter(redis_client(settings, socket_timeout=2), HEARTBEAT_COMPONENT, HEARTBEAT_INSTANCE,
-                                  stream.counters, settings.heartbeat_interval_s, settings.heartbeat_stale_s).start()
+    heartbeat = HeartbeatReporter(redis_client(redis, socket_timeout=2), HEARTBEAT_COMPONENT, HEARTBEAT_INSTANCE,
+                                  stream.counters, heartbeats.interval_s, heartbeats.stale_s).start()
     try:
         while not stop.wait(1.0):
             if (problem := stream.failure()) is not None:

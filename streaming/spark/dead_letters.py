@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from quantcore import wire
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings
 from quantcore.timeutil import now_us
 
 STAGE = "compute"
@@ -32,11 +32,11 @@ def dead_letter(row: Mapping[str, Any], time_us: int | None = None) -> wire.Dead
 
 
 class DeadLetterProducer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, kafka: KafkaSettings) -> None:
         from confluent_kafka import Producer
 
-        self.topic = settings.dead_letter_topic
-        self._producer = Producer({**settings.kafka_client_config(), "linger.ms": 0,
+        self.topic = kafka.dead_letter_topic
+        self._producer = Producer({**kafka.client_config(), "linger.ms": 0,
                                    "enable.idempotence": True, "log_level": 3})
 
     def send(self, letters: Iterable[wire.DeadLetter], timeout_s: float = 30.0) -> int:

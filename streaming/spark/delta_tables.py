@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from quantcore.log import get_logger
-from quantcore.settings import Settings
+from quantcore.settings import PathsSettings, ReplaySettings
 
 BOOKS_RAW = "books_raw"
 BOOK_SIGNALS = "book_signals"
@@ -91,8 +91,8 @@ def tune_session(spark: SparkSession) -> None:
         spark.conf.set("spark.databricks.delta.snapshotPartitions", "2")
 
 
-def table_path(settings: Settings, name: str) -> str:
-    return f"{settings.delta_root.rstrip('/')}/{name}"
+def table_path(paths: PathsSettings, name: str) -> str:
+    return f"{paths.delta_root.rstrip('/')}/{name}"
 
 
 # File statistics (data skipping) only where analysts filter: Delta's default, the first 32
@@ -102,27 +102,28 @@ _BOOK_STATS = ("symbol", "update_id", "event_time_us", *_KAFKA_STATS)
 STATS_COLUMNS = {BOOKS_RAW: _BOOK_STATS, BOOK_SIGNALS: _BOOK_STATS, BOOKS_QUARANTINE: _KAFKA_STATS}
 
 
-def table_properties(settings: Settings, name: str) -> dict[str, str]:
+def table_properties(replay: ReplaySettings, name: str, source_topic: str) -> dict[str, str]:
     return {
         "delta.dataSkippingStatsColumns": ",".join(STATS_COLUMNS[name]),
         "quantcore.table": name,
-        "quantcore.source_topic": settings.book_topic,
+        "quantcore.source_topic": source_topic,
         "quantcore.partitioning": "date = UTC day of the Kafka record timestamp",
         "quantcore.timestamps": TIME_NOTE,
         "quantcore.rebuild": "quantcore replay --date YYYY-MM-DD | --all (idempotent: replaces whole days)",
-        "delta.deletedFileRetentionDuration": f"interval {settings.delta_vacuum_retention_hours} hours",
+        "delta.deletedFileRetentionDuration": f"interval {replay.delta_vacuum_retention_hours} hours",
     }
 
 
-def ensure_table(spark: SparkSession, settings: Settings, name: str, frame: DataFrame) -> str:
+def ensure_table(spark: SparkSession, paths: PathsSettings, replay: ReplaySettings, name: str, frame: DataFrame,
+                 source_topic: str) -> str:
     """Create the table (schema of `frame`, comments, properties) unless it exists; its path."""
-    path = table_path(settings, name)
+    path = table_path(paths, name)
     builder = (DeltaTable.createIfNotExists(spark).location(path).comment(DESCRIPTIONS[name])
                .partitionedBy("date"))
     for field in frame.schema.fields:
         builder = builder.addColumn(field.name, field.dataType, nullable=True,
                                     comment=COMMENTS.get(field.name, field.name))
-    for key, value in table_properties(settings, name).items():
+    for key, value in table_properties(replay, name, source_topic).items():
         builder = builder.property(key, value)
     builder.execute()
     return path
@@ -133,11 +134,12 @@ def replace_days_predicate(days: Iterable[date]) -> str:
     return f"date IN ({listed})"
 
 
-def replace_days(spark: SparkSession, settings: Settings, name: str, frame: DataFrame,
-                 days: list[date]) -> str:
-    """Write `frame` as exactly `days` of table `name`: those days' old rows go, nothing else
-    changes (rows outside `days` are an error, by Delta's replaceWhere constraint check)."""
-    path = ensure_table(spark, settings, name, frame)
+def replace_days(spark: SparkSession, paths: PathsSettings, replay: ReplaySettings, name: str, frame: DataFrame,
+                 days: list[date], source_topic: str) -> str:
+    """Write `frame` (records of Kafka topic `source_topic`) as exactly `days` of table `name`:
+    those days' old rows go, nothing else changes (rows outside `days` are an error, by
+    Delta's replaceWhere constraint check)."""
+    path = ensure_table(spark, paths, replay, name, frame, source_topic)
     (frame.write.format("delta").mode("overwrite")
      .option("replaceWhere", replace_days_predicate(days))
      .option("mergeSchema", "true")  # a new BookRecord field becomes a new column
@@ -145,7 +147,7 @@ def replace_days(spark: SparkSession, settings: Settings, name: str, frame: Data
     return path
 
 
-def rows_by_day(spark: SparkSession, settings: Settings, name: str, days: list[date]) -> dict[date, int]:
+def rows_by_day(spark: SparkSession, paths: PathsSettings, name: str, days: list[date]) -> dict[date, int]:
     """Row count per day (every requested day present, 0 when empty), from the file statistics
     in the Delta log (no data read); by a Spark count if a file has none."""
     import polars as pl
@@ -154,27 +156,27 @@ def rows_by_day(spark: SparkSession, settings: Settings, name: str, days: list[d
 
     counts = {d: 0 for d in days}
     try:
-        files = pl.DataFrame(LogReader(table_path(settings, name)).get_add_actions(flatten=True))
+        files = pl.DataFrame(LogReader(table_path(paths, name)).get_add_actions(flatten=True))
     except TableNotFoundError:
         return counts
     files = files.filter(pl.col("partition.date").is_in(list(days)))
     if files["num_records"].null_count():
-        frame = spark.read.format("delta").load(table_path(settings, name)).where(F.col("date").isin(list(days)))
+        frame = spark.read.format("delta").load(table_path(paths, name)).where(F.col("date").isin(list(days)))
         return counts | {row["date"]: row["count"] for row in frame.groupBy("date").count().collect()}
     for day, rows in files.group_by("partition.date").agg(pl.col("num_records").sum()).iter_rows():
         counts[day] = rows
     return counts
 
 
-def maintain(spark: SparkSession, settings: Settings) -> dict[str, dict]:
+def maintain(spark: SparkSession, paths: PathsSettings, replay: ReplaySettings) -> dict[str, dict]:
     """OPTIMIZE (compact small files) then VACUUM (drop files unreferenced for longer than
     `delta_vacuum_retention_hours`) every replay table that exists."""
-    retention = settings.delta_vacuum_retention_hours
+    retention = replay.delta_vacuum_retention_hours
     # Delta refuses retention under 7 days unless told it is deliberate: the setting is.
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", str(retention >= 168).lower())
     report = {}
     for name in TABLES:
-        path = table_path(settings, name)
+        path = table_path(paths, name)
         if not DeltaTable.isDeltaTable(spark, path):
             continue
         table = DeltaTable.forPath(spark, path)

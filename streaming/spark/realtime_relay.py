@@ -33,7 +33,7 @@ from quantcore.errors import PlatformError
 from quantcore.log import get_logger
 from quantcore.clients import admin_client
 from quantcore.topics import create_topic
-from quantcore.settings import Settings
+from quantcore.settings import ComputeSettings, KafkaSettings, RedisSettings
 from streaming.spark.compute_rows import COMPUTED_COLUMNS
 from streaming.spark.redis_writer import SignalSink, WriteStats, sink_for
 
@@ -57,19 +57,19 @@ def relay_records(computed: DataFrame) -> DataFrame:
                            F.col("source_partition").alias("partition"))
 
 
-def ensure_relay_topic(settings: Settings) -> str:
+def ensure_relay_topic(kafka: KafkaSettings, compute: ComputeSettings) -> str:
     """Create the relay topic with as many partitions as the book topic (idempotent)."""
-    admin = admin_client(settings)
+    admin = admin_client(kafka)
     topics = admin.list_topics(timeout=10).topics
-    topic = settings.compute_relay_topic
-    book = topics.get(settings.book_topic)
-    partitions = len(book.partitions) if book is not None else settings.partitions
+    topic = compute.relay_topic
+    book = topics.get(kafka.book_topic)
+    partitions = len(book.partitions) if book is not None else kafka.partitions
     if topic in topics:
         if len(topics[topic].partitions) < partitions:
-            raise PlatformError(f"relay topic {topic} has fewer partitions than {settings.book_topic} ({partitions})",
+            raise PlatformError(f"relay topic {topic} has fewer partitions than {kafka.book_topic} ({partitions})",
                                 f"delete {topic} (it holds derived data only); the stream recreates it")
         return topic
-    create_topic(settings, topic, partitions, config={"retention.ms": str(RELAY_RETENTION_MS)})
+    create_topic(kafka, topic, partitions, config={"retention.ms": str(RELAY_RETENTION_MS)})
     return topic
 
 
@@ -115,11 +115,13 @@ class RelayRow(Mapping):
 
 
 class RealtimeRelay:
-    """A daemon thread: relay topic -> SignalSink, until `stop()`."""
+    """A daemon thread: relay topic -> SignalSink, until `stop()`. Consumes with `kafka`;
+    without a `sink`, writes with the process's sink for `redis` and `kafka`."""
 
-    def __init__(self, settings: Settings, topic: str, group_id: str, sink: SignalSink | None = None,
-                 max_records: int = 20_000) -> None:
-        self.settings = settings
+    def __init__(self, kafka: KafkaSettings, redis: RedisSettings, topic: str, group_id: str,
+                 sink: SignalSink | None = None, max_records: int = 20_000) -> None:
+        self.kafka = kafka
+        self.redis = redis
         self.topic = topic
         self.group_id = group_id
         self.sink = sink
@@ -149,7 +151,7 @@ class RealtimeRelay:
         from confluent_kafka import Consumer
 
         config = {
-            **self.settings.kafka_client_config(),
+            **self.kafka.client_config(),
             "group.id": self.group_id,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
@@ -170,7 +172,7 @@ class RealtimeRelay:
 
     def _run(self) -> None:
         try:
-            self.sink = self.sink or sink_for(self.settings)
+            self.sink = self.sink or sink_for(self.redis, self.kafka)
             consumer = self._consumer()
         except Exception as exc:  # noqa: BLE001 - reported through `error`, start() raises
             self.error = str(exc)

@@ -22,7 +22,7 @@ from typing import Any
 
 from quantcore import wire
 from quantcore.clients import redis_client
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings, RedisSettings
 from quantcore.signal_store import SignalStore, signal_key
 from streaming.spark.dead_letters import DeadLetterProducer, dead_letter
 from streaming.spark.newest_books import NewestBooks, SeenBook, top_of_book
@@ -96,8 +96,8 @@ class SignalSink:
         self.dead_letters = dead_letters
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "SignalSink":
-        return cls(BookSignalStore(redis_client(settings)), DeadLetterProducer(settings))
+    def from_settings(cls, redis: RedisSettings, kafka: KafkaSettings) -> "SignalSink":
+        return cls(BookSignalStore(redis_client(redis)), DeadLetterProducer(kafka))
 
     def run(self) -> "SinkRun":
         return SinkRun(self)
@@ -142,13 +142,13 @@ _sinks: dict[tuple, SignalSink] = {}
 _sinks_lock = threading.Lock()
 
 
-def sink_for(settings: Settings) -> SignalSink:
+def sink_for(redis: RedisSettings, kafka: KafkaSettings) -> SignalSink:
     """One sink (Redis connection pool + Kafka producer) per process and destination:
     Spark reuses its Python workers, so later tasks skip the connection setup."""
-    key = (settings.redis_address, settings.bootstrap_servers, settings.dead_letter_topic)
+    key = (redis.address, kafka.bootstrap_servers, kafka.dead_letter_topic)
     with _sinks_lock:
         if key not in _sinks:
-            _sinks[key] = SignalSink.from_settings(settings)
+            _sinks[key] = SignalSink.from_settings(redis, kafka)
         return _sinks[key]
 
 
@@ -181,18 +181,21 @@ STATS_SCHEMA = ", ".join(f"{name} long" for name in WriteStats().as_dict())
 
 class ArrowPartitionWriter:
     """`mapInArrow` function of the micro-batch mode: writes one partition's rows (Arrow
-    record batches, in offset order) and yields its WriteStats as a one-row batch.
+    record batches, in offset order) and yields its WriteStats as a one-row batch. It is
+    pickled to the executors' Python workers, so it holds only the (picklable) sections
+    its sink needs.
 
     Arrow instead of `foreachPartition`: pickling every row to Python cost ~20 core-µs a
     record, as much as decoding and the signals together."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, redis: RedisSettings, kafka: KafkaSettings) -> None:
+        self.redis = redis
+        self.kafka = kafka
 
     def __call__(self, batches):
         import pyarrow as pa
 
-        stats = sink_for(self.settings).write(arrow_rows(batches)).as_dict()
+        stats = sink_for(self.redis, self.kafka).write(arrow_rows(batches)).as_dict()
         yield pa.RecordBatch.from_pydict({name: [value] for name, value in stats.items()})
 
 

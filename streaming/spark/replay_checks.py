@@ -12,7 +12,7 @@ from datetime import date
 import polars as pl
 from deltalake import DeltaTable
 
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings, PathsSettings
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
 from streaming.spark.replay_plan import kafka_records_of_day
 
@@ -24,9 +24,9 @@ class CheckOutcome:
     metadata: dict = field(default_factory=dict)
 
 
-def read_day(settings: Settings, table: str, day: date, columns: list[str] | None = None) -> pl.DataFrame:
+def read_day(paths: PathsSettings, table: str, day: date, columns: list[str] | None = None) -> pl.DataFrame:
     """One day of a table (an empty frame if the table does not exist yet)."""
-    path = table_path(settings, table)
+    path = table_path(paths, table)
     if not DeltaTable.is_deltatable(path):
         return pl.DataFrame()
     frame = pl.scan_delta(path).filter(pl.col("date") == day)
@@ -36,8 +36,8 @@ def read_day(settings: Settings, table: str, day: date, columns: list[str] | Non
     return frame.select(wanted).collect()
 
 
-def rows_of_day(settings: Settings, table: str, day: date) -> int:
-    frame = read_day(settings, table, day, ["date"])
+def rows_of_day(paths: PathsSettings, table: str, day: date) -> int:
+    frame = read_day(paths, table, day, ["date"])
     return frame.height
 
 
@@ -71,8 +71,8 @@ def update_id_regressions(books: pl.DataFrame) -> pl.DataFrame:
 
 # --- the checks of one day ------------------------------------------------------------------------
 
-def check_obi_bounds(settings: Settings, day: date) -> CheckOutcome:
-    signals = read_day(settings, BOOK_SIGNALS, day, ["obi_1", "obi_5", "obi_10", "obi_20", "obi_weighted"])
+def check_obi_bounds(paths: PathsSettings, day: date) -> CheckOutcome:
+    signals = read_day(paths, BOOK_SIGNALS, day, ["obi_1", "obi_5", "obi_10", "obi_20", "obi_weighted"])
     bad = obi_out_of_bounds(signals)
     return CheckOutcome(not any(bad.values()),
                         f"{day}: every obi_k within [-1, 1]" if not any(bad.values()) else
@@ -80,15 +80,15 @@ def check_obi_bounds(settings: Settings, day: date) -> CheckOutcome:
                         {"rows": signals.height, "out_of_bounds": bad})
 
 
-def check_no_duplicates(settings: Settings, day: date) -> CheckOutcome:
-    signals = read_day(settings, BOOK_SIGNALS, day, ["symbol", "update_id"])
+def check_no_duplicates(paths: PathsSettings, day: date) -> CheckOutcome:
+    signals = read_day(paths, BOOK_SIGNALS, day, ["symbol", "update_id"])
     duplicates = duplicate_updates(signals)
     return CheckOutcome(duplicates == 0, f"{day}: {duplicates} duplicated (symbol, update_id)",
                         {"rows": signals.height, "duplicates": duplicates})
 
 
-def check_update_ids_increasing(settings: Settings, day: date) -> CheckOutcome:
-    signals = read_day(settings, BOOK_SIGNALS, day,
+def check_update_ids_increasing(paths: PathsSettings, day: date) -> CheckOutcome:
+    signals = read_day(paths, BOOK_SIGNALS, day,
                        ["symbol", "update_id", "kafka_timestamp_us", "kafka_partition", "kafka_offset"])
     regressions = update_id_regressions(signals)
     examples = regressions.head(5).to_dicts()
@@ -97,11 +97,12 @@ def check_update_ids_increasing(settings: Settings, day: date) -> CheckOutcome:
                         {"rows": signals.height, "regressions": regressions.height, "examples": examples})
 
 
-def check_row_count(settings: Settings, day: date, recorded_kafka_records: int | None = None) -> CheckOutcome:
+def check_row_count(paths: PathsSettings, kafka: KafkaSettings, day: date,
+                    recorded_kafka_records: int | None = None) -> CheckOutcome:
     """books_raw + books_quarantine rows of the day == the Kafka records of the day. When Kafka no
     longer holds the whole day, compare with the count the replay recorded instead."""
-    delta_rows = rows_of_day(settings, BOOKS_RAW, day) + rows_of_day(settings, BOOKS_QUARANTINE, day)
-    kafka_now, whole = kafka_records_of_day(settings, day)
+    delta_rows = rows_of_day(paths, BOOKS_RAW, day) + rows_of_day(paths, BOOKS_QUARANTINE, day)
+    kafka_now, whole = kafka_records_of_day(kafka, day)
     expected = kafka_now if whole or recorded_kafka_records is None else recorded_kafka_records
     source = "Kafka now" if whole or recorded_kafka_records is None else "Kafka at replay time (retention cut it since)"
     return CheckOutcome(delta_rows == expected,

@@ -35,7 +35,7 @@ from pyspark.sql.types import (
 )
 
 from quantcore.log import get_logger
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings, PathsSettings, ReplaySettings, Settings, SignalsSettings
 from streaming.spark import book_validation, delta_tables, signals
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
 from streaming.spark.protobuf_decode import decode, message_descriptor
@@ -83,12 +83,12 @@ class ReplayResult:
 
 # --- reading and decoding --------------------------------------------------------------------
 
-def read_kafka(spark: SparkSession, settings: Settings, topic: str, run: KafkaRun) -> DataFrame | None:
+def read_kafka(spark: SparkSession, kafka: KafkaSettings, topic: str, run: KafkaRun) -> DataFrame | None:
     """The records of one run of days, by explicit offsets (None when there are none)."""
     partitions = sorted(p for p in run.start if run.end[p] > run.start[p])
     if not partitions:
         return None
-    return (spark.read.format("kafka").options(**settings.spark_kafka_options())
+    return (spark.read.format("kafka").options(**kafka.spark_options())
             .option("assign", json.dumps({topic: partitions}))
             .option("startingOffsets", offsets_json(topic, {p: run.start[p] for p in partitions}))
             .option("endingOffsets", offsets_json(topic, {p: run.end[p] for p in partitions}))
@@ -96,8 +96,8 @@ def read_kafka(spark: SparkSession, settings: Settings, topic: str, run: KafkaRu
             .load())
 
 
-def read_runs(spark: SparkSession, settings: Settings, plan: ReplayPlan) -> DataFrame:
-    frames = [f for f in (read_kafka(spark, settings, plan.topic, run) for run in plan.runs()) if f is not None]
+def read_runs(spark: SparkSession, kafka: KafkaSettings, plan: ReplayPlan) -> DataFrame:
+    frames = [f for f in (read_kafka(spark, kafka, plan.topic, run) for run in plan.runs()) if f is not None]
     if not frames:
         return spark.createDataFrame([], KAFKA_SCHEMA)
     union = frames[0]
@@ -165,7 +165,7 @@ def book_struct(books: DataFrame) -> Column:
     return F.struct(*(F.col(name) for name in fields))
 
 
-def signal_rows(books: DataFrame, settings: Settings) -> DataFrame:
+def signal_rows(books: DataFrame, signal_settings: SignalsSettings) -> DataFrame:
     """One row per (symbol, update_id) of books_raw with the stream's verdict and signals.
 
     A book the stream rejects (crossed, unsorted, ...) keeps its row with `invalid_reason`
@@ -178,7 +178,8 @@ def signal_rows(books: DataFrame, settings: Settings) -> DataFrame:
                                  F.col("book"), F.col("bids"), F.col("asks"))
     valid = F.col("invalid_reason").isNull()
     values = [F.when(valid, F.col(name)).alias(name) for name in signals.VALUE_COLUMNS]
-    computed = signals.add_signals(checked, settings.obi_lambda).select(*SIGNAL_KEYS, "date", "invalid_reason", *values)
+    computed = (signals.add_signals(checked, signal_settings.obi_lambda)
+                .select(*SIGNAL_KEYS, "date", "invalid_reason", *values))
 
     by_symbol = Window.partitionBy("symbol", "date").orderBy("update_id", "kafka_partition", "kafka_offset")
     first_of_update = (computed.withColumn("previous_id", F.lag("update_id").over(by_symbol))
@@ -199,8 +200,9 @@ def replay(spark: SparkSession, settings: Settings, dates: list[date] | None = N
            allow_partial: bool = False) -> ReplayResult:
     """Replay `dates` (None: every day Kafka holds) into the Delta tables; see the module doc."""
     started = time.monotonic()
+    kafka, paths, replay_settings = settings.kafka, settings.paths, settings.replay
     delta_tables.tune_session(spark)
-    plan = plan_replay(settings, dates, allow_partial)
+    plan = plan_replay(kafka, dates, allow_partial)
     days = plan.write_days
     if plan.incomplete:
         log.warning("kafka retention cut requested days", missing=plan.missing_ranges(),
@@ -210,12 +212,12 @@ def replay(spark: SparkSession, settings: Settings, dates: list[date] | None = N
         log.info("replaying", topic=plan.topic, days=len(days), first=days[0].isoformat(),
                  last=days[-1].isoformat(), records=sum(plan.records(d) for d in days))
         with timed(phases, BOOKS_RAW):
-            read, invalid = write_raw(spark, settings, plan)
+            read, invalid = write_raw(spark, kafka, paths, replay_settings, plan)
         with timed(phases, BOOKS_QUARANTINE):
-            write_quarantine(spark, settings, plan, invalid)
+            write_quarantine(spark, kafka, paths, replay_settings, plan, invalid)
         with timed(phases, BOOK_SIGNALS):
-            write_signals(spark, settings, days)
-    result = summarize(spark, settings, plan, read, invalid, time.monotonic() - started)
+            write_signals(spark, paths, replay_settings, settings.signals, plan)
+    result = summarize(spark, paths, plan, read, invalid, time.monotonic() - started)
     result.phase_seconds = phases
     log.info("replay done", rows=result.rows, quarantined=result.quarantined, seconds=round(result.seconds, 1))
     return result
@@ -228,33 +230,41 @@ def timed(phases: dict[str, float], name: str) -> Iterator[None]:
     phases[name] = round(time.monotonic() - started, 2)
 
 
-def write_raw(spark: SparkSession, settings: Settings, plan: ReplayPlan) -> tuple[int, int]:
+def write_raw(spark: SparkSession, kafka: KafkaSettings, paths: PathsSettings, replay_settings: ReplaySettings,
+              plan: ReplayPlan) -> tuple[int, int]:
     """books_raw in one pass over Kafka; returns (records read, records not replayable)."""
     observation = Observation("replay_read")
-    decoded = decoded_records(read_runs(spark, settings, plan), plan.write_days).observe(
+    decoded = decoded_records(read_runs(spark, kafka, plan), plan.write_days).observe(
         observation, F.count(F.lit(1)).alias("read"),
         F.count(F.when(unreplayable(F.col("book")), True)).alias("invalid"))
-    delta_tables.replace_days(spark, settings, BOOKS_RAW, raw_rows(decoded), plan.write_days)
+    delta_tables.replace_days(spark, paths, replay_settings, BOOKS_RAW, raw_rows(decoded), plan.write_days,
+                              plan.topic)
     metrics = observation.get
     return int(metrics.get("read", 0)), int(metrics.get("invalid", 0))
 
 
-def write_quarantine(spark: SparkSession, settings: Settings, plan: ReplayPlan, invalid: int) -> None:
+def write_quarantine(spark: SparkSession, kafka: KafkaSettings, paths: PathsSettings, replay_settings: ReplaySettings,
+                     plan: ReplayPlan, invalid: int) -> None:
     """Bad records are rare: only then read Kafka a second time to keep their bytes."""
-    decoded = decoded_records(read_runs(spark, settings, plan) if invalid else
+    decoded = decoded_records(read_runs(spark, kafka, plan) if invalid else
                               spark.createDataFrame([], KAFKA_SCHEMA), plan.write_days)
-    delta_tables.replace_days(spark, settings, BOOKS_QUARANTINE, quarantine_rows(decoded), plan.write_days)
+    delta_tables.replace_days(spark, paths, replay_settings, BOOKS_QUARANTINE, quarantine_rows(decoded),
+                              plan.write_days, plan.topic)
 
 
-def write_signals(spark: SparkSession, settings: Settings, days: list[date]) -> None:
-    books = (spark.read.format("delta").load(delta_tables.table_path(settings, BOOKS_RAW))
+def write_signals(spark: SparkSession, paths: PathsSettings, replay_settings: ReplaySettings,
+                  signal_settings: SignalsSettings, plan: ReplayPlan) -> None:
+    """book_signals of the written days, from books_raw."""
+    days = plan.write_days
+    books = (spark.read.format("delta").load(delta_tables.table_path(paths, BOOKS_RAW))
              .where(F.col("date").isin(list(days))))
-    delta_tables.replace_days(spark, settings, BOOK_SIGNALS, signal_rows(books, settings), days)
+    delta_tables.replace_days(spark, paths, replay_settings, BOOK_SIGNALS, signal_rows(books, signal_settings), days,
+                              plan.topic)
 
 
-def summarize(spark: SparkSession, settings: Settings, plan: ReplayPlan, read: int, invalid: int,
+def summarize(spark: SparkSession, paths: PathsSettings, plan: ReplayPlan, read: int, invalid: int,
               seconds: float) -> ReplayResult:
-    by_day = {name: {d.isoformat(): n for d, n in delta_tables.rows_by_day(spark, settings, name,
+    by_day = {name: {d.isoformat(): n for d, n in delta_tables.rows_by_day(spark, paths, name,
                                                                            plan.write_days).items()}
               for name in delta_tables.TABLES}
     offsets = [{"days": f"{run.days[0]}..{run.days[-1]}",
@@ -333,7 +343,7 @@ def run_replay(settings: Settings, days: list[date] | None, allow_partial: bool 
     """`replay` in a Spark session of its own (the CLI and the Dagster-launched process)."""
     from quantcore.spark_session import build_spark_session
 
-    spark = build_spark_session(settings, "quantcore-replay")
+    spark = build_spark_session(settings.spark, settings.paths, "quantcore-replay")
     try:
         return replay(spark, settings, days, allow_partial=allow_partial)
     finally:
@@ -343,9 +353,9 @@ def run_replay(settings: Settings, days: list[date] | None, allow_partial: bool 
 def run_maintenance(settings: Settings) -> dict:
     from quantcore.spark_session import build_spark_session
 
-    spark = build_spark_session(settings, "quantcore-delta-maintenance")
+    spark = build_spark_session(settings.spark, settings.paths, "quantcore-delta-maintenance")
     try:
-        return delta_tables.maintain(spark, settings)
+        return delta_tables.maintain(spark, settings.paths, settings.replay)
     finally:
         spark.stop()
 

@@ -32,7 +32,7 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 from quantcore.errors import PlatformError
 from quantcore.timeutil import MS_PER_DAY, day_of_ms, day_start_ms  # noqa: F401 - re-exported for the replay
 from quantcore.clients import admin_client
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings
 
 
 
@@ -146,12 +146,12 @@ def offsets_json(topic: str, offsets: Mapping[int, int]) -> str:
 class KafkaLog:
     """Watermarks, offsets-for-times and record timestamps of one topic (confluent-kafka)."""
 
-    def __init__(self, settings: Settings, topic: str, timeout_s: float = 15.0) -> None:
-        self.settings = settings
+    def __init__(self, kafka: KafkaSettings, topic: str, timeout_s: float = 15.0) -> None:
+        self.kafka = kafka
         self.topic = topic
         self.timeout_s = timeout_s
         self.consumer = Consumer({
-            **settings.kafka_client_config(),
+            **kafka.client_config(),
             "group.id": f"qc-replay-planner-{uuid.uuid4().hex[:8]}",  # never commits
             "enable.auto.commit": False,
             "enable.partition.eof": False,
@@ -167,7 +167,7 @@ class KafkaLog:
     def partitions(self) -> list[int]:
         metadata = self.consumer.list_topics(self.topic, timeout=self.timeout_s).topics.get(self.topic)
         if metadata is None or metadata.error is not None or not metadata.partitions:
-            raise PlatformError(f"Kafka topic {self.topic!r} does not exist on {self.settings.bootstrap_servers}",
+            raise PlatformError(f"Kafka topic {self.topic!r} does not exist on {self.kafka.bootstrap_servers}",
                                 "check QUANTCORE_BOOK_TOPIC, or start the platform (`quantcore up`)")
         return sorted(metadata.partitions)
 
@@ -223,7 +223,7 @@ class KafkaLog:
         """The topic's retention.ms (-1 = infinite), None if the broker will not say."""
         resource = ConfigResource(ResourceType.TOPIC, self.topic)
         try:
-            configs = admin_client(self.settings).describe_configs([resource])[resource].result(self.timeout_s)
+            configs = admin_client(self.kafka).describe_configs([resource])[resource].result(self.timeout_s)
             return int(configs["retention.ms"].value)
         except Exception:  # noqa: BLE001 - no describe permission: treat as unknown
             return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings
 from quantcore.timeutil import now_us
 from streaming.spark.replay_offsets import (
     MS_PER_DAY,
@@ -68,24 +68,24 @@ class ReplayPlan:
                 for day, partitions in sorted(self.incomplete.items()) for p in partitions]
 
 
-def plan_replay(settings: Settings, days: list[date] | None = None, allow_partial: bool = False,
+def plan_replay(kafka: KafkaSettings, days: list[date] | None = None, allow_partial: bool = False,
                 topic: str | None = None) -> ReplayPlan:
     """Plan the replay of `days` (None: every day in the topic) of the book topic."""
-    topic = topic or settings.book_topic
-    with KafkaLog(settings, topic) as kafka:
-        logs = kafka.logs()
+    topic = topic or kafka.book_topic
+    with KafkaLog(kafka, topic) as kafka_log:
+        logs = kafka_log.logs()
         days = sorted(set(days)) if days is not None else topic_days(logs)
         marks = {log.partition: (log.low, log.high) for log in logs}
         boundaries = {day_start_ms(d) + shift for d in days for shift in (0, MS_PER_DAY)}
-        offsets = {ms: kafka.offsets_at(ms, marks) for ms in sorted(boundaries)}
-        retention_ms = kafka.retention_ms()
+        offsets = {ms: kafka_log.offsets_at(ms, marks) for ms in sorted(boundaries)}
+        retention_ms = kafka_log.retention_ms()
     spans = {d: spans_between(offsets[day_start_ms(d)], offsets[day_start_ms(d) + MS_PER_DAY]) for d in days}
     incomplete = incomplete_days(days, logs, retention_ms, now_us() // 1000)
     write_days = list(days) if allow_partial else [d for d in days if d not in incomplete]
     return ReplayPlan(topic, list(days), write_days, spans, incomplete, logs)
 
 
-def kafka_records_of_day(settings: Settings, day: date, topic: str | None = None) -> tuple[int, bool]:
+def kafka_records_of_day(kafka: KafkaSettings, day: date, topic: str | None = None) -> tuple[int, bool]:
     """(records Kafka holds for `day`, whether it holds the whole day): the count check."""
-    plan = plan_replay(settings, [day], allow_partial=True, topic=topic)
+    plan = plan_replay(kafka, [day], allow_partial=True, topic=topic)
     return plan.records(day), day not in plan.incomplete

@@ -10,7 +10,7 @@ import pytest
 
 from bench.harness import RESULTS_DIR, flatten
 from bench.registry import SCENARIOS
-from quantcore_platform.cli.bench_commands import run_one
+from bench.cli import run_one
 
 pytestmark = pytest.mark.slow
 

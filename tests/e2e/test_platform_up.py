@@ -21,7 +21,7 @@ from quantcore_platform.services.dagster_services import DagsterApi
 from quantcore_platform.services.process import processes_of_home, rss_mib
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore.settings import Settings
-from tests.support import make_settings
+from tests.support import make_settings, platform_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 def cli(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "quantcore_platform.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **settings.as_env()}, timeout=timeout, cwd=REPO)
+                          env=platform_env(settings), timeout=timeout, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def platform(tmp_path_factory, artifacts_dir):
     finally:
         down = cli(settings, "down")
         (artifacts_dir / "platform-down.log").write_text(down.stdout + down.stderr)
-        leftovers = processes_of_home(settings.home_dir)
+        leftovers = processes_of_home(settings.paths.home_dir)
         for pid in leftovers:  # never leave a stray process to the rest of the suite
             try:
                 os.kill(pid, 9)
@@ -60,12 +60,13 @@ def platform(tmp_path_factory, artifacts_dir):
 
 def test_up_brings_all_symbols_to_a_grpc_client(platform, artifacts_dir):
     settings, up_seconds = platform
-    seconds, symbols = wait_for_signals(settings, timeout=120, want_symbols=len(settings.symbols))
-    memory = rss_mib(list(processes_of_home(settings.home_dir)))
+    symbols_wanted = settings.market.symbols
+    seconds, symbols = wait_for_signals(settings.serve, timeout=120, want_symbols=len(symbols_wanted))
+    memory = rss_mib(list(processes_of_home(settings.paths.home_dir)))
     (artifacts_dir / "platform-figures.json").write_text(json.dumps(
         {"up_to_first_update_s": round(up_seconds, 1), "all_symbols_after_s": round(seconds, 1),
          "platform_rss_mib": round(memory)}, indent=2))
-    assert symbols == set(settings.symbols)
+    assert symbols == set(symbols_wanted)
 
 
 def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
@@ -75,7 +76,7 @@ def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
     api = DagsterApi(settings)
     runs = {run["jobName"]: run["runId"] for run in api.stream_runs(["STARTED"])}
     assert set(runs) == {"ingest_stream", "compute_stream", "serve_stream"}
-    ui = f"http://127.0.0.1:{settings.dagster_port}"
+    ui = f"http://127.0.0.1:{settings.dagster.port}"
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -110,7 +111,7 @@ def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
         page.screenshot(path=artifacts_dir / "dagster-run-restarted.png")
         browser.close()
 
-    wait_for_signals(settings, timeout=60)  # clients are served again
+    wait_for_signals(settings.serve, timeout=60)  # clients are served again
     (artifacts_dir / "platform-restart.json").write_text(json.dumps(
         {"terminate_to_stopped_s": round(stop_seconds, 1), "terminate_to_restarted_s": round(restart_seconds, 1)}))
     assert stop_seconds < 30
@@ -118,11 +119,11 @@ def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
 
 def test_down_leaves_no_process(platform):
     settings, _ = platform
-    assert processes_of_home(settings.home_dir), "the platform runs before down"
+    assert processes_of_home(settings.paths.home_dir), "the platform runs before down"
     result = cli(settings, "down")
     assert result.returncode == 0, result.stderr
     assert "run terminated through Dagster" in result.stderr
-    _wait(lambda: not processes_of_home(settings.home_dir), 30, "every platform process to exit")
+    _wait(lambda: not processes_of_home(settings.paths.home_dir), 30, "every platform process to exit")
 
 
 def _status(api: DagsterApi, run_id: str) -> str | None:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from quantcore.settings import Settings
-from tests.support import make_settings
+from quantcore.settings import KafkaSettings, Settings
+from tests.support import make_settings, platform_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +29,8 @@ SERVICES_ONLY = ("--only", "kafka", "--only", "redis")  # the foundation's servi
 
 
 def cli(settings: Settings, *args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **settings.as_env(), **(env or {})}
-    return subprocess.run([*QUANTCORE, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run([*QUANTCORE, *args], capture_output=True, text=True,
+                          env=platform_env(settings, **(env or {})), timeout=timeout, cwd=REPO)
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -64,8 +63,8 @@ def test_up_status_down_lifecycle_with_a_crash(home_settings: Settings):
 
         assert_clean_failure(cli(settings, "up", "--detach", *SERVICES_ONLY), "already up")
 
-        producer = Producer(settings.kafka_client_config())
-        producer.produce(settings.book_topic, key="BTCUSDT", value=b"survives-a-crash")
+        producer = Producer(settings.kafka.client_config())
+        producer.produce(settings.kafka.book_topic, key="BTCUSDT", value=b"survives-a-crash")
         assert producer.flush(10) == 0
 
         # A crash: both services die without cleaning their pid files.
@@ -79,7 +78,7 @@ def test_up_status_down_lifecycle_with_a_crash(home_settings: Settings):
         restarted = cli(settings, "up", "--detach", *SERVICES_ONLY)
         assert restarted.returncode == 0, restarted.stderr
         assert "stale pid file" in restarted.stderr and "data kept" in restarted.stderr
-        assert _read_all(settings, settings.book_topic) == [b"survives-a-crash"]
+        assert _read_all(settings.kafka, settings.kafka.book_topic) == [b"survives-a-crash"]
     finally:
         stopped = cli(settings, "down")
     assert stopped.returncode == 0, stopped.stderr
@@ -87,8 +86,8 @@ def test_up_status_down_lifecycle_with_a_crash(home_settings: Settings):
     assert_clean_failure(cli(settings, "down"), "not running")
 
 
-def _read_all(settings: Settings, topic: str) -> list[bytes]:
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": "lifecycle",
+def _read_all(kafka: KafkaSettings, topic: str) -> list[bytes]:
+    consumer = Consumer({**kafka.client_config(), "group.id": "lifecycle",
                          "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
     values: list[bytes] = []
@@ -101,10 +100,10 @@ def _read_all(settings: Settings, topic: str) -> list[bytes]:
 
 def test_port_in_use_is_explained(home_settings: Settings):
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", home_settings.kafka_port))
+        squatter.bind(("127.0.0.1", home_settings.kafka.port))
         squatter.listen()
         result = cli(home_settings, "up", "--detach")
-    assert_clean_failure(result, f"port {home_settings.kafka_port}", "in use", "QUANTCORE_KAFKA_PORT")
+    assert_clean_failure(result, f"port {home_settings.kafka.port}", "in use", "QUANTCORE_KAFKA_PORT")
 
 
 def test_missing_java_is_explained(home_settings: Settings, tmp_path):
@@ -128,7 +127,7 @@ def test_missing_maven_is_explained(tmp_path):
 
 def test_bad_setting_is_explained(home_settings: Settings):
     result = cli(home_settings, "status", env={"QUANTCORE_REDIS_PORT": "not-a-port"})
-    assert_clean_failure(result, "invalid setting 'redis_port'", "QUANTCORE_REDIS_PORT")
+    assert_clean_failure(result, "invalid setting redis.port", "QUANTCORE_REDIS_PORT")
 
 
 def _path_without(tmp_path: Path, tool: str) -> Path:

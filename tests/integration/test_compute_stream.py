@@ -22,8 +22,9 @@ import pytest
 
 from quantcore import wire
 from quantcore.heartbeats import read_heartbeats
-from quantcore.settings import Settings, TriggerMode
+from quantcore.settings import KafkaSettings, Settings, TriggerMode
 from quantcore.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
+from quantcore_platform.streams.catalog import Stream
 from streaming.spark import book_validation
 from streaming.spark.compute_job import ComputeStream, start_compute
 from tests.support_books import book_record, produce_books, random_book
@@ -80,8 +81,8 @@ def assert_hash_matches(redis_conn, record: wire.BookRecord, previous: wire.Book
 # --- harness ---------------------------------------------------------------------------------
 
 def compute_settings(kafka: Settings, topic: str, tmp_path, **overrides) -> Settings:
-    return kafka.model_copy(update={"book_topic": topic, "checkpoint_root": str(tmp_path / "checkpoints"),
-                                    "compute_relay_topic": f"{topic}.relay", **overrides})
+    return kafka.override(book_topic=topic, checkpoint_root=str(tmp_path / "checkpoints"),
+                          compute_relay_topic=f"{topic}.relay", **overrides)
 
 
 def wait_for(condition, timeout_s: float, what: str, stream: ComputeStream | None = None):
@@ -130,12 +131,12 @@ def all_at(redis_conn, targets: dict[str, int]):
     return lambda: stored_ids(redis_conn, list(targets)) == targets
 
 
-def dead_letters_from(settings: Settings, source_topic: str, expected: int, timeout_s: float = 30) -> list:
+def dead_letters_from(kafka: KafkaSettings, source_topic: str, expected: int, timeout_s: float = 30) -> list:
     from confluent_kafka import Consumer
 
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"test-{uuid.uuid4().hex}",
+    consumer = Consumer({**kafka.client_config(), "group.id": f"test-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([settings.dead_letter_topic])
+    consumer.subscribe([kafka.dead_letter_topic])
     found, deadline = [], time.monotonic() + timeout_s
     try:
         while len(found) < expected and time.monotonic() < deadline:
@@ -168,8 +169,8 @@ def test_30_symbols_match_plain_python_and_bad_records_are_dead_lettered(
     bad = [("S00USDT", b"\x0a\xff\xff\xff"),
            ("S01USDT", book_record("S01USDT", 100, [("10", "1"), ("11", "1")], [("12", "1")]).SerializeToString()),
            ("S02USDT", book_record("S02USDT", 100, [("10", "-1")], [("12", "1")]).SerializeToString())]
-    produce_books(settings, fresh_topic, records[:60], payloads=bad)
-    produce_books(settings, fresh_topic, records[60:])  # valid books after the bad ones: still processed
+    produce_books(settings.kafka, fresh_topic, records[:60], payloads=bad)
+    produce_books(settings.kafka, fresh_topic, records[60:])  # valid books after the bad ones: still processed
 
     stream = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
     try:
@@ -177,8 +178,8 @@ def test_30_symbols_match_plain_python_and_bad_records_are_dead_lettered(
         last = {r.symbol: r for r in records if r.update_id == 4}
         before = {r.symbol: r for r in records if r.update_id == 3}
         for symbol in SYMBOLS:
-            assert_hash_matches(redis_conn, last[symbol], before[symbol], settings.obi_lambda)
-        letters = dead_letters_from(settings, fresh_topic, expected=3)
+            assert_hash_matches(redis_conn, last[symbol], before[symbol], settings.signals.obi_lambda)
+        letters = dead_letters_from(settings.kafka, fresh_topic, expected=3)
         assert stream.query.isActive, "bad records do not stop the query"
         wait_for(lambda: stream.write_stats()["dead_letters"] == 3, 10, "the dead-letter counter")
     finally:
@@ -202,7 +203,7 @@ def test_out_of_order_and_replayed_ids_never_move_redis_backwards(
     book = {(s, uid): random_book(rng, s, uid) for s in symbols for uid in range(1, 9)}
 
     def produce(ids: list[int]) -> int:
-        return produce_books(settings, fresh_topic, [book[(s, uid)] for uid in ids for s in symbols])
+        return produce_books(settings.kafka, fresh_topic, [book[(s, uid)] for uid in ids for s in symbols])
 
     stream = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
     try:
@@ -219,7 +220,7 @@ def test_out_of_order_and_replayed_ids_never_move_redis_backwards(
     finally:
         stream.stop()
     for symbol in symbols:
-        assert_hash_matches(redis_conn, book[(symbol, 8)], book[(symbol, 5)], settings.obi_lambda)
+        assert_hash_matches(redis_conn, book[(symbol, 8)], book[(symbol, 5)], settings.signals.obi_lambda)
     ids = published.ids_by_symbol()
     for symbol in symbols:
         assert ids[symbol] == sorted(set(ids[symbol])) and ids[symbol][-1] == 8, "nothing stale is published"
@@ -236,7 +237,7 @@ def test_restart_from_checkpoint_loses_nothing_and_regresses_nothing(
     book = {(s, uid): random_book(rng, s, uid, depth=5) for s in SYMBOLS for uid in range(1, 41)}
 
     def produce(ids) -> int:
-        return produce_books(settings, fresh_topic, [book[(s, uid)] for uid in ids for s in SYMBOLS])
+        return produce_books(settings.kafka, fresh_topic, [book[(s, uid)] for uid in ids for s in SYMBOLS])
 
     produce(range(1, 11))
     first = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
@@ -256,7 +257,7 @@ def test_restart_from_checkpoint_loses_nothing_and_regresses_nothing(
     finally:
         second.stop()
     for symbol in SYMBOLS:
-        assert_hash_matches(redis_conn, book[(symbol, 40)], book[(symbol, 39)], settings.obi_lambda)
+        assert_hash_matches(redis_conn, book[(symbol, 40)], book[(symbol, 39)], settings.signals.obi_lambda)
     for symbol, ids in published.ids_by_symbol().items():
         assert ids == sorted(set(ids)), f"{symbol} went backwards or republished: {ids}"
 
@@ -268,9 +269,9 @@ def test_cli_realtime_trigger_heartbeat_and_graceful_stop(kafka, redis_conn, fre
     rng = random.Random(9)
     records = [random_book(rng, symbol, uid) for uid in (1, 2) for symbol in SYMBOLS]
     garbage = b"\x0a\xff\xff\xff"
-    produce_books(settings, fresh_topic, records[:30], payloads=[("S05USDT", garbage)])
-    produce_books(settings, fresh_topic, records[30:])
-    env = {**os.environ, **settings.as_env(), "QUANTCORE_SPARK_DRIVER_MEMORY": "1g"}
+    produce_books(settings.kafka, fresh_topic, records[:30], payloads=[("S05USDT", garbage)])
+    produce_books(settings.kafka, fresh_topic, records[30:])
+    env = settings.override(spark_driver_memory="1g").child_env(*Stream.compute.sections)  # as Dagster starts it
     command = [sys.executable, "-m", "quantcore_platform.cli", "stream", "compute",
                "--trigger", "realtime", "--from-beginning"]
     log = (tmp_path / "compute.log").open("w")
@@ -285,7 +286,7 @@ def test_cli_realtime_trigger_heartbeat_and_graceful_stop(kafka, redis_conn, fre
 
         beats = wait_for(heartbeat, 30, "a heartbeat with the published count")
         assert beats["trigger_mode"] == "realtime" and beats["active"] is True
-        (letter,) = dead_letters_from(settings, fresh_topic, expected=1)
+        (letter,) = dead_letters_from(settings.kafka, fresh_topic, expected=1)
         assert letter.reason == book_validation.UNDECODABLE and letter.payload == garbage
     finally:
         if process.poll() is None:
@@ -296,4 +297,4 @@ def test_cli_realtime_trigger_heartbeat_and_graceful_stop(kafka, redis_conn, fre
     latest = {r.symbol: r for r in records if r.update_id == 2}
     first = {r.symbol: r for r in records if r.update_id == 1}
     for symbol in SYMBOLS:
-        assert_hash_matches(redis_conn, latest[symbol], first[symbol], settings.obi_lambda)
+        assert_hash_matches(redis_conn, latest[symbol], first[symbol], settings.signals.obi_lambda)

@@ -15,6 +15,7 @@ from quantcore.heartbeats import beat, heartbeat_key
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore_platform.sensors import CHECK_NAME, stream_health_sensor
 from quantcore.timeutil import now_us
+from tests.support import platform_env as every_section_env
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +23,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def platform_env(kafka, redis_conn, monkeypatch):
     """The sensor reads settings from the environment, as under `quantcore up`."""
-    for key, value in kafka.as_env().items():
-        monkeypatch.setenv(key, value)
+    for key, value in every_section_env(kafka).items():
+        if key.startswith("QUANTCORE_"):
+            monkeypatch.setenv(key, value)
     monkeypatch.setenv("QUANTCORE_STREAM_START_GRACE_S", "0")  # runs created here count as started
     return redis_conn
 

@@ -7,7 +7,6 @@ injects two sequence gaps, then reads every record back from a fresh topic.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from quantcore.heartbeats import read_heartbeats
 from quantcore.clients import admin_client
 from quantcore.settings import BookModeSetting, Settings
 from streaming.ingest.counters import IngestCounters
+from streaming.ingest.runner import SHARD_SECTIONS
 from streaming.ingest.shard import run_shard
 from streaming.ingest.sharding import shard_symbols
 from streaming.simulator import SimulatorHandle, start_simulator
@@ -52,7 +52,7 @@ class Consumed:
 @pytest.fixture
 def dead_letter_topic(kafka: Settings) -> Iterator[str]:
     name = f"qc.test.dlq.{uuid.uuid4().hex[:10]}"
-    admin = admin_client(kafka)
+    admin = admin_client(kafka.kafka)
     admin.create_topics([NewTopic(name, 3, 1)])[name].result()
     yield name
     admin.delete_topics([name])
@@ -66,15 +66,15 @@ def simulator(kafka: Settings) -> Iterator[SimulatorHandle]:
 
 def ingest_settings(base: Settings, simulator: SimulatorHandle, book_topic: str, dead_letter_topic: str,
                     **overrides) -> Settings:
-    return base.model_copy(update={"book_topic": book_topic, "dead_letter_topic": dead_letter_topic,
-                                   "simulator_port": simulator.port, "heartbeat_interval_s": 0.5, **overrides})
+    return base.override(book_topic=book_topic, dead_letter_topic=dead_letter_topic, simulator_port=simulator.port,
+                         heartbeat_interval_s=0.5, **overrides)
 
 
 def read_topic(settings: Settings, topic: str, expected: int | None = None, timeout_s: float = 60.0,
                idle_s: float = 3.0) -> list:
     """Every message of `topic` from the start: until `expected` are there, or (without
     `expected`) until nothing new arrives for `idle_s`."""
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"test-{uuid.uuid4().hex}",
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"test-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     partitions = wait_for(lambda: consumer.list_topics(topic, timeout=10).topics[topic].partitions, 20,
                           f"the partitions of {topic}")
@@ -189,7 +189,7 @@ def shard_runner(settings: Settings, log: Path, shards: int = 3) -> Iterator[sub
     """The real CLI runner (`quantcore stream ingest --shards n`); SIGTERM on exit must give 0."""
     with open(log, "wb") as output:
         process = subprocess.Popen([sys.executable, "-m", "quantcore_platform.cli", "stream", "ingest",
-                                    "--shards", str(shards)], env={**os.environ, **settings.as_env()},
+                                    "--shards", str(shards)], env=settings.child_env(*SHARD_SECTIONS),
                                    stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         yield process
@@ -208,7 +208,7 @@ def shard_runner(settings: Settings, log: Path, shards: int = 3) -> Iterator[sub
 def test_simulator_to_three_shards_to_kafka(kafka, redis_conn, fresh_topic, dead_letter_topic, simulator,
                                              tmp_path):
     settings = ingest_settings(kafka, simulator, fresh_topic, dead_letter_topic, shards=3)
-    assert len(settings.symbols) == 30
+    assert len(settings.market.symbols) == 30
     gapped = ["BTCUSDT", "XRPUSDT"]
     with shard_runner(settings, tmp_path / "runner.log"):
         wait_for(lambda: (b := shard_beats(redis_conn, 3)) and all(x["records"] > 50 for x in b.values()),
@@ -227,7 +227,7 @@ def test_simulator_to_three_shards_to_kafka(kafka, redis_conn, fresh_topic, dead
 
     consumed = read_books(settings, fresh_topic, total)
     assert len(consumed) == total  # every record arrived once
-    owner = {s: i for i in range(3) for s in shard_symbols(settings.symbols, i, 3)}
+    owner = {s: i for i in range(3) for s in shard_symbols(settings.market.symbols, i, 3)}
     partitions = defaultdict(set)
     for item in consumed:
         record = item.record
@@ -235,8 +235,8 @@ def test_simulator_to_three_shards_to_kafka(kafka, redis_conn, fresh_topic, dead
         assert record.shard_id == owner[record.symbol]
         assert record.event_time_us > 0 and record.ingest_time_us >= record.event_time_us - 5_000_000
         partitions[record.symbol].add(item.partition)
-        assert_sane_book(record, settings.depth)
-    assert set(partitions) == set(settings.symbols)
+        assert_sane_book(record, settings.market.depth)
+    assert set(partitions) == set(settings.market.symbols)
     assert all(len(p) == 1 for p in partitions.values()), "a symbol lives in one partition"
     for symbol, records in by_symbol(consumed).items():
         assert_strictly_increasing(records)
@@ -273,7 +273,7 @@ def test_one_shard_from_the_cli_flushes_everything_on_sigint(kafka, redis_conn, 
     log = tmp_path / "shard.log"
     with open(log, "wb") as output:
         process = subprocess.Popen([sys.executable, "-m", "quantcore_platform.cli", "stream", "ingest",
-                                    "--shard-id", "0", "--shards", "1"], env={**os.environ, **settings.as_env()},
+                                    "--shard-id", "0", "--shards", "1"], env=settings.child_env(*SHARD_SECTIONS),
                                    stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         wait_for(lambda: (b := shard_beats(redis_conn, 1)) and b[0]["records"] > 30, 60, "records")
@@ -290,6 +290,6 @@ def test_one_shard_from_the_cli_flushes_everything_on_sigint(kafka, redis_conn, 
 def test_a_bad_shard_id_is_explained(kafka):
     result = subprocess.run([sys.executable, "-m", "quantcore_platform.cli", "stream", "ingest", "--shard-id", "3",
                              "--shards", "3"], capture_output=True, text=True, cwd=REPO,
-                            env={**os.environ, **kafka.as_env()}, timeout=60)
+                            env=kafka.child_env(*SHARD_SECTIONS), timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--shard-id" in result.stderr and "[0, 3)" in result.stderr

@@ -120,7 +120,7 @@ def test_malformed_frames_and_crossed_books_leave_the_stream_intact(kafka, redis
     for records in streams.values():
         assert_strictly_increasing(records)
         for record in records:
-            assert_sane_book(record, settings.depth)  # never a crossed book in Kafka
+            assert_sane_book(record, settings.market.depth)  # never a crossed book in Kafka
 
     letters = [wire.DeadLetter.FromString(m.value()) for m in read_topic(settings, dead_letter_topic, 5)]
     assert len(letters) == 5

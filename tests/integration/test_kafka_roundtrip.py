@@ -10,14 +10,14 @@ pytestmark = pytest.mark.slow
 
 def test_10k_keyed_messages_none_lost_order_kept(kafka, fresh_topic):
     keys = [f"SYM{i:02d}" for i in range(30)]
-    producer = Producer({**kafka.kafka_client_config(), "enable.idempotence": True, "linger.ms": 5})
+    producer = Producer({**kafka.kafka.client_config(), "enable.idempotence": True, "linger.ms": 5})
     for seq in range(10_000):
         key = keys[seq % len(keys)]
         producer.produce(fresh_topic, key=key, value=f"{key}:{seq}".encode())
         producer.poll(0)
     assert producer.flush(30) == 0
 
-    consumer = Consumer({**kafka.kafka_client_config(), "group.id": fresh_topic,
+    consumer = Consumer({**kafka.kafka.client_config(), "group.id": fresh_topic,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([fresh_topic])
     seen: dict[str, list[int]] = defaultdict(list)

@@ -57,12 +57,12 @@ def expected_summary() -> dict[tuple[str, str], tuple[int, str]]:
 def analyst_root(spark, kafka, tmp_path_factory):
     """Both days replayed into a fresh data root."""
     topic = f"qc.test.analysts.{uuid.uuid4().hex[:8]}"
-    create_topic(kafka, topic, PARTITIONS, CREATE_TIME)
-    produce_known(kafka, topic)
+    create_topic(kafka.kafka, topic, PARTITIONS, CREATE_TIME)
+    produce_known(kafka.kafka, topic)
     root = str(tmp_path_factory.mktemp("analysts") / "delta")
-    replay(spark, kafka.model_copy(update={"book_topic": topic, "data_root": root}), [DAY1, DAY2])
+    replay(spark, kafka.override(book_topic=topic, data_root=root), [DAY1, DAY2])
     yield root
-    admin_client(kafka).delete_topics([topic])
+    admin_client(kafka.kafka).delete_topics([topic])
 
 
 def run_block(code: str) -> str:

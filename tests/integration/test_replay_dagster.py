@@ -35,8 +35,8 @@ CHECKS = {"obi_within_bounds", "no_duplicate_updates", "update_ids_increasing", 
 def settings_file(settings: Settings, topic: str, data_root: str, path) -> str:
     """The TOML the resource points at: how a deployment configures Dagster's settings."""
     path.write_text("\n".join([
-        f'home = "{settings.home}"', f"kafka_port = {settings.kafka_port}",
-        f"kafka_controller_port = {settings.kafka_controller_port}", f"redis_port = {settings.redis_port}",
+        f'home = "{settings.paths.home}"', f"kafka_port = {settings.kafka.port}",
+        f"kafka_controller_port = {settings.kafka.controller_port}", f"redis_port = {settings.redis.port}",
         f'book_topic = "{topic}"', f'data_root = "{data_root}"', 'spark_driver_memory = "1g"', ""]))
     return str(path)
 
@@ -44,10 +44,10 @@ def settings_file(settings: Settings, topic: str, data_root: str, path) -> str:
 @pytest.fixture
 def topic(kafka: Settings):
     name = f"qc.test.dagster.{uuid.uuid4().hex[:8]}"
-    create_topic(kafka, name, PARTITIONS, CREATE_TIME)
-    produce_known(kafka, name)
+    create_topic(kafka.kafka, name, PARTITIONS, CREATE_TIME)
+    produce_known(kafka.kafka, name)
     yield name
-    admin_client(kafka).delete_topics([name])
+    admin_client(kafka.kafka).delete_topics([name])
 
 
 def run(resource: QuantcoreSettingsResource, **partition):
@@ -84,7 +84,7 @@ def test_a_day_materializes_with_metadata_and_passing_checks(kafka, topic, tmp_p
 
 
 def test_a_range_cut_by_retention_fails_its_check_loudly(kafka, topic, tmp_path):
-    admin = admin_client(kafka)  # keep a reference: a collected client never completes its futures
+    admin = admin_client(kafka.kafka)  # keep a reference: a collected client never completes its futures
     for future in admin.delete_records([TopicPartition(topic, 0, 2)], request_timeout=30).values():
         future.result(30)
     resource = QuantcoreSettingsResource(config_file=settings_file(kafka, topic, str(tmp_path / "delta"),

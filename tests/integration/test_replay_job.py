@@ -18,7 +18,7 @@ from quantcore import wire
 from quantcore.topics import CREATE_TIME, create_topic, produce_all
 from streaming.simulator.synthetic_day import book as make_book
 from quantcore.clients import admin_client
-from quantcore.settings import Settings
+from quantcore.settings import KafkaSettings, PathsSettings, Settings
 from streaming.spark import book_validation, delta_tables
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
 from streaming.spark.ofi import TopOfBook, ofi_value
@@ -99,40 +99,40 @@ def partition_of(key: bytes) -> int:
     return symbols.index(key) % PARTITIONS if key in symbols else PARTITIONS - 1
 
 
-def produce_known(settings: Settings, topic: str, records: list[Sent] = RECORDS) -> None:
-    produce_all(settings, topic, [(r.key, r.value, r.ts_ms) for r in records], partition_of=partition_of)
+def produce_known(kafka: KafkaSettings, topic: str, records: list[Sent] = RECORDS) -> None:
+    produce_all(kafka, topic, [(r.key, r.value, r.ts_ms) for r in records], partition_of=partition_of)
 
 
 @pytest.fixture(scope="module")
 def topic(kafka: Settings):
     name = f"qc.test.replay.{uuid.uuid4().hex[:8]}"
-    create_topic(kafka, name, PARTITIONS, CREATE_TIME)
-    produce_known(kafka, name)
+    create_topic(kafka.kafka, name, PARTITIONS, CREATE_TIME)
+    produce_known(kafka.kafka, name)
     yield name
-    admin_client(kafka).delete_topics([name])
+    admin_client(kafka.kafka).delete_topics([name])
 
 
 @pytest.fixture
 def settings(kafka: Settings, topic: str, tmp_path) -> Settings:
     """A fresh, empty data root per test."""
-    return kafka.model_copy(update={"book_topic": topic, "data_root": str(tmp_path / "delta")})
+    return kafka.override(book_topic=topic, data_root=str(tmp_path / "delta"))
 
 
 @pytest.fixture(scope="module")
 def replayed(spark, kafka: Settings, topic: str, tmp_path_factory):
     """Both days replayed once, for the tests that only read: (settings, result)."""
-    settings = kafka.model_copy(update={"book_topic": topic, "data_root": str(tmp_path_factory.mktemp("delta"))})
+    settings = kafka.override(book_topic=topic, data_root=str(tmp_path_factory.mktemp("delta")))
     return settings, replay(spark, settings, [DAY1, DAY2])
 
 
-def table_rows(spark, settings: Settings, name: str, exclude=()) -> list[tuple]:
-    frame = spark.read.format("delta").load(table_path(settings, name))
+def table_rows(spark, paths: PathsSettings, name: str, exclude=()) -> list[tuple]:
+    frame = spark.read.format("delta").load(table_path(paths, name))
     columns = [c for c in frame.columns if c not in exclude]
     return sorted(tuple(row) for row in frame.select(columns).collect())
 
 
-def snapshot(spark, settings: Settings) -> dict[str, list[tuple]]:
-    return {name: table_rows(spark, settings, name) for name in delta_tables.TABLES}
+def snapshot(spark, paths: PathsSettings) -> dict[str, list[tuple]]:
+    return {name: table_rows(spark, paths, name) for name in delta_tables.TABLES}
 
 
 # --- tests ----------------------------------------------------------------------------------------
@@ -148,17 +148,17 @@ def test_each_day_then_all_gives_the_same_rows(spark, settings):
     second = replay_in_time_zone(spark, settings, [DAY2], "America/New_York")
     assert second.rows_by_day[BOOKS_RAW] == {"2024-03-02": len(expected_raw(DAY2))}, \
         "days come from Kafka's timestamps, whatever the session time zone"
-    by_day = snapshot(spark, settings)
+    by_day = snapshot(spark, settings.paths)
 
     everything = replay(spark, settings, None)
     assert everything.days == ["2024-03-01", "2024-03-02"]
     assert len(everything.offsets) == 1, "--all is one Kafka read"
     assert everything.records_read == len(RECORDS)
-    assert snapshot(spark, settings) == by_day, "a re-run (--all) replaces, never duplicates"
+    assert snapshot(spark, settings.paths) == by_day, "a re-run (--all) replaces, never duplicates"
 
     empty = replay(spark, settings, [date(2024, 3, 5)])
     assert empty.rows == {name: 0 for name in delta_tables.TABLES} and empty.kafka_records == {"2024-03-05": 0}
-    assert snapshot(spark, settings) == by_day, "an empty day clears that day only"
+    assert snapshot(spark, settings.paths) == by_day, "an empty day clears that day only"
 
 
 def replay_in_time_zone(spark, settings: Settings, days: list[date], zone: str):
@@ -172,7 +172,7 @@ def replay_in_time_zone(spark, settings: Settings, days: list[date], zone: str):
 
 def test_books_raw_keeps_every_field_exactly(spark, replayed):
     settings, _ = replayed
-    rows = spark.read.format("delta").load(table_path(settings, BOOKS_RAW)).collect()
+    rows = spark.read.format("delta").load(table_path(settings.paths, BOOKS_RAW)).collect()
 
     produced = sorted((r.book.symbol, r.book.update_id, r.ts_ms * 1000, r.duplicate)
                       for r in RECORDS if r.book is not None)
@@ -185,7 +185,7 @@ def test_books_raw_keeps_every_field_exactly(spark, replayed):
         assert row.asks == [(lv.price, lv.qty) for lv in sent.book.asks]
         assert (row.exchange, row.event_time_us, row.ingest_time_us, row.mode) == (
             "binance", sent.book.event_time_us, sent.book.ingest_time_us, "BOOK_MODE_LOCAL_BOOK")
-        assert row.kafka_timestamp_type == "CreateTime" and row.kafka_topic == settings.book_topic
+        assert row.kafka_timestamp_type == "CreateTime" and row.kafka_topic == settings.kafka.book_topic
         assert row.date == sent.day
     offsets = {(row.kafka_partition, row.kafka_offset) for row in rows}
     assert len(offsets) == len(rows), "Kafka coordinates identify each record"
@@ -198,9 +198,9 @@ def test_signals_equal_the_streaming_module(spark, replayed):
     from streaming.spark import signals
 
     settings, _ = replayed
-    replayed_rows = spark.read.format("delta").load(table_path(settings, BOOK_SIGNALS))
-    books = spark.read.format("delta").load(table_path(settings, BOOKS_RAW))
-    direct = signals.with_signals(books, settings.obi_lambda)
+    replayed_rows = spark.read.format("delta").load(table_path(settings.paths, BOOK_SIGNALS))
+    books = spark.read.format("delta").load(table_path(settings.paths, BOOKS_RAW))
+    direct = signals.with_signals(books, settings.signals.obi_lambda)
     compared = [c for c in (*signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS) if c != "ofi"]  # OFI: below
 
     key = ["symbol", "update_id"]
@@ -230,9 +230,8 @@ def test_ofi_chains_consecutive_valid_books_of_a_symbol_within_the_day(spark, re
     """Against the stream's plain-Python OFI twin, chained here book by book (a rejected book
     is skipped, as the stream's writer never sees it)."""
     settings, _ = replayed
-    got = {(r.symbol, r.update_id): r.ofi for r in
-           spark.read.format("delta").load(table_path(settings, BOOK_SIGNALS)).select("symbol", "update_id", "ofi")
-           .collect()}
+    replayed_rows = spark.read.format("delta").load(table_path(settings.paths, BOOK_SIGNALS))
+    got = {(r.symbol, r.update_id): r.ofi for r in replayed_rows.select("symbol", "update_id", "ofi").collect()}
     top = lambda b: TopOfBook(*(float(v) if v else None for v in (  # noqa: E731
         b.bids[0].price if b.bids else None, b.bids[0].qty if b.bids else None,
         b.asks[0].price if b.asks else None, b.asks[0].qty if b.asks else None)))
@@ -254,7 +253,8 @@ def test_ofi_chains_consecutive_valid_books_of_a_symbol_within_the_day(spark, re
 def test_bad_records_are_quarantined_and_the_day_completes(spark, replayed):
     settings, result = replayed
     assert result.quarantined == 2 and result.complete
-    quarantined = spark.read.format("delta").load(table_path(settings, BOOKS_QUARANTINE)).orderBy("date").collect()
+    quarantined = (spark.read.format("delta").load(table_path(settings.paths, BOOKS_QUARANTINE))
+                   .orderBy("date").collect())
 
     bad = [r for r in RECORDS if r.book is None]
     assert [(q.payload, q.kafka_timestamp_us, q.date) for q in quarantined] == [
@@ -270,7 +270,7 @@ def test_tables_document_their_schema(replayed):
 
     settings, _ = replayed
     for name in delta_tables.TABLES:
-        table = DeltaTable(table_path(settings, name))
+        table = DeltaTable(table_path(settings.paths, name))
         metadata = table.metadata()
         assert metadata.partition_columns == ["date"]
         assert metadata.description == delta_tables.DESCRIPTIONS[name]
@@ -282,15 +282,15 @@ def test_tables_document_their_schema(replayed):
 
 def test_retention_gap_is_reported_and_never_overwrites_a_day(spark, kafka, tmp_path):
     name = f"qc.test.retention.{uuid.uuid4().hex[:8]}"
-    create_topic(kafka, name, PARTITIONS, CREATE_TIME)
-    settings = kafka.model_copy(update={"book_topic": name, "data_root": str(tmp_path / "delta")})
+    create_topic(kafka.kafka, name, PARTITIONS, CREATE_TIME)
+    settings = kafka.override(book_topic=name, data_root=str(tmp_path / "delta"))
     try:
-        produce_known(kafka, name)
+        produce_known(kafka.kafka, name)
         complete = replay(spark, settings, [DAY1, DAY2])
-        kept = table_rows(spark, settings, BOOKS_RAW)
+        kept = table_rows(spark, settings.paths, BOOKS_RAW)
 
         # Retention (here: delete-records) drops the first two records of partition 0.
-        admin = admin_client(kafka)  # keep a reference: a collected client never completes its futures
+        admin = admin_client(kafka.kafka)  # keep a reference: a collected client never completes its futures
         for future in admin.delete_records([TopicPartition(name, 0, 2)]).values():
             future.result(30)
         again = replay(spark, settings, [DAY1, DAY2])
@@ -299,11 +299,11 @@ def test_retention_gap_is_reported_and_never_overwrites_a_day(spark, kafka, tmp_
         assert again.missing_ranges == [{"date": "2024-03-01", "partition": 0, "low_watermark": 2,
                                          "earliest_retained_timestamp_ms": again.missing_ranges[0][
                                              "earliest_retained_timestamp_ms"]}]
-        assert table_rows(spark, settings, BOOKS_RAW) == kept, "the cut day keeps its complete rows"
+        assert table_rows(spark, settings.paths, BOOKS_RAW) == kept, "the cut day keeps its complete rows"
         assert again.rows_by_day[BOOKS_RAW] == {"2024-03-02": complete.rows_by_day[BOOKS_RAW]["2024-03-02"]}
 
         partial = replay(spark, settings, [DAY1], allow_partial=True)
         assert partial.rows_by_day[BOOKS_RAW]["2024-03-01"] == complete.rows_by_day[BOOKS_RAW]["2024-03-01"] - 2
         assert not partial.complete
     finally:
-        admin_client(kafka).delete_topics([name])
+        admin_client(kafka.kafka).delete_topics([name])

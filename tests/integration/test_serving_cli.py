@@ -6,7 +6,6 @@ one error line with a fix, and SIGTERM drains the open streams (UNAVAILABLE, exi
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -32,7 +31,8 @@ QUANTCORE = [sys.executable, "-m", "quantcore_platform.cli"]
 
 
 def env_of(settings: Settings) -> dict[str, str]:
-    return {**os.environ, **settings.as_env(), "COLUMNS": "160"}
+    """The environment of `stream serve` (and `watch`, which reads only the serve section)."""
+    return {**settings.child_env("serve", "market", "redis", "heartbeat"), "COLUMNS": "160"}
 
 
 def wait_serving(address: str, server: subprocess.Popen, timeout: float = 30) -> None:
@@ -51,13 +51,13 @@ def wait_serving(address: str, server: subprocess.Popen, timeout: float = 30) ->
 
 
 def test_serve_watch_and_sigterm_drain(redis_conn, redis_service: Settings):
-    settings = redis_service.model_copy(update={"grpc_port": free_port(), "grpc_shutdown_grace_s": 5.0})
+    settings = redis_service.override(grpc_port=free_port(), grpc_shutdown_grace_s=5.0)
     store = SignalStore(redis_conn)
     store.write(signal_update("BTCUSDT", 1, obi=0.25, mid=65_000.0))
     server = subprocess.Popen([*QUANTCORE, "stream", "serve"], env=env_of(settings), cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_serving(settings.grpc_address, server)
+        wait_serving(settings.serve.address, server)
 
         shown = subprocess.run([*QUANTCORE, "watch", "BTCUSDT", "ETHUSDT", "--duration", "1.5"],
                                env=env_of(settings), cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -73,7 +73,7 @@ def test_serve_watch_and_sigterm_drain(redis_conn, redis_service: Settings):
 
         # An open stream, read in a thread, sees the queued update and then the drain status.
         received, ended = [], {}
-        with grpc.insecure_channel(settings.grpc_address) as channel:
+        with grpc.insecure_channel(settings.serve.address) as channel:
             subscribe = channel.unary_stream(f"/{SERVICE_NAME}/Subscribe",
                                              request_serializer=market_data_pb2.SubscribeRequest.SerializeToString,
                                              response_deserializer=MarketUpdate.FromString)

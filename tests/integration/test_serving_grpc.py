@@ -34,7 +34,7 @@ TOKEN = "s3cret-token"
 
 
 def server_settings(base: Settings, **overrides) -> Settings:
-    return base.model_copy(update={"grpc_port": free_port(), "heartbeat_interval_s": 0.2, **overrides})
+    return base.override(grpc_port=free_port(), heartbeat_interval_s=0.2, **overrides)
 
 
 async def serving(server: MarketDataServer) -> None:
@@ -58,7 +58,7 @@ def test_subscribe_gets_the_snapshot_then_each_change_typed_and_timestamped(redi
     store.write(signal_update("ETHUSDT", 20, obi=-0.25, mid=3_000.0))
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server:
+        async with MarketDataServer.from_settings(settings) as server:
             await serving(server)
             async with MarketDataClient(server.address) as client:
                 stream = client.subscribe(reconnect=False)
@@ -116,10 +116,10 @@ def test_symbol_filter_snapshot_and_list(redis_conn, redis_service):
     store.write_many([signal_update("BTCUSDT", 1), signal_update("ETHUSDT", 1), signal_update("SOLUSDT", 1)])
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server:
+        async with MarketDataServer.from_settings(settings) as server:
             await serving(server)
             async with MarketDataClient(server.address) as client:
-                assert await client.list_symbols() == settings.symbols
+                assert await client.list_symbols() == settings.market.symbols
                 snapshot = await client.snapshot(["SOLUSDT", "ETHUSDT"])
                 assert snapshot.kind == MarketUpdate.SNAPSHOT and snapshot.server_send_us > 0
                 assert sorted(u.symbol for u in snapshot.updates) == ["ETHUSDT", "SOLUSDT"]
@@ -141,7 +141,7 @@ def test_unknown_symbols_and_malformed_requests_are_invalid_argument(redis_conn,
     settings = server_settings(redis_service)
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server:
+        async with MarketDataServer.from_settings(settings) as server:
             async with MarketDataClient(server.address) as client:
                 error = await rpc_error(anext(client.subscribe(["BTCUSDT", "NOPEUSDT"])))  # reconnect on: still fatal
                 assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "NOPEUSDT" in error.details()
@@ -163,7 +163,7 @@ def test_bearer_token_is_required_except_for_health(redis_conn, redis_service):
     settings = server_settings(redis_service, grpc_token=TOKEN)
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server:
+        async with MarketDataServer.from_settings(settings) as server:
             await serving(server)
             for token in (None, "wrong"):
                 async with MarketDataClient(server.address, token=token) as client:
@@ -199,7 +199,7 @@ def test_tls_round_trip_with_a_test_certificate(redis_conn, redis_service, tmp_p
     store.write(signal_update("BTCUSDT", 5, obi=0.125))
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server:
+        async with MarketDataServer.from_settings(settings) as server:
             await serving(server)
             async with MarketDataClient.from_settings(settings, server.address) as client:  # trusts the cert
                 stream = client.subscribe(["BTCUSDT"], reconnect=False)
@@ -217,7 +217,7 @@ def test_max_concurrent_streams_is_resource_exhausted(redis_conn, redis_service)
     settings = server_settings(redis_service, grpc_max_streams=2)
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server, MarketDataClient(server.address) as client:
+        async with MarketDataServer.from_settings(settings) as server, MarketDataClient(server.address) as client:
             first, second = client.subscribe(reconnect=False), client.subscribe(reconnect=False)
             await next_message(first)
             await next_message(second)
@@ -252,7 +252,7 @@ def test_reflection_lists_and_describes_the_service(redis_conn, redis_service):
     settings = server_settings(redis_service, grpc_token=TOKEN)
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server:
+        async with MarketDataServer.from_settings(settings) as server:
             address = server.address
             with pytest.raises(grpc.RpcError) as refused:
                 await asyncio.to_thread(describe_through_reflection, address, None)
@@ -273,7 +273,7 @@ def test_shutdown_drains_streams_then_ends_them_unavailable(redis_conn, redis_se
     store = SignalStore(redis_conn)
 
     async def scenario() -> None:
-        server = await MarketDataServer(settings).start()
+        server = await MarketDataServer.from_settings(settings).start()
         await serving(server)
         async with MarketDataClient(server.address) as client:
             stream = client.subscribe(reconnect=False)
@@ -299,14 +299,14 @@ def test_the_client_resubscribes_after_a_server_restart(redis_conn, redis_servic
     store.write(signal_update("BTCUSDT", 1))
 
     async def scenario() -> None:
-        first = await MarketDataServer(settings).start()
+        first = await MarketDataServer.from_settings(settings).start()
         await serving(first)
         async with MarketDataClient(first.address, backoff_initial_s=0.05, backoff_max_s=0.2) as client:
             stream = client.subscribe(["BTCUSDT"])
             assert (await next_message(stream)).kind == MarketUpdate.SNAPSHOT
             await first.stop(grace=2)
             store.write(signal_update("BTCUSDT", 2, obi=-0.1))  # missed by the stream, so in the next snapshot
-            async with MarketDataServer(settings) as second:  # same address, a new process in real life
+            async with MarketDataServer.from_settings(settings) as second:  # same address, a new process in real life
                 await serving(second)
                 again = await next_message(stream, timeout=10)
                 assert again.kind == MarketUpdate.SNAPSHOT, "a resubscription starts with a snapshot"

@@ -42,12 +42,12 @@ def test_server_recovers_from_a_redis_restart_and_clients_keep_their_streams(tmp
 
 def _scenario(settings, redis: RedisServer) -> None:
     def store() -> SignalStore:
-        return SignalStore(redis_client(settings))
+        return SignalStore(redis_client(settings.redis))
 
     store().write(signal_update("BTCUSDT", 1, obi=0.1))
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server, MarketDataClient(server.address) as client:
+        async with MarketDataServer.from_settings(settings) as server, MarketDataClient(server.address) as client:
             await wait_for(lambda: server.metrics.redis_up, 10, "the Redis feed")
             health = health_pb2_grpc.HealthStub(client.channel)
 
@@ -78,7 +78,7 @@ def _scenario(settings, redis: RedisServer) -> None:
             await wait_for(lambda: all(len(updates_after(m, 3)) == 2 for m in messages), 5, "updates after the restart")
 
             # ...so lose the connection once more, Redis still holding data: the snapshot is re-read.
-            killed = redis_client(settings).client_kill_filter(_type="pubsub")
+            killed = redis_client(settings.redis).client_kill_filter(_type="pubsub")
             assert killed == 1, "one subscription per server process, whatever the number of clients"
             await wait_for(lambda: server.metrics.redis_reconnects == 2, 10, "the second reconnection")
             await wait_for(lambda: all(m[-1].kind == MarketUpdate.SNAPSHOT for m in messages), 5, "the re-read snapshot")

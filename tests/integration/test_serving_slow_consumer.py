@@ -56,9 +56,9 @@ class Reader:
 
 
 def test_a_slow_consumer_is_conflated_then_dropped_and_never_slows_the_others(redis_conn, redis_service):
-    settings = redis_service.model_copy(update={
-        "grpc_port": free_port(), "client_queue_size": 64, "client_max_lag_s": 1.5, "heartbeat_interval_s": 0.2})
-    symbols = settings.symbols[:SYMBOLS]
+    settings = redis_service.override(grpc_port=free_port(), client_queue_size=64, client_max_lag_s=1.5,
+                                      heartbeat_interval_s=0.2)
+    symbols = settings.market.symbols[:SYMBOLS]
     store = SignalStore(redis_conn)
 
     def write_bursts() -> None:
@@ -67,7 +67,7 @@ def test_a_slow_consumer_is_conflated_then_dropped_and_never_slows_the_others(re
             time.sleep(BURST_INTERVAL_S)
 
     async def scenario() -> None:
-        async with MarketDataServer(settings) as server:
+        async with MarketDataServer.from_settings(settings) as server:
             await wait_for(lambda: server.metrics.redis_up, 10, "the Redis feed")
             slow_channel = grpc.aio.insecure_channel(server.address, options=[("grpc.http2.bdp_probe", 0)])
             slow_call = slow_channel.unary_stream(

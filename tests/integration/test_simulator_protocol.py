@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -329,7 +328,7 @@ def test_dropped_and_stalled_connections(simulator):
 
 def test_the_cli_serves_until_sigterm(sim_settings):
     port = free_port()
-    env = {**os.environ, **sim_settings.as_env()}
+    env = sim_settings.child_env("market", "simulator")
     process = subprocess.Popen([sys.executable, "-m", "quantcore_platform.cli", "simulator", "--port", str(port),
                                 "--rate-hz", "5", "--symbols", "BTCUSDT,ETHUSDT"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -7,12 +7,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_spark_reads_the_fixture_kafka(spark, kafka, fresh_topic):
-    producer = Producer(kafka.kafka_client_config())
+    producer = Producer(kafka.kafka.client_config())
     for i in range(100):
         producer.produce(fresh_topic, key=f"K{i % 7}", value=str(i).encode())
     assert producer.flush(10) == 0
 
-    frame = (spark.read.format("kafka").options(**kafka.spark_kafka_options())
+    frame = (spark.read.format("kafka").options(**kafka.kafka.spark_options())
              .option("subscribe", fresh_topic).option("startingOffsets", "earliest").load())
     rows = frame.selectExpr("CAST(key AS STRING) k", "CAST(value AS STRING) v", "timestampType").collect()
 

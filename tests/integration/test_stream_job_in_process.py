@@ -3,7 +3,6 @@ stream (SIGINT, bounded wait, kill) and nothing outlives the run."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 
 import pytest
 
+from quantcore.settings import SECTIONS, PathsSettings
 from quantcore_platform.services.process import port_open, processes_of_home
 
 pytestmark = pytest.mark.slow
@@ -25,15 +25,17 @@ print("RUN_SUCCESS", result.success, flush=True)
 
 def test_serve_stream_job_stops_its_process_when_interrupted(redis_service):
     settings = redis_service
-    runner = subprocess.Popen([sys.executable, "-c", RUN_SERVE_JOB], env={**os.environ, **settings.as_env()},
+    # Every section, as `quantcore up` gives the Dagster processes (they supervise every stream).
+    env = settings.child_env(*(section.section_name for section in SECTIONS))
+    runner = subprocess.Popen([sys.executable, "-c", RUN_SERVE_JOB], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not port_open(settings.grpc_port) and time.monotonic() < deadline:
+        while not port_open(settings.serve.port) and time.monotonic() < deadline:
             assert runner.poll() is None, runner.stdout.read()
             time.sleep(0.5)
-        assert port_open(settings.grpc_port), "the serve stream never listened"
-        streams = _serve_processes(settings)
+        assert port_open(settings.serve.port), "the serve stream never listened"
+        streams = _serve_processes(settings.paths)
         assert len(streams) == 1
 
         runner.send_signal(signal.SIGINT)  # what a terminated run's worker receives
@@ -44,9 +46,9 @@ def test_serve_stream_job_stops_its_process_when_interrupted(redis_service):
 
     assert "terminated from Dagster: stopping the serve stream" in output
     assert "serve stream stopped (exit 0)" in output
-    assert not _serve_processes(settings), "the stream process outlived its run"
-    assert not port_open(settings.grpc_port)
+    assert not _serve_processes(settings.paths), "the stream process outlived its run"
+    assert not port_open(settings.serve.port)
 
 
-def _serve_processes(settings) -> list[int]:
-    return [pid for pid, command in processes_of_home(settings.home_dir).items() if "stream serve" in command]
+def _serve_processes(paths: PathsSettings) -> list[int]:
+    return [pid for pid, command in processes_of_home(paths.home_dir).items() if "stream serve" in command]

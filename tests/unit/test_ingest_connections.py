@@ -6,7 +6,7 @@ import json
 import random
 
 from quantcore.settings import load_settings
-from streaming.ingest.backoff import backoff_delay
+from quantcore.backoff import backoff_delay
 from streaming.ingest.endpoints import (
     MAX_URL_STREAMS,
     SUBSCRIBE_PACE_S,
@@ -44,6 +44,8 @@ def test_streams_are_split_under_binance_limits():
 
 def test_the_source_picks_the_urls_with_the_same_code():
     simulated = load_settings(simulator_port=8765)
-    assert exchange_urls(simulated) == ("ws://127.0.0.1:8765", "http://127.0.0.1:8765")
+    assert exchange_urls(simulated.market, simulated.simulator, simulated.ingest) == (
+        "ws://127.0.0.1:8765", "http://127.0.0.1:8765")
     live = load_settings(source="binance")
-    assert exchange_urls(live) == ("wss://stream.binance.com:9443", "https://api.binance.com")
+    assert exchange_urls(live.market, live.simulator, live.ingest) == (
+        "wss://stream.binance.com:9443", "https://api.binance.com")

@@ -12,20 +12,21 @@ from streaming.ingest.producer import KafkaSink, producer_config
 
 
 def test_the_producer_is_idempotent_compressed_bounded_and_keyed_like_java():
-    config = producer_config(load_settings(ingest_linger_ms=3, ingest_compression="zstd",
-                                           ingest_producer_queue_max=5000), report_successes=False)
+    settings = load_settings(ingest_linger_ms=3, ingest_compression="zstd", ingest_producer_queue_max=5000)
+    config = producer_config(settings.kafka, settings.ingest, report_successes=False)
     assert config["enable.idempotence"] is True and config["acks"] == "all"
     assert config["compression.type"] == "zstd" and config["linger.ms"] == 3
     assert config["queue.buffering.max.messages"] == 5000
     assert config["partitioner"] == "murmur2_random"  # the Java client's choice: same partition per key
     assert config["delivery.report.only.error"] is True
-    assert producer_config(load_settings(), report_successes=True)["delivery.report.only.error"] is False
+    reporting = producer_config(settings.kafka, settings.ingest, report_successes=True)
+    assert reporting["delivery.report.only.error"] is False
 
 
 def test_undeliverable_records_are_counted_not_hung_on():
     settings = load_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")  # nothing listens there
     counters = IngestCounters()
-    sink = KafkaSink(settings, counters)
+    sink = KafkaSink(settings.kafka, settings.ingest, counters)
     for i in range(3):
         sink.publish("BTCUSDT", b"record %d" % i)
     sink.dead_letter("", b"bad frame")
@@ -37,7 +38,8 @@ def test_undeliverable_records_are_counted_not_hung_on():
 
 
 def test_ingest_refuses_to_start_without_kafka_and_says_how_to_fix_it():
-    sink = KafkaSink(load_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}"), IngestCounters())
+    settings = load_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    sink = KafkaSink(settings.kafka, settings.ingest, IngestCounters())
     with pytest.raises(PlatformError) as refused:
         sink.wait_until_ready(timeout_s=1.0)
     assert "Kafka is not ready for ingest" in refused.value.problem and "quantcore up" in refused.value.fix

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from serving.backoff import Backoff
+from quantcore.backoff import Backoff
 from serving.metrics import ServeMetrics, percentile
 
 

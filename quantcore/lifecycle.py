@@ -1,0 +1,127 @@
+"""One lifecycle for every long-running process of the platform.
+
+A *service* is anything with `start`, `counters`, `failure` and `stop` (sync or async
+methods, see `Service`). `run_service` is the one runner every process uses (the simulator,
+an ingest shard, the shard runner, compute, serve): it
+
+1. dies with its parent (Linux parent-death signal), so no process of ours outlives the
+   supervisor that started it;
+2. starts the service;
+3. turns SIGINT/SIGTERM (main thread only) or the caller's `stop` event into a graceful stop;
+4. reports a heartbeat with the service's counters to Redis every `interval_s` (best effort:
+   a Redis outage never stops the service);
+5. polls `failure()` and, when it says why the service cannot go on, stops it and raises
+   `ServiceFailed` (the process exits non-zero and its supervisor restarts it);
+6. stops the service, then sends a last heartbeat with the final counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import inspect
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from quantcore.clients import redis_client
+from quantcore.heartbeats import HeartbeatReporter
+from quantcore.log import get_logger
+from quantcore.settings import HeartbeatSettings, RedisSettings
+
+PR_SET_PDEATHSIG = 1
+
+try:  # resolved at import: nothing to load in a forked child before exec
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+class ServiceFailed(RuntimeError):
+    """The service reported a failure it cannot recover from (its supervisor restarts it)."""
+
+
+class Service(Protocol):
+    """What the runner needs of a long-running process. Each method may be sync or async."""
+
+    component: str  # heartbeat component (`qc:hb:{component}:{instance}`)
+    instance: str
+
+    def start(self) -> Any: ...
+    def counters(self) -> Mapping[str, int | float | str]: ...
+    def failure(self) -> str | None: ...
+    def stop(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Where and how often the runner reports (None: no heartbeat, e.g. the simulator)."""
+
+    redis: RedisSettings
+    settings: HeartbeatSettings
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send `sig` to this process when its parent dies. Also usable as a
+    `preexec_fn`, between fork and exec."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, sig)
+
+
+async def _call(method, *args):
+    result = method(*args)
+    return await result if inspect.isawaitable(result) else result
+
+
+def run_service(service: Service, heartbeat: Heartbeat | None = None, stop: threading.Event | None = None,
+                poll_s: float = 0.5) -> None:
+    """Run `service` until a signal, `stop`, or its failure (see the module doc). Blocks;
+    owns an event loop of its own (async services run on it)."""
+    asyncio.run(run_service_async(service, heartbeat, stop, poll_s))
+
+
+async def run_service_async(service: Service, heartbeat: Heartbeat | None = None,
+                            stop: threading.Event | None = None, poll_s: float = 0.5) -> None:
+    """`run_service` on the running loop (for callers that already have one)."""
+    log = get_logger("lifecycle", component=service.component, instance=service.instance)
+    stopping = asyncio.Event()
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        die_with_parent()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+    await _call(service.start)
+    reporter = _reporter(service, heartbeat)
+    problem = None
+    try:
+        while not stopping.is_set() and not (stop is not None and stop.is_set()):
+            if (problem := await _call(service.failure)) is not None:
+                break
+            try:
+                await asyncio.wait_for(stopping.wait(), poll_s)
+            except TimeoutError:
+                pass
+        log.info("stopping", reason=problem or "stop requested")
+    finally:
+        try:
+            await _call(service.stop)
+        finally:
+            if reporter is not None:
+                reporter.stop()
+                reporter.report_now()  # the final counters
+            if main_thread:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    asyncio.get_running_loop().remove_signal_handler(sig)
+    if problem is not None:
+        raise ServiceFailed(f"{service.component} failed: {problem}")
+
+
+def _reporter(service: Service, heartbeat: Heartbeat | None) -> HeartbeatReporter | None:
+    if heartbeat is None:
+        return None
+    client = redis_client(heartbeat.redis, socket_timeout=2, socket_connect_timeout=2)
+    return HeartbeatReporter(client, service.component, service.instance, service.counters,
+                             heartbeat.settings.interval_s, heartbeat.settings.stale_s).start()

@@ -1,0 +1,362 @@
+"""The settings sections, one per component. Each component receives only its own
+section(s); a child process gets only the variables of the sections it uses.
+
+Every field keeps the `QUANTCORE_*` name it had when the settings were one flat object
+(`env=`), so existing shells, TOML files and deployments keep working.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from quantcore.settings.base import Section, secret_value, setting, setting_factory
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# The seed's universe: 30 liquid USDT pairs.
+DEFAULT_SYMBOLS = (
+    "BTCUSDT ETHUSDT BNBUSDT SOLUSDT XRPUSDT DOGEUSDT ADAUSDT TRXUSDT AVAXUSDT LINKUSDT "
+    "DOTUSDT MATICUSDT LTCUSDT BCHUSDT SHIBUSDT UNIUSDT ATOMUSDT XLMUSDT ETCUSDT FILUSDT "
+    "APTUSDT ARBUSDT OPUSDT NEARUSDT ICPUSDT HBARUSDT VETUSDT INJUSDT SUIUSDT AAVEUSDT"
+).split()
+
+
+class Source(str, Enum):
+    simulator = "simulator"
+    binance = "binance"
+
+
+class BookModeSetting(str, Enum):
+    partial = "partial"  # Binance @depth<N>@100ms top-N snapshots
+    diff = "diff"  # local book from REST snapshot + @depth@100ms diffs
+
+
+class TriggerMode(str, Enum):
+    microbatch = "microbatch"
+    realtime = "realtime"
+
+
+class PathsSettings(Section):
+    section_name: ClassVar[str] = "paths"
+
+    home: Path = setting(REPO_ROOT / ".quantcore", env="HOME", description="Platform home: data, logs, pids.")
+    jars_dir: Path = setting(REPO_ROOT / ".quantcore" / "jars", env="JARS_DIR",
+                             description="Maven-resolved jars (`make jars`).")
+    data_root: str | None = setting(None, env="DATA_ROOT",
+                                    description="Delta tables root: a path or s3:// URI (default: <home>/delta).")
+    checkpoint_root: str | None = setting(None, env="CHECKPOINT_ROOT",
+                                          description="Spark checkpoints (default: <home>/checkpoints).")
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def jars_path(self) -> Path:
+        return self.jars_dir.expanduser().resolve()
+
+    @property
+    def delta_root(self) -> str:
+        return self.data_root or str(self.home_dir / "delta")
+
+    @property
+    def checkpoints(self) -> str:
+        return self.checkpoint_root or str(self.home_dir / "checkpoints")
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home_dir / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home_dir / "logs"
+
+
+class KafkaSettings(Section):
+    section_name: ClassVar[str] = "kafka"
+
+    bootstrap: str | None = setting(None, env="KAFKA_BOOTSTRAP",
+                                    description="External Kafka bootstrap servers; unset = local broker.")
+    port: int = setting(9092, env="KAFKA_PORT", ge=1, le=65535)
+    controller_port: int = setting(9093, env="KAFKA_CONTROLLER_PORT", ge=1, le=65535)
+    security_protocol: str = setting("PLAINTEXT", env="KAFKA_SECURITY_PROTOCOL",
+                                     description="PLAINTEXT | SSL | SASL_SSL | SASL_PLAINTEXT.")
+    sasl_mechanism: str | None = setting(None, env="KAFKA_SASL_MECHANISM",
+                                         description="SCRAM-SHA-512 (MSK SCRAM) or PLAIN.")
+    sasl_username: str | None = setting(None, env="KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = setting(None, env="KAFKA_SASL_PASSWORD")
+    ca_file: str | None = setting(None, env="KAFKA_CA_FILE", description="CA bundle for TLS; unset = system CAs.")
+    book_topic: str = setting("qc.books.v1", env="BOOK_TOPIC")
+    dead_letter_topic: str = setting("qc.deadletter.v1", env="DEAD_LETTER_TOPIC")
+    partitions: int = setting(30, env="PARTITIONS", ge=1, le=1000)
+    replication_factor: int = setting(1, env="REPLICATION_FACTOR", ge=1, le=5,
+                                      description="Topic replicas (3 on a real cluster).")
+    retention_hours: int = setting(72, env="KAFKA_RETENTION_HOURS", ge=1)
+    heap: str = setting("1g", env="KAFKA_HEAP", description="Broker JVM heap (-Xmx).")
+
+    @field_validator("security_protocol")
+    @classmethod
+    def _protocol(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"):
+            raise ValueError("must be PLAINTEXT, SSL, SASL_SSL or SASL_PLAINTEXT")
+        return value
+
+    @model_validator(mode="after")
+    def _sasl(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not self.sasl_mechanism:
+            raise ValueError("kafka_sasl_mechanism (QUANTCORE_KAFKA_SASL_MECHANISM) is required "
+                             "with a SASL security protocol")
+        return self
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.bootstrap or f"127.0.0.1:{self.port}"
+
+    @property
+    def is_external(self) -> bool:
+        return self.bootstrap is not None
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings shared by every producer, consumer and admin client."""
+        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        optional = {"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.sasl_username,
+                    "sasl.password": secret_value(self.sasl_password), "ssl.ca.location": self.ca_file}
+        return {**config, **{name: value for name, value in optional.items() if value}}
+
+    def spark_options(self) -> dict[str, str]:
+        """The same connection for Spark's Kafka source and sink (Java client names)."""
+        options = {"kafka.bootstrap.servers": self.bootstrap_servers,
+                   "kafka.security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options["kafka.sasl.mechanism"] = self.sasl_mechanism
+            module = ("org.apache.kafka.common.security.scram.ScramLoginModule"
+                      if self.sasl_mechanism.startswith("SCRAM")
+                      else "org.apache.kafka.common.security.plain.PlainLoginModule")
+            options["kafka.sasl.jaas.config"] = (
+                f'{module} required username="{self.sasl_username}" '
+                f'password="{secret_value(self.sasl_password)}";')
+        if self.ca_file:
+            options["kafka.ssl.truststore.type"] = "PEM"
+            options["kafka.ssl.truststore.location"] = self.ca_file
+        return options
+
+
+class RedisSettings(Section):
+    section_name: ClassVar[str] = "redis"
+
+    url: str | None = setting(None, env="REDIS_URL",
+                              description="External Redis URL (redis:// or rediss://); unset = local.")
+    port: int = setting(6379, env="REDIS_PORT", ge=1, le=65535)
+    password: SecretStr | None = setting(None, env="REDIS_PASSWORD")
+
+    @property
+    def address(self) -> str:
+        return self.url or f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def is_external(self) -> bool:
+        return self.url is not None
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class MarketSettings(Section):
+    """What is ingested: the symbol universe, the source, the book mode and depth."""
+
+    section_name: ClassVar[str] = "market"
+
+    symbols: Annotated[list[str], NoDecode] = setting_factory(lambda: list(DEFAULT_SYMBOLS), env="SYMBOLS")
+    source: Source = setting(Source.simulator, env="SOURCE")
+    book_mode: BookModeSetting = setting(BookModeSetting.diff, env="BOOK_MODE")
+    depth: int = setting(20, env="DEPTH", description="Levels per record: 5, 10 or 20.")
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _parse_symbols(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper_symbols(cls, value: list[str]) -> list[str]:
+        symbols = [s.upper() for s in value]
+        bad = [s for s in symbols if not s.isalnum()]
+        if bad or not symbols:
+            raise ValueError(f"symbols must be a non-empty comma-separated list of alphanumerics, got {bad or value}")
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("symbols must not repeat")
+        return symbols
+
+    @field_validator("depth")
+    @classmethod
+    def _depth(cls, value: int) -> int:
+        if value not in (5, 10, 20):
+            raise ValueError("depth must be 5, 10 or 20 (the depths Binance streams)")
+        return value
+
+
+class SimulatorSettings(Section):
+    section_name: ClassVar[str] = "simulator"
+
+    host: str = setting("127.0.0.1", env="SIMULATOR_HOST", description="Where the simulator listens / shards find it.")
+    port: int = setting(8765, env="SIMULATOR_PORT", ge=0, le=65535)
+    rate_hz: float = setting(10.0, env="SIMULATOR_RATE_HZ", gt=0, le=10_000,
+                             description="Updates per symbol per second.")
+    seed: int = setting(7, env="SIMULATOR_SEED")
+    ping_interval_s: float = setting(20.0, env="SIMULATOR_PING_INTERVAL_S", gt=0,
+                                     description="Server pings (Binance: every 20 s).")
+    levels: int = setting(100, env="SIMULATOR_LEVELS", ge=20, le=5000,
+                          description="Price levels per side the simulator keeps.")
+
+
+class IngestSettings(Section):
+    section_name: ClassVar[str] = "ingest"
+
+    shards: int = setting(3, env="SHARDS", ge=1, le=64)
+    binance_ws_url: str = setting("wss://stream.binance.com:9443", env="BINANCE_WS_URL")
+    binance_rest_url: str = setting("https://api.binance.com", env="BINANCE_REST_URL")
+    reconnect_base_s: float = setting(0.5, env="INGEST_RECONNECT_BASE_S", gt=0,
+                                      description="First reconnect delay; doubles per failure, jittered.")
+    reconnect_max_s: float = setting(30.0, env="INGEST_RECONNECT_MAX_S", gt=0, description="Cap of the reconnect delay.")
+    max_connection_age_s: float = setting(23 * 3600.0, env="INGEST_MAX_CONNECTION_AGE_S", gt=0,
+                                          description="Reconnect (with overlap) before Binance's 24 h cut-off.")
+    handover_overlap_s: float = setting(2.0, env="INGEST_HANDOVER_OVERLAP_S", ge=0,
+                                        description="Old and new connection overlap on a handover.")
+    streams_per_connection: int = setting(1024, env="INGEST_STREAMS_PER_CONNECTION", ge=1, le=1024,
+                                          description="Binance allows 1024.")
+    ping_interval_s: float = setting(20.0, env="INGEST_PING_INTERVAL_S", gt=0,
+                                     description="Client keepalive pings (detect a stalled server).")
+    ping_timeout_s: float = setting(20.0, env="INGEST_PING_TIMEOUT_S", gt=0,
+                                    description="A missing pong after this long drops the connection.")
+    snapshot_limit: int = setting(1000, env="INGEST_SNAPSHOT_LIMIT", ge=5, le=5000,
+                                  description="Levels of the REST snapshot (diff mode).")
+    producer_queue_max: int = setting(100_000, env="INGEST_PRODUCER_QUEUE_MAX", ge=1000,
+                                      description="Bounded local Kafka producer queue.")
+    linger_ms: float = setting(5.0, env="INGEST_LINGER_MS", ge=0, le=1000, description="Producer batching delay.")
+    compression: str = setting("lz4", env="INGEST_COMPRESSION", pattern="^(none|gzip|snappy|lz4|zstd)$")
+    restart_backoff_s: float = setting(1.0, env="INGEST_RESTART_BACKOFF_S", gt=0,
+                                       description="Shard runner: first restart delay of a crashed shard.")
+    restart_backoff_max_s: float = setting(30.0, env="INGEST_RESTART_BACKOFF_MAX_S", gt=0,
+                                           description="Shard runner: cap of the restart delay.")
+
+
+class SparkSettings(Section):
+    section_name: ClassVar[str] = "spark"
+
+    master: str = setting("local[2]", env="SPARK_MASTER")
+    driver_memory: str = setting("2g", env="SPARK_DRIVER_MEMORY")
+    ui: bool = setting(False, env="SPARK_UI", description="Serve the Spark UI (port 4040+).")
+
+
+class SignalsSettings(Section):
+    """Parameters of the signal math, shared by the stream and the replay (equal by construction)."""
+
+    section_name: ClassVar[str] = "signals"
+
+    obi_lambda: float = setting(0.5, env="OBI_LAMBDA", ge=0, description="Decay of the depth-weighted OBI.")
+
+
+class ComputeSettings(Section):
+    section_name: ClassVar[str] = "compute"
+
+    trigger_mode: TriggerMode = setting(
+        TriggerMode.realtime, env="TRIGGER_MODE",
+        description="realtime: ms latency, one Spark task per book partition; microbatch: more throughput.")
+    trigger_interval_ms: int = setting(0, env="TRIGGER_INTERVAL_MS", ge=0,
+                                       description="Micro-batch trigger; 0 = as fast as possible.")
+    max_offsets_per_trigger: int = setting(200_000, env="MAX_OFFSETS_PER_TRIGGER", ge=1)
+    fetch_max_wait_ms: int = setting(
+        5, env="COMPUTE_FETCH_MAX_WAIT_MS", ge=0, le=500,
+        description="Micro-batch: Kafka fetch.max.wait.ms of the source; low, or each read waits on a prefetch.")
+    async_progress: bool = setting(
+        True, env="COMPUTE_ASYNC_PROGRESS",
+        description="Micro-batch: write offsets and commits off the critical path (the Redis sink is idempotent).")
+    writer_tasks: int = setting(0, env="COMPUTE_WRITER_TASKS", ge=0,
+                                description="Micro-batch writer tasks per batch; 0 = Spark's default parallelism.")
+    realtime_checkpoint_s: int = setting(120, env="REALTIME_CHECKPOINT_S", ge=1,
+                                         description="Real-time trigger: checkpoint interval.")
+    relay_topic: str = setting("qc.signals.relay.v1", env="COMPUTE_RELAY_TOPIC",
+                               description="Real-time mode: computed rows on their way from Spark to Redis.")
+
+
+class ServeSettings(Section):
+    section_name: ClassVar[str] = "serve"
+
+    host: str = setting("127.0.0.1", env="GRPC_HOST")
+    port: int = setting(50051, env="GRPC_PORT", ge=0, le=65535)
+    tls_cert: Path | None = setting(None, env="GRPC_TLS_CERT")
+    tls_key: Path | None = setting(None, env="GRPC_TLS_KEY")
+    token: SecretStr | None = setting(None, env="GRPC_TOKEN", description="Bearer token required on every call when set.")
+    max_streams: int = setting(2000, env="GRPC_MAX_STREAMS", ge=1)
+    client_queue_size: int = setting(256, env="CLIENT_QUEUE_SIZE", ge=1,
+                                     description="Updates buffered per client before conflating.")
+    client_max_lag_s: float = setting(10.0, env="CLIENT_MAX_LAG_S", gt=0, description="A client this far behind is dropped.")
+    shutdown_grace_s: float = setting(5.0, env="GRPC_SHUTDOWN_GRACE_S", ge=0,
+                                      description="On SIGINT/SIGTERM: time for streams to drain.")
+    redis_backoff_max_s: float = setting(2.0, env="SERVE_REDIS_BACKOFF_MAX_S", gt=0,
+                                         description="Cap of the Redis reconnect backoff (serve).")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServeSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("grpc_tls_cert and grpc_tls_key must be set together")
+        return self
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def token_value(self) -> str | None:
+        return secret_value(self.token)
+
+
+class HeartbeatSettings(Section):
+    section_name: ClassVar[str] = "heartbeat"
+
+    interval_s: float = setting(2.0, env="HEARTBEAT_INTERVAL_S", gt=0)
+    stale_s: float = setting(30.0, env="HEARTBEAT_STALE_S", gt=0)
+
+
+class DagsterSettings(Section):
+    section_name: ClassVar[str] = "dagster"
+
+    port: int = setting(3000, env="DAGSTER_PORT", ge=1, le=65535)
+    stream_start_grace_s: float = setting(90.0, env="STREAM_START_GRACE_S", ge=0,
+                                          description="A new stream run may be silent this long.")
+    alert_webhook_url: SecretStr | None = setting(None, env="ALERT_WEBHOOK_URL",
+                                                  description="Failed stream runs are posted here.")
+
+
+class ReplaySettings(Section):
+    section_name: ClassVar[str] = "replay"
+
+    start_date: date = setting(date(2024, 1, 1), env="REPLAY_START_DATE",
+                               description="First daily partition of the replay assets (UTC).")
+    delta_vacuum_retention_hours: int = setting(
+        168, env="DELTA_VACUUM_RETENTION_HOURS", ge=0,
+        description="VACUUM deletes files unreferenced for longer than this (below 168 h needs care).")
+
+
+class LoggingSettings(Section):
+    section_name: ClassVar[str] = "logging"
+
+    log_level: str = setting("INFO", env="LOG_LEVEL")
+    log_json: bool = setting(False, env="LOG_JSON", description="JSON log lines instead of key=value.")
+
+
+SECTIONS: tuple[type[Section], ...] = (
+    PathsSettings, KafkaSettings, RedisSettings, MarketSettings, SimulatorSettings, IngestSettings,
+    SparkSettings, SignalsSettings, ComputeSettings, ServeSettings, HeartbeatSettings, DagsterSettings,
+    ReplaySettings, LoggingSettings,
+)
