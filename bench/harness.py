@@ -14,6 +14,7 @@ import json
 import os
 import platform as host
 import shlex
+import math
 import statistics
 import subprocess
 import sys
@@ -63,17 +64,22 @@ class BenchContext:
         return path
 
 
-def percentiles(values: Sequence[float]) -> dict[str, float]:
-    """p50/p90/p99/max (and count) of a sample; empty samples give zeros and count 0."""
-    if not values:
-        return {"count": 0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
-    ordered = sorted(values)
+def percentiles(values: Sequence[float], digits: int | None = None) -> dict[str, float]:
+    """count, p50/p90/p99/p99.9 (nearest rank: the smallest value with at least q of the
+    sample at or below it), max and mean; every scenario reports with this one method, so
+    their figures compare. Empty samples give zeros and count 0."""
+    if len(values) == 0:
+        return {"count": 0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "p99_9": 0.0, "max": 0.0, "mean": 0.0}
+    ordered = sorted(float(v) for v in values)
 
     def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
-    return {"count": len(ordered), "p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": ordered[-1],
-            "mean": statistics.fmean(ordered)}
+    figures = {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "p99_9": at(0.999), "max": ordered[-1],
+               "mean": statistics.fmean(ordered)}
+    if digits is not None:
+        figures = {name: round(value, digits) for name, value in figures.items()}
+    return {"count": len(ordered), **figures}
 
 
 def ratio(numerator: float, denominator: float) -> float:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from quantcore.clients import redis_client
+from quantcore.errors import PlatformError
 from quantcore.heartbeats import HeartbeatReporter
 from quantcore.log import get_logger
 from quantcore.settings import HeartbeatSettings, RedisSettings
@@ -39,8 +40,11 @@ except (OSError, AttributeError):  # not Linux
     _prctl = None
 
 
-class ServiceFailed(RuntimeError):
+class ServiceFailed(PlatformError):
     """The service reported a failure it cannot recover from (its supervisor restarts it)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem, "read the log above; its supervisor restarts it")
 
 
 class Service(Protocol):

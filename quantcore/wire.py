@@ -25,6 +25,8 @@ Signals = market_data_pb2.Signals
 PipelineTimes = market_data_pb2.PipelineTimes
 SignalUpdate = market_data_pb2.SignalUpdate
 MarketUpdate = market_data_pb2.MarketUpdate
+# The full protobuf name Spark's decoder looks the book message up by.
+BOOK_MESSAGE = BookRecord.DESCRIPTOR.full_name
 
 
 def varint(value: int) -> bytes:
@@ -40,6 +42,7 @@ def varint(value: int) -> bytes:
 
 
 __all__ = [
+    "BOOK_MESSAGE",
     "varint",
     "DESCRIPTOR_SET",
     "BookMode",

@@ -21,7 +21,7 @@ import grpc
 
 from quantcore.backoff import Backoff
 from quantcore.log import get_logger
-from quantcore.settings import Settings
+from quantcore.settings import ServeSettings, Settings
 from quantcore.wire import MarketUpdate, market_data_pb2
 from serving.auth import bearer_metadata
 from serving.service import SERVICE_NAME
@@ -56,10 +56,11 @@ class MarketDataClient:
     def __init__(self, address: str, *, token: str | None = None, tls: bool = False,
                  root_certificates: bytes | Path | str | None = None, server_name: str | None = None,
                  backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0,
-                 options: Iterable[tuple[str, object]] = ()) -> None:
+                 options: Iterable[tuple[str, object]] = (), log_reconnects: bool = True) -> None:
         """`root_certificates` (PEM bytes or a path) implies TLS; `server_name` overrides the
         name checked against the certificate (when connecting by IP to a named cert)."""
         self.address = address
+        self._log_reconnects = log_reconnects
         credentials = channel_credentials(tls, root_certificates)
         channel_options = [*CHANNEL_OPTIONS, *options]
         if server_name:
@@ -84,9 +85,12 @@ class MarketDataClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, address: str | None = None, **kwargs) -> "MarketDataClient":
-        """A client of the server these settings run (`settings.serve`): its token, and its
-        certificate as trust root."""
-        serve = settings.serve
+        """A client of the server these settings run (`settings.serve`)."""
+        return cls.for_server(settings.serve, address, **kwargs)
+
+    @classmethod
+    def for_server(cls, serve: ServeSettings, address: str | None = None, **kwargs) -> "MarketDataClient":
+        """A client of the server `serve` describes: its token, and its certificate as trust root."""
         kwargs.setdefault("token", serve.token_value)
         if serve.tls_cert is not None:
             kwargs.setdefault("root_certificates", serve.tls_cert)
@@ -124,8 +128,9 @@ class MarketDataClient:
                 return
             delay = backoff.next()
             self.reconnects += 1
-            log.info("stream interrupted; resubscribing", address=self.address, reason=ended,
-                     retry_in_s=round(delay, 2))
+            if self._log_reconnects:
+                log.info("stream interrupted; resubscribing", address=self.address, reason=ended,
+                         retry_in_s=round(delay, 2))
             await asyncio.sleep(delay)
 
     async def close(self) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from pathlib import Path
 
 import grpc
@@ -25,10 +24,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from quantcore.errors import PlatformError
-from quantcore.heartbeats import HeartbeatReporter
+from quantcore.lifecycle import Heartbeat, run_service_async
 from quantcore.log import get_logger
-from quantcore.clients import redis_client
-from quantcore.settings import HeartbeatSettings, MarketSettings, RedisSettings, ServeSettings, Settings
+from quantcore.settings import MarketSettings, RedisSettings, ServeSettings, Settings
 from serving.auth import BearerTokenInterceptor
 from serving.hub import Hub
 from serving.metrics import ServeMetrics
@@ -63,12 +61,10 @@ def server_credentials(serve: ServeSettings) -> grpc.ServerCredentials | None:
 
 
 class MarketDataServer:
-    def __init__(self, serve: ServeSettings, market: MarketSettings, redis: RedisSettings,
-                 heartbeat: HeartbeatSettings) -> None:
+    def __init__(self, serve: ServeSettings, market: MarketSettings, redis: RedisSettings) -> None:
         self.serve = serve
         self.market = market
         self.redis = redis
-        self.heartbeat = heartbeat
         self.metrics = ServeMetrics()
         self.hub = Hub(market.symbols, queue_size=serve.client_queue_size,
                        max_lag_s=serve.client_max_lag_s, max_streams=serve.max_streams,
@@ -77,20 +73,32 @@ class MarketDataServer:
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task] = []
-        self._heartbeat: HeartbeatReporter | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "MarketDataServer":
-        """The server these settings describe (it takes their serve, market, redis and heartbeat sections)."""
-        return cls(settings.serve, settings.market, settings.redis, settings.heartbeat)
+        """The server these settings describe (it takes their serve, market and redis sections)."""
+        return cls(settings.serve, settings.market, settings.redis)
 
     @property
     def address(self) -> str:
         return f"{self.serve.host}:{self.port}"
 
+    # --- the service protocol (quantcore.lifecycle runs `serve` with it) -------------------
+    component = HEARTBEAT_COMPONENT
+
     @property
     def instance(self) -> str:
         return self.address
+
+    def counters(self) -> dict:
+        return self.metrics.snapshot()
+
+    def failure(self) -> str | None:
+        """A background task that ended on its own (the feed retries forever, so this is a bug)."""
+        for task in self._tasks:
+            if task.done() and not task.cancelled():
+                return f"{task.get_name()} ended: {task.exception()!r}"
+        return None
 
     def _build(self) -> grpc.aio.Server:
         token = self.serve.token_value
@@ -121,9 +129,6 @@ class MarketDataServer:
         feed = run_feed(self.redis, self.serve, self.hub, self._set_health)
         self._tasks = [asyncio.create_task(feed, name="redis-feed"),
                        asyncio.create_task(self.hub.run_sweeper(), name="lag-sweeper")]
-        self._heartbeat = HeartbeatReporter(
-            redis_client(self.redis, socket_timeout=2, socket_connect_timeout=2), HEARTBEAT_COMPONENT,
-            self.instance, self.metrics.snapshot, self.heartbeat.interval_s, self.heartbeat.stale_s).start()
         log.info("serving market data", address=self.address, tls=self.serve.tls_cert is not None,
                  token=self.serve.token is not None, symbols=len(self.market.symbols))
         return self
@@ -134,7 +139,7 @@ class MarketDataServer:
             await self.health.set(service, status)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Drain the streams (see the module doc), then stop the feed and the heartbeat."""
+        """Drain the streams (see the module doc), then stop the feed."""
         if self._server is None:
             return
         grace = self.serve.shutdown_grace_s if grace is None else grace
@@ -147,9 +152,6 @@ class MarketDataServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.metrics.redis_up = False
-        if self._heartbeat is not None:
-            self._heartbeat.report_now()
-            await asyncio.to_thread(self._heartbeat.stop)
         self._server = None
         log.info("stopped", address=self.address, **self.metrics.snapshot())
 
@@ -161,14 +163,9 @@ class MarketDataServer:
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGINT or SIGTERM, then shut down gracefully."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with MarketDataServer.from_settings(settings):
-        await stop.wait()
-        log.info("signal received; draining streams", grace_s=settings.serve.shutdown_grace_s)
+    """Run until SIGINT or SIGTERM, then drain and shut down (the platform's lifecycle:
+    signals, heartbeat with the serving counters, failure polling)."""
+    await run_service_async(MarketDataServer.from_settings(settings), Heartbeat(settings.redis, settings.heartbeat))
 
 
 def run_server(settings: Settings) -> None:

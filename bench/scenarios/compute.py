@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any, NamedTuple
 
 from quantcore import wire
 from bench.harness import BenchContext, percentiles
-from quantcore.clients import admin_client
+from quantcore.topics import delete_topics, temporary_topic
 from quantcore.clients import redis_client
 from quantcore.settings import KafkaSettings, RedisSettings, Settings, TriggerMode
 from quantcore_platform.streams.catalog import Stream, StreamLaunch
@@ -151,16 +150,12 @@ def prefill(kafka: KafkaSettings, topic: str, feed: BookFeed, records: int) -> N
 # --- the stream under test -------------------------------------------------------------------------
 @contextmanager
 def private_topic(kafka: KafkaSettings, prefix: str = "qc.bench.compute") -> Iterator[str]:
-    from confluent_kafka.admin import NewTopic
-
-    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
-    admin = admin_client(kafka)
-    config = {"message.timestamp.type": "LogAppendTime"}
-    admin.create_topics([NewTopic(name, kafka.partitions, kafka.replication_factor, config=config)])[name].result()
-    try:
-        yield name
-    finally:
-        admin.delete_topics([name, f"{name}.relay"])
+    """A throwaway book topic; its relay topic (real-time mode) goes with it."""
+    with temporary_topic(kafka, prefix) as name:
+        try:
+            yield name
+        finally:
+            delete_topics(kafka, [f"{name}.relay"])
 
 
 @contextmanager

@@ -38,12 +38,13 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.harness import percentiles
 from quantcore.wire import MarketUpdate, market_data_pb2
 from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.services.process import free_port
 from quantcore.clients import redis_client
 from quantcore.settings import Settings
-from serving.testing import signal_update
+from quantcore.samples import signal_update
 from quantcore.signal_store import SignalStore
 
 SYMBOLS = 30
@@ -299,15 +300,9 @@ def _sleep_until(moment: float) -> None:
 
 
 def latency_figures(latencies_us) -> dict[str, float]:
-    import numpy as np
-
-    values = np.asarray(latencies_us, dtype=np.int64) / 1000.0
-    if values.size == 0:
-        return {"count": 0}
-    p50, p90, p99, p999 = np.percentile(values, [50, 90, 99, 99.9])
-    return {"count": int(values.size), "p50": round(float(p50), 3), "p90": round(float(p90), 3),
-            "p99": round(float(p99), 3), "p99_9": round(float(p999), 3), "max": round(float(values.max()), 3),
-            "mean": round(float(values.mean()), 3)}
+    """Latencies in µs as the harness's percentiles in ms."""
+    values = [int(v) / 1000.0 for v in latencies_us]
+    return percentiles(values, digits=3)
 
 
 def measure_round(settings: Settings, subscribers: int, duration_s: float, *, pattern: str = "burst",

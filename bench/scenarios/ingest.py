@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from quantcore import wire
 from bench.harness import BenchContext, percentiles
-from quantcore.clients import admin_client
-from quantcore.settings import DEFAULT_SYMBOLS, KafkaSettings, Settings
+from quantcore.topics import temporary_topic
+from quantcore.settings import DEFAULT_SYMBOLS, Settings
 from quantcore.timeutil import now_us
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.pipeline import DIFF, PARTIAL_MODE, ShardPipeline, stream_name
@@ -88,7 +85,7 @@ def measure_throughput(settings: Settings, symbols: list[str], mode: str, durati
     depth = settings.market.depth
     snapshots, frames = pregenerate(symbols, mode, depth, events_per_symbol)
     counters = IngestCounters()
-    with _private_topic(settings.kafka) as topic:
+    with temporary_topic(settings.kafka, "qc.bench.ingest") as topic:
         sink = KafkaSink(settings.kafka, settings.ingest, counters, book_topic=topic, dead_letter_topic=topic)
         sink.wait_until_ready()
         fed = passes = 0
@@ -130,7 +127,7 @@ def measure_latency(settings: Settings, symbols: list[str], duration_s: float, w
             ingest_to_ack.append((acked - record.ingest_time_us) / 1000)
             event_to_ack.append((acked - record.event_time_us) / 1000)
 
-    with _private_topic(settings.kafka) as topic, start_simulator(settings, symbols=symbols, port=0,
+    with temporary_topic(settings.kafka, "qc.bench.ingest") as topic, start_simulator(settings, symbols=symbols, port=0,
                                                             rate_hz=SEED_LOAD_RATE_HZ) as simulator:
         shard_settings = settings.override(  # heartbeats are not measured: Redis is optional here
             book_topic=topic, simulator_port=simulator.port, symbols=symbols, shards=1, heartbeat_interval_s=3600.0)
@@ -159,19 +156,3 @@ def _symbols(configured: list[str], count: int) -> list[str]:
     symbols = list(configured[:count])
     extra = [s for s in DEFAULT_SYMBOLS if s not in symbols]
     return symbols + extra[:count - len(symbols)]
-
-
-@contextmanager
-def _private_topic(kafka: KafkaSettings) -> Iterator[str]:
-    """A throwaway topic like the book topic, so benchmarks never pollute real data."""
-    from confluent_kafka.admin import NewTopic
-
-    name = f"qc.bench.ingest.{uuid.uuid4().hex[:8]}"
-    admin = admin_client(kafka)
-    config = {"message.timestamp.type": "LogAppendTime"}
-    admin.create_topics([NewTopic(name, kafka.partitions, kafka.replication_factor, config=config)])[
-        name].result()
-    try:
-        yield name
-    finally:
-        admin.delete_topics([name])

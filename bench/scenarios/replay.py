@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 from quantcore.settings import Settings
 from quantcore.topics import CREATE_TIME, create_topic, produce_all
-from streaming.simulator.synthetic_day import synthetic_day
+from quantcore.samples import synthetic_day
 
 BENCH_DAY = date(2024, 3, 1)
 

@@ -16,10 +16,11 @@ from quantcore.errors import PlatformError
 from quantcore_platform.services.process import ManagedProcess, port_open, wait_until
 from quantcore.settings import REPO_ROOT, SECTIONS, Settings
 from quantcore_platform.streams.catalog import Stream
+from quantcore_platform.streams.health_policy import ACTIVE
 
 LOCATION = "quantcore"
 INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "dagster_local.yaml"
-ACTIVE_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED"]
+ACTIVE_STATUSES = sorted(ACTIVE)  # one definition: the health policy's
 SECTION_NAMES = tuple(section.section_name for section in SECTIONS)
 
 

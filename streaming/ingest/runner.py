@@ -9,7 +9,6 @@ Children get SIGTERM if the runner itself is killed (Linux parent-death signal).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -19,31 +18,18 @@ import time
 from dataclasses import dataclass
 
 from quantcore.backoff import backoff_delay
-from quantcore.clients import redis_client
-from quantcore.heartbeats import HeartbeatReporter
+from quantcore.lifecycle import Heartbeat, die_with_parent, run_service
 from quantcore.log import get_logger
 from quantcore.settings import Settings
 
 STABLE_AFTER_S = 60.0  # a child that ran this long restarts from the shortest delay again
 STOP_TIMEOUT_S = 40.0  # graceful stop (flush) before SIGKILL
 POLL_S = 0.2
-PR_SET_PDEATHSIG = 1
 SHARD_SECTIONS = ("kafka", "redis", "market", "ingest", "simulator", "heartbeat")  # what a shard reads
 
 
 def shard_command(shard_id: int, shards: int) -> list[str]:
     return [sys.executable, "-m", "streaming.ingest.shard", "--shard-id", str(shard_id), "--shards", str(shards)]
-
-
-try:  # resolved here, not in the forked child (no dynamic loading between fork and exec)
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux: children would outlive a SIGKILLed runner
-    _prctl = None
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -64,23 +50,25 @@ class ShardRunner:
         self._env = self.settings.child_env(*SHARD_SECTIONS)
         self._log = get_logger("ingest.runner", shards=self.shards)
 
+    # --- the service protocol (quantcore.lifecycle) ---------------------------------------
+    component, instance = "ingest-runner", "runner"
+
+    def start(self) -> None:
+        for child in self.children:
+            self._spawn(child)
+
+    def failure(self) -> None:
+        """Polled by the lifecycle: restart the children that died (the runner itself never fails)."""
+        self._supervise()
+
+    def counters(self) -> dict[str, int]:
+        return self.report()
+
+    def stop(self) -> None:
+        self._stop_all()
+
     def run(self, stop: threading.Event | None = None) -> int:
-        stop = stop or threading.Event()
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
-        beat = self.settings.heartbeat
-        heartbeat = HeartbeatReporter(redis_client(self.settings.redis, socket_timeout=2, socket_connect_timeout=2),
-                                      "ingest-runner", "runner", self.report, beat.interval_s, beat.stale_s).start()
-        try:
-            for child in self.children:
-                self._spawn(child)
-            while not stop.wait(POLL_S):
-                self._supervise()
-        finally:
-            self._stop_all()
-            heartbeat.report_now()
-            heartbeat.stop()
+        run_service(self, Heartbeat(self.settings.redis, self.settings.heartbeat), stop, poll_s=POLL_S)
         return 0
 
     def report(self) -> dict[str, int]:
@@ -92,7 +80,7 @@ class ShardRunner:
 
     def _spawn(self, child: _Child) -> None:
         child.process = subprocess.Popen(shard_command(child.shard_id, self.shards), env=self._env,
-                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         child.started_at = time.monotonic()
         self._log.info("shard started", shard=child.shard_id, pid=child.process.pid)
 

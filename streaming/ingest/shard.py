@@ -3,25 +3,23 @@
 `run_shard` is what `python -m streaming.ingest.shard --shard-id i --shards n` (the shard
 runner's child, configured by QUANTCORE_* variables) and `quantcore stream ingest
 --shard-id i` run, and what tests run in a thread: WebSocket connections ->
-`ShardPipeline` -> `KafkaSink`, REST snapshots in diff mode, a heartbeat with the counters
-in Redis. SIGINT/SIGTERM (or the `stop` event) close the connections, flush Kafka and
-return the final counters.
+`ShardPipeline` -> `KafkaSink`, REST snapshots in diff mode. The shard is a service run by
+the platform's one lifecycle (`quantcore.lifecycle.run_service`: signals, heartbeat with the
+counters in Redis, failure polling, graceful stop that flushes Kafka).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import threading
 from collections.abc import Callable
 
 from confluent_kafka import Message
 
-from quantcore.clients import redis_client
 from quantcore.errors import PlatformError
-from quantcore.heartbeats import HeartbeatReporter
+from quantcore.lifecycle import Heartbeat, run_service
 from quantcore.log import get_logger
 from quantcore.settings import BookModeSetting, ConfigError, Settings, Source, load_settings
 from streaming.ingest.connection import StreamConnection
@@ -36,91 +34,80 @@ FLUSH_TIMEOUT_S = 30.0
 TOPICS_READY_TIMEOUT_S = 60.0
 
 
-class ShardFailed(RuntimeError):
-    """A connection task died of an unexpected error: exit non-zero so the runner restarts us."""
+class IngestShard:
+    """One shard as a service (quantcore.lifecycle): `start` connects and streams, `failure`
+    reports a crashed connection task, `stop` closes the connections and flushes Kafka."""
 
+    component = "ingest"
 
-async def serve_shard(settings: Settings, shard_id: int, shards: int, stop: asyncio.Event, *,
-                      on_ack: Callable[[Message], None] | None = None,
-                      counters: IngestCounters | None = None) -> IngestCounters:
-    market, ingest = settings.market, settings.ingest
-    symbols = shard_symbols(market.symbols, shard_id, shards)
-    counters = counters or IngestCounters()
-    log = get_logger("ingest", shard=shard_id)
-    ws_base, rest_base = exchange_urls(market, settings.simulator, ingest)
-    sink = KafkaSink(settings.kafka, ingest, counters, on_ack=on_ack)
-    try:
-        await asyncio.to_thread(sink.wait_until_ready, TOPICS_READY_TIMEOUT_S)
-    except BaseException:
-        sink.close(0)
-        raise
-    mode = BookModeSetting(market.book_mode).value
-    fetcher = SnapshotFetcher(rest_base, ingest.snapshot_limit, counters) if mode == DIFF else None
-    pipeline = ShardPipeline(shard_id=shard_id, symbols=symbols, mode=mode, depth=market.depth, sink=sink,
-                             request_snapshot=fetcher.request if fetcher else (lambda symbol: None),
-                             counters=counters)
-    if fetcher:
-        fetcher.deliver_to(pipeline.on_snapshot)
-    plans = plan_connections(ws_base, pipeline.streams, ingest.streams_per_connection)
-    connections = [StreamConnection(plan, on_frame=pipeline.on_frame, counters=counters, ingest=ingest,
-                                    stop=stop, name=f"shard-{shard_id}/{i}") for i, plan in enumerate(plans)]
-    heartbeat = HeartbeatReporter(redis_client(settings.redis, socket_timeout=2, socket_connect_timeout=2), "ingest",
-                                  f"shard-{shard_id}", counters.as_report, settings.heartbeat.interval_s,
-                                  settings.heartbeat.stale_s).start()
-    log.info("shard started", symbols=len(symbols), connections=len(connections), mode=mode,
-             source=Source(market.source).value, topic=sink.book_topic)
-    tasks = [asyncio.create_task(c.run(), name=f"ws-{i}") for i, c in enumerate(connections)]
-    failure = await _until_stopped_or_failed(stop, tasks)
-    stop.set()
-    await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
-    await asyncio.gather(*tasks, return_exceptions=True)
-    if fetcher:
-        await fetcher.close()
-    undelivered = await asyncio.to_thread(sink.close, FLUSH_TIMEOUT_S)
-    heartbeat.report_now()
-    heartbeat.stop()
-    log.info("shard stopped", undelivered=undelivered, **counters.as_report())
-    if failure is not None:
-        raise ShardFailed(f"shard {shard_id} failed: {failure!r}") from failure
-    return counters
+    def __init__(self, settings: Settings, shard_id: int, shards: int, *,
+                 on_ack: Callable[[Message], None] | None = None, counters: IngestCounters | None = None) -> None:
+        self.market, self.ingest, self.kafka, self.simulator = (
+            settings.market, settings.ingest, settings.kafka, settings.simulator)
+        self.shard_id, self.shards = shard_id, shards
+        self.instance = f"shard-{shard_id}"
+        self.stats = counters or IngestCounters()
+        self._on_ack = on_ack
+        self._closing = asyncio.Event()
+        self._log = get_logger("ingest", shard=shard_id)
+        self._sink: KafkaSink | None = None
+        self._fetcher: SnapshotFetcher | None = None
+        self._connections: list[StreamConnection] = []
+        self._tasks: list[asyncio.Task] = []
 
+    async def start(self) -> None:
+        symbols = shard_symbols(self.market.symbols, self.shard_id, self.shards)
+        ws_base, rest_base = exchange_urls(self.market, self.simulator, self.ingest)
+        sink = KafkaSink(self.kafka, self.ingest, self.stats, on_ack=self._on_ack)
+        try:
+            await asyncio.to_thread(sink.wait_until_ready, TOPICS_READY_TIMEOUT_S)
+        except BaseException:
+            sink.close(0)
+            raise
+        self._sink = sink
+        mode = BookModeSetting(self.market.book_mode).value
+        fetcher = SnapshotFetcher(rest_base, self.ingest.snapshot_limit, self.stats) if mode == DIFF else None
+        pipeline = ShardPipeline(shard_id=self.shard_id, symbols=symbols, mode=mode, depth=self.market.depth,
+                                 sink=sink, request_snapshot=fetcher.request if fetcher else (lambda symbol: None),
+                                 counters=self.stats)
+        if fetcher:
+            fetcher.deliver_to(pipeline.on_snapshot)
+        self._fetcher = fetcher
+        plans = plan_connections(ws_base, pipeline.streams, self.ingest.streams_per_connection)
+        self._connections = [
+            StreamConnection(plan, on_frame=pipeline.on_frame, counters=self.stats, ingest=self.ingest,
+                             stop=self._closing, name=f"shard-{self.shard_id}/{i}") for i, plan in enumerate(plans)]
+        self._tasks = [asyncio.create_task(c.run(), name=f"ws-{i}") for i, c in enumerate(self._connections)]
+        self._log.info("shard started", symbols=len(symbols), connections=len(self._connections), mode=mode,
+                       source=Source(self.market.source).value, topic=sink.book_topic)
 
-async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task]) -> BaseException | None:
-    stopped = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
-    for task in done:
-        if task is not stopped and not task.cancelled() and task.exception() is not None:
-            get_logger("ingest").error("connection task crashed", error=repr(task.exception()))
-            return task.exception()
-    return None
+    def counters(self) -> dict:
+        return self.stats.as_report()
+
+    def failure(self) -> str | None:
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                self._log.error("connection task crashed", error=repr(task.exception()))
+                return f"shard {self.shard_id}: connection task crashed: {task.exception()!r}"
+        return None
+
+    async def stop(self) -> None:
+        self._closing.set()
+        await asyncio.gather(*(c.close() for c in self._connections), return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._fetcher:
+            await self._fetcher.close()
+        undelivered = await asyncio.to_thread(self._sink.close, FLUSH_TIMEOUT_S) if self._sink else 0
+        self._log.info("shard stopped", undelivered=undelivered, **self.stats.as_report())
 
 
 def run_shard(settings: Settings, shard_id: int, shards: int, stop: threading.Event | None = None,
               **options) -> IngestCounters:
-    """Run a shard until SIGINT/SIGTERM (main thread) or until `stop` is set."""
-    return asyncio.run(_run(settings, shard_id, shards, stop, options))
-
-
-async def _run(settings: Settings, shard_id: int, shards: int, stop: threading.Event | None,
-               options: dict) -> IngestCounters:
-    stopping = asyncio.Event()
-    if threading.current_thread() is threading.main_thread():
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-    watcher = asyncio.create_task(_watch(stop, stopping)) if stop is not None else None
-    try:
-        return await serve_shard(settings, shard_id, shards, stopping, **options)
-    finally:
-        if watcher:
-            watcher.cancel()
-
-
-async def _watch(stop: threading.Event, stopping: asyncio.Event) -> None:
-    while not stop.is_set():
-        await asyncio.sleep(0.1)
-    stopping.set()
+    """Run a shard until SIGINT/SIGTERM (main thread) or until `stop` is set; returns its
+    final counters. Raises ServiceFailed if a connection task crashed (the runner restarts it)."""
+    shard = IngestShard(settings, shard_id, shards, **options)
+    run_service(shard, Heartbeat(settings.redis, settings.heartbeat), stop)
+    return shard.stats
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,10 +33,6 @@ class StreamSpec:
     levels: int | None  # partial depth N, or None for the diff stream
     fast: bool  # @100ms (every event) rather than once a second
 
-    @property
-    def is_diff(self) -> bool:
-        return self.levels is None
-
 
 def parse_stream(name: str, known_symbols: set[str] | frozenset[str]) -> StreamSpec:
     match = _STREAM.match(name)

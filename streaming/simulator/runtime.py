@@ -4,12 +4,13 @@ thread of the caller's process (tests, benchmarks) with a handle to inject fault
 from __future__ import annotations
 
 import asyncio
-import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from quantcore.errors import PlatformError
+from quantcore.lifecycle import run_service
 from quantcore.settings import Settings
 from streaming.simulator.faults import Fault
 from streaming.simulator.server import SimulatorServer
@@ -51,11 +52,9 @@ class SimulatorHandle:
 
     async def _main(self) -> None:
         try:
-            await self.server.start()
-        except OSError as exc:
-            self._ready.set_exception(PlatformError(
-                f"the simulator cannot listen on {self.server.host}:{self.server.port}: {exc.strerror}",
-                "stop the process using that port or set QUANTCORE_SIMULATOR_PORT"))
+            await listen(self.server)
+        except PlatformError as exc:
+            self._ready.set_exception(exc)
             return
         self._ready.set_result(None)
         await self._stopped.wait()
@@ -119,21 +118,40 @@ def start_simulator(settings: Settings, **overrides: Any) -> SimulatorHandle:
     return SimulatorHandle(build_server(settings, **overrides)).start()
 
 
-def run_simulator(settings: Settings, on_ready=lambda server: None, **overrides: Any) -> None:
-    """Serve in the foreground until SIGINT/SIGTERM (what `quantcore simulator` runs)."""
-    asyncio.run(_serve_forever(build_server(settings, **overrides), on_ready))
-
-
-async def _serve_forever(server: SimulatorServer, on_ready) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def listen(server: SimulatorServer) -> None:
+    """Start serving; a port in use is a PlatformError with the fix."""
     try:
         await server.start()
     except OSError as exc:
         raise PlatformError(f"the simulator cannot listen on {server.host}:{server.port}: {exc.strerror}",
                             "stop the process using that port or set QUANTCORE_SIMULATOR_PORT") from None
-    on_ready(server)
-    await stop.wait()
-    await server.stop()
+
+
+class SimulatorProcess:
+    """The simulator as a service of the platform's lifecycle (no heartbeat: nothing
+    supervises it through Redis; `quantcore up` watches its REST ping)."""
+
+    component = "simulator"
+
+    def __init__(self, server: SimulatorServer, on_ready: Callable[[SimulatorServer], None]) -> None:
+        self.server = server
+        self.on_ready = on_ready
+        self.instance = f"{server.host}:{server.port}"
+
+    async def start(self) -> None:
+        await listen(self.server)
+        self.on_ready(self.server)
+
+    def counters(self) -> dict:
+        return {}
+
+    def failure(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+def run_simulator(settings: Settings, on_ready=lambda server: None, **overrides: Any) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM (what `quantcore simulator` runs)."""
+    run_service(SimulatorProcess(build_server(settings, **overrides), on_ready))

@@ -24,10 +24,10 @@ keeps the ordinary long poll (a short one would keep 30 consumers polling the br
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +35,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from quantcore.errors import PlatformError
-from quantcore.heartbeats import HeartbeatReporter
+from quantcore.lifecycle import Heartbeat, run_service
 from quantcore.log import get_logger
-from quantcore.clients import redis_client
 from quantcore.settings import (
     ComputeSettings,
     ConfigError,
-    HeartbeatSettings,
     KafkaSettings,
     PathsSettings,
     RedisSettings,
@@ -209,42 +207,46 @@ def task_slots_needed(settings: Settings, mode: TriggerMode) -> int | None:
     return _topic_partitions(settings.kafka) + 2 if mode is TriggerMode.realtime else None
 
 
+class ComputeProcess:
+    """The compute stream as a service of the platform's lifecycle (quantcore.lifecycle):
+    `start` starts the query, `failure` is the query's or the relay's death."""
+
+    component, instance = HEARTBEAT_COMPONENT, HEARTBEAT_INSTANCE
+
+    def __init__(self, start: Callable[[], ComputeStream]) -> None:
+        self._start = start
+        self.stream: ComputeStream | None = None
+
+    def start(self) -> None:
+        self.stream = self._start()
+
+    def counters(self) -> dict[str, Any]:
+        return self.stream.counters() if self.stream is not None else {}
+
+    def failure(self) -> str | None:
+        problem = self.stream.failure() if self.stream is not None else None
+        return f"the compute stream failed: {problem}" if problem else None
+
+    def stop(self) -> None:
+        if self.stream is not None:
+            log.info("stopping compute query", **self.stream.write_stats())
+            self.stream.stop()
+
+
 def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beginning: bool = False,
                 stop: threading.Event | None = None) -> int:
     """The compute process: runs until SIGINT/SIGTERM (or `stop`), then stops the query
-    and returns 0. Raises PlatformError if the query fails."""
-    stop = stop or threading.Event()
+    and returns 0. Raises ServiceFailed (a PlatformError) if the query fails; the stream
+    resumes from its checkpoint on restart."""
     mode = TriggerMode(trigger or settings.compute.trigger_mode)
     spark = build_spark_session(settings.spark, settings.paths, "quantcore-compute",
                                 task_slots=task_slots_needed(settings, mode))
     try:
-        stream = start_compute(spark, settings, mode, from_beginning)
-        try:
-            _supervise(settings.redis, settings.heartbeat, stream, stop)
-        finally:
-            stream.stop()
+        process = ComputeProcess(lambda: start_compute(spark, settings, mode, from_beginning))
+        run_service(process, Heartbeat(settings.redis, settings.heartbeat), stop, poll_s=1.0)
         return 0
     finally:
         spark.stop()
-
-
-def _supervise(redis: RedisSettings, heartbeats: HeartbeatSettings, stream: ComputeStream,
-               stop: threading.Event) -> None:
-    """Heartbeat until `stop` (set by SIGINT/SIGTERM); raise if the stream fails."""
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-    heartbeat = HeartbeatReporter(redis_client(redis, socket_timeout=2), HEARTBEAT_COMPONENT, HEARTBEAT_INSTANCE,
-                                  stream.counters, heartbeats.interval_s, heartbeats.stale_s).start()
-    try:
-        while not stop.wait(1.0):
-            if (problem := stream.failure()) is not None:
-                raise PlatformError(f"the compute stream failed: {problem}",
-                                    "check the Spark log above; the stream resumes from its checkpoint on restart")
-        log.info("stopping compute query", **stream.write_stats())
-    finally:
-        heartbeat.stop()
-        heartbeat.report_now()  # the final counters
 
 
 def main(argv: list[str] | None = None) -> int:

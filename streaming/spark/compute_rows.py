@@ -10,11 +10,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from quantcore.wire import BOOK_MESSAGE
 from streaming.spark.book_validation import invalid_reason
 from streaming.spark.protobuf_decode import decode
 from streaming.spark.signals import BOOK_TOP_COLUMNS, LEVEL_COLUMNS, SIGNAL_COLUMNS, VALUE_COLUMNS, add_signals, level_columns
 
-BOOK_MESSAGE = "quantcore.v1.BookRecord"
 
 IDENTITY_COLUMNS = ("symbol", "exchange", "update_id", "mode")
 TIME_COLUMNS = ("exchange_event_us", "ingest_us", "kafka_append_us", "compute_us")

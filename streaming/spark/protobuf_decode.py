@@ -98,7 +98,6 @@ def _pool(descriptor_set_bytes: bytes | None) -> descriptor_pool.DescriptorPool:
     """The generated modules' pool by default; a private pool for any other descriptor set,
     so the schema always describes the same messages the JVM decodes."""
     if descriptor_set_bytes is None:
-        from quantcore import wire
 
         return descriptor_pool.Default()
     pool = descriptor_pool.DescriptorPool()

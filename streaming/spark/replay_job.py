@@ -34,6 +34,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from quantcore.wire import BOOK_MESSAGE
 from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, PathsSettings, ReplaySettings, Settings, SignalsSettings
 from streaming.spark import book_validation, delta_tables, signals
@@ -42,7 +43,6 @@ from streaming.spark.protobuf_decode import decode, message_descriptor
 from streaming.spark.replay_offsets import offsets_json, parse_days
 from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
 
-BOOK_MESSAGE = "quantcore.v1.BookRecord"
 US_PER_DAY = 86_400_000_000
 
 # The Kafka source's schema, for an empty frame when there is nothing to read.

@@ -20,15 +20,17 @@ they get here; see book_validation.py).
       e = 1{Pb ≥ Pb'}·qb − 1{Pb ≤ Pb'}·qb' − 1{Pa ≤ Pa'}·qa + 1{Pa ≥ Pa'}·qa'
   (primed = previous book); null when either book lacks a side.
 
-Where OFI is computed (the engines differ):
-- Replay (batch): `with_signals(df, λ, ofi_window=Window.partitionBy("symbol")
-  .orderBy("update_id"))` feeds `ofi_column` the `lag()` of the best levels.
+How the stream and the replay use it: both parse the levels (`level_columns`), check the
+book (book_validation.py), then `add_signals`; `ofi` comes out null and is filled by each:
+- Replay (batch, replay_job.signal_rows): `ofi_column` against the previous *valid* book of
+  the symbol that day (a window by symbol ordered by update id, `last(..., ignorenulls)`),
+  which is what the stream's writer does too.
 - Stream: a window would need a shuffle, and the real-time trigger allows none. Every
   record of a symbol comes from one Kafka partition, so one writer sees a symbol's books
   in offset order. The writer (redis_writer.py) chains OFI over them with `ofi_value`,
   the plain-Python twin of `ofi_column` (a unit test proves them equal), seeding the
   previous book from the symbol's Redis hash (`best_bid`, `best_bid_qty`, ...), which
-  always holds the last book written. `with_signals` leaves `ofi` null in that case.
+  always holds the last book written.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import math
 import operator
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame, WindowSpec
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 OBI_DEPTHS = (1, 5, 10, 20)
@@ -53,11 +55,6 @@ SIGNAL_COLUMNS = (
 BOOK_TOP_COLUMNS = ("best_bid_qty", "best_ask_qty")
 # The parsed level arrays (array<double>) the signals are computed from.
 LEVEL_COLUMNS = ("bid_px", "bid_qty", "ask_px", "ask_qty")
-
-
-def as_double(decimal: Column) -> Column:
-    """A decimal string as a double; null when it is not a number."""
-    return decimal.try_cast("double")
 
 
 def level_columns(bids: Column, asks: Column) -> dict[str, Column]:
@@ -188,22 +185,3 @@ def add_signals(frame: DataFrame, obi_lambda: float) -> DataFrame:
     sums = {name: F.col(name) for name in SUM_COLUMNS}
     values = signal_columns(bid_px, bid_qty, ask_px, ask_qty, sums)
     return summed.select(*(F.col(name) for name in frame.columns), *(c.alias(n) for n, c in values.items()))
-
-
-def ofi_over(window: WindowSpec) -> Column:
-    """OFI against the previous row of `window` (the replay's consecutive books)."""
-    current = [F.col(name) for name in ("best_bid", "best_bid_qty", "best_ask", "best_ask_qty")]
-    previous = [F.lag(column).over(window) for column in current]
-    return ofi_column(*previous, *current)
-
-
-def with_signals(df: DataFrame, obi_lambda: float, ofi_window: WindowSpec | None = None,
-                 bids: str = "bids", asks: str = "asks") -> DataFrame:
-    """`df` plus SIGNAL_COLUMNS and BOOK_TOP_COLUMNS computed from its level arrays.
-
-    `ofi_window` (partitioned by symbol, ordered by update id) computes OFI with `lag()`;
-    without it `ofi` is null and the caller chains it (the stream's writer does)."""
-    parsed = df.withColumns(level_columns(F.col(bids), F.col(asks)))
-    with_values = add_signals(parsed, obi_lambda).drop(*LEVEL_COLUMNS)
-    ofi = ofi_over(ofi_window) if ofi_window is not None else F.lit(None).cast("double")
-    return with_values.withColumn("ofi", ofi)

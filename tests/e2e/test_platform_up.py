@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from quantcore.polling import wait_until
 from quantcore_platform.services.dagster_services import DagsterApi
 from quantcore_platform.services.process import processes_of_home, rss_mib
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore.settings import Settings
-from tests.support import make_settings, platform_env
+from tests.support.settings import make_settings, platform_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -98,13 +99,14 @@ def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
         page.get_by_role("button", name="Terminate").first.click(timeout=60_000)
         page.get_by_role("dialog").get_by_role("button", name="Terminate").click(timeout=10_000)
         stopped_at = time.monotonic()
-        _wait(lambda: _status(api, victim) in ("CANCELED", "FAILURE", "SUCCESS"), 60, "the terminated run to stop")
+        wait_until(lambda: _status(api, victim) in ("CANCELED", "FAILURE", "SUCCESS"), 60, "the terminated run to stop",
+                   interval=1)
         stop_seconds = time.monotonic() - stopped_at
         page.reload()
         page.screenshot(path=artifacts_dir / "dagster-run-terminated.png")
 
-        replacement = _wait(lambda: _started_run(api, "serve_stream", exclude=victim), 120,
-                            "the health sensor to restart serve_stream")
+        replacement = wait_until(lambda: _started_run(api, "serve_stream", exclude=victim), 120,
+                                 "the health sensor to restart serve_stream", interval=1)
         restart_seconds = time.monotonic() - stopped_at
         page.goto(f"{ui}/runs/{replacement}")
         page.get_by_text("serve stream started").first.wait_for(timeout=60_000)
@@ -123,7 +125,8 @@ def test_down_leaves_no_process(platform):
     result = cli(settings, "down")
     assert result.returncode == 0, result.stderr
     assert "run terminated through Dagster" in result.stderr
-    _wait(lambda: not processes_of_home(settings.paths.home_dir), 30, "every platform process to exit")
+    wait_until(lambda: not processes_of_home(settings.paths.home_dir), 30, "every platform process to exit",
+               interval=1)
 
 
 def _status(api: DagsterApi, run_id: str) -> str | None:
@@ -135,11 +138,3 @@ def _started_run(api: DagsterApi, job: str, exclude: str) -> str | None:
     return next((r["runId"] for r in api.stream_runs(["STARTED"]) if r["jobName"] == job and r["runId"] != exclude),
                 None)
 
-
-def _wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from quantcore.polling import wait_until
 from quantcore.settings import KafkaSettings, Settings
-from tests.support import make_settings, platform_env
+from tests.support.settings import make_settings, platform_env
 
 pytestmark = pytest.mark.slow
 
@@ -91,10 +92,15 @@ def _read_all(kafka: KafkaSettings, topic: str) -> list[bytes]:
                          "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
     values: list[bytes] = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not values:
-        values += [m.value() for m in consumer.consume(100, timeout=1) if m.error() is None]
-    consumer.close()
+
+    def some() -> bool:
+        values.extend(m.value() for m in consumer.consume(100, timeout=1) if m.error() is None)
+        return bool(values)
+
+    try:  # consume() waits for records itself: no sleep between reads
+        wait_until(some, 20, f"records on {topic}", interval=0)
+    finally:
+        consumer.close()
     return values
 
 

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import defaultdict
 
@@ -22,16 +21,18 @@ import pytest
 
 from quantcore import wire
 from quantcore.heartbeats import read_heartbeats
+from quantcore.polling import wait_until
 from quantcore.settings import KafkaSettings, Settings, TriggerMode
 from quantcore.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
 from quantcore_platform.streams.catalog import Stream
 from streaming.spark import book_validation
 from streaming.spark.compute_job import ComputeStream, start_compute
-from tests.support_books import book_record, produce_books, random_book
+from tests.support.books import book_record, produce_books, random_book
 
 pytestmark = pytest.mark.slow
 
 SYMBOLS = [f"S{i:02d}USDT" for i in range(30)]
+POLL_S = 0.2  # how often the tests look at Redis and the stream's counters
 
 
 # --- the independent reference: signals in plain Python ------------------------------------
@@ -85,15 +86,13 @@ def compute_settings(kafka: Settings, topic: str, tmp_path, **overrides) -> Sett
                           compute_relay_topic=f"{topic}.relay", **overrides)
 
 
-def wait_for(condition, timeout_s: float, what: str, stream: ComputeStream | None = None):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if stream is not None and (problem := stream.failure()) is not None:
-            raise AssertionError(f"stream failed while waiting for {what}: {problem}")
-        if result := condition():
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+def watching(stream: ComputeStream) -> dict:
+    """`wait_until` arguments that end the wait at once, with the reason, if `stream` fails."""
+    def reason() -> str:
+        problem = stream.failure()
+        return "" if problem is None else f"the stream failed: {problem}"
+
+    return {"alive": lambda: stream.failure() is None, "on_timeout": reason}
 
 
 class Published:
@@ -137,15 +136,19 @@ def dead_letters_from(kafka: KafkaSettings, source_topic: str, expected: int, ti
     consumer = Consumer({**kafka.client_config(), "group.id": f"test-{uuid.uuid4().hex}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([kafka.dead_letter_topic])
-    found, deadline = [], time.monotonic() + timeout_s
-    try:
-        while len(found) < expected and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
+    found: list[wire.DeadLetter] = []
+
+    def enough() -> bool:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
             letter = wire.DeadLetter.FromString(message.value())
             if letter.source_topic == source_topic:
                 found.append(letter)
+        return len(found) >= expected
+
+    try:  # poll() waits for a message itself: no sleep between polls
+        wait_until(enough, timeout_s, f"{expected} dead letters from {source_topic}", interval=0,
+                   on_timeout=lambda: f"found: {[letter.reason for letter in found]}")
     finally:
         consumer.close()
     return found
@@ -174,14 +177,15 @@ def test_30_symbols_match_plain_python_and_bad_records_are_dead_lettered(
 
     stream = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
     try:
-        wait_for(all_at(redis_conn, {s: 4 for s in SYMBOLS}), 90, "every symbol at update 4", stream)
+        wait_until(all_at(redis_conn, {s: 4 for s in SYMBOLS}), 90, "every symbol at update 4", interval=POLL_S,
+                   **watching(stream))
         last = {r.symbol: r for r in records if r.update_id == 4}
         before = {r.symbol: r for r in records if r.update_id == 3}
         for symbol in SYMBOLS:
             assert_hash_matches(redis_conn, last[symbol], before[symbol], settings.signals.obi_lambda)
         letters = dead_letters_from(settings.kafka, fresh_topic, expected=3)
         assert stream.query.isActive, "bad records do not stop the query"
-        wait_for(lambda: stream.write_stats()["dead_letters"] == 3, 10, "the dead-letter counter")
+        wait_until(lambda: stream.write_stats()["dead_letters"] == 3, 10, "the dead-letter counter", interval=POLL_S)
     finally:
         stream.stop()
     assert sorted(letter.reason for letter in letters) == sorted(
@@ -208,14 +212,16 @@ def test_out_of_order_and_replayed_ids_never_move_redis_backwards(
     stream = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
     try:
         sent = produce([3, 1, 5, 2, 4])  # out of order within a batch
-        wait_for(all_at(redis_conn, {s: 5 for s in symbols}), 90, "update 5", stream)
+        wait_until(all_at(redis_conn, {s: 5 for s in symbols}), 90, "update 5", interval=POLL_S, **watching(stream))
         for ids in ([4, 2], [1, 2, 3, 4, 5]):  # older ids in later batches, then a replayed range
             sent += produce(ids)
-            wait_for(lambda total=sent: stream.write_stats()["rows"] >= total, 60, "the old records processed", stream)
+            wait_until(lambda total=sent: stream.write_stats()["rows"] >= total, 60, "the old records processed",
+                       interval=POLL_S, **watching(stream))
             assert stored_ids(redis_conn, symbols) == {s: 5 for s in symbols}, "Redis never moves backwards"
         sent += produce([8, 6, 7])
-        wait_for(all_at(redis_conn, {s: 8 for s in symbols}), 60, "update 8", stream)
-        wait_for(lambda: stream.write_stats()["rows"] >= sent, 60, "every record processed", stream)
+        wait_until(all_at(redis_conn, {s: 8 for s in symbols}), 60, "update 8", interval=POLL_S, **watching(stream))
+        wait_until(lambda: stream.write_stats()["rows"] >= sent, 60, "every record processed", interval=POLL_S,
+                   **watching(stream))
         stats = stream.write_stats()
     finally:
         stream.stop()
@@ -242,10 +248,11 @@ def test_restart_from_checkpoint_loses_nothing_and_regresses_nothing(
     produce(range(1, 11))
     first = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=True)
     try:
-        wait_for(all_at(redis_conn, {s: 10 for s in SYMBOLS}), 90, "update 10", first)
+        wait_until(all_at(redis_conn, {s: 10 for s in SYMBOLS}), 90, "update 10", interval=POLL_S, **watching(first))
         feeder = threading.Thread(target=produce, args=(range(11, 31),))
         feeder.start()
-        wait_for(lambda: max(stored_ids(redis_conn, SYMBOLS).values()) > 10, 60, "the stream mid-way", first)
+        wait_until(lambda: max(stored_ids(redis_conn, SYMBOLS).values()) > 10, 60, "the stream mid-way",
+                   interval=POLL_S, **watching(first))
     finally:
         first.stop()  # mid-stream
     feeder.join()
@@ -253,7 +260,8 @@ def test_restart_from_checkpoint_loses_nothing_and_regresses_nothing(
 
     second = start_compute(spark, settings, TriggerMode.microbatch, from_beginning=False)
     try:
-        wait_for(all_at(redis_conn, {s: 40 for s in SYMBOLS}), 90, "update 40 after the restart", second)
+        wait_until(all_at(redis_conn, {s: 40 for s in SYMBOLS}), 90, "update 40 after the restart", interval=POLL_S,
+                   **watching(second))
     finally:
         second.stop()
     for symbol in SYMBOLS:
@@ -277,14 +285,14 @@ def test_cli_realtime_trigger_heartbeat_and_graceful_stop(kafka, redis_conn, fre
     log = (tmp_path / "compute.log").open("w")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: process.poll() is not None or all_at(redis_conn, {s: 2 for s in SYMBOLS})(), 150,
-                 "the realtime stream")
+        wait_until(lambda: process.poll() is not None or all_at(redis_conn, {s: 2 for s in SYMBOLS})(), 150,
+                   "the realtime stream", interval=POLL_S)
         assert process.poll() is None, (tmp_path / "compute.log").read_text()[-3000:]
         def heartbeat() -> dict | None:
             beat = read_heartbeats(redis_conn, "compute").get("compute:0") or {}
             return beat if beat.get("published", 0) >= 30 else None
 
-        beats = wait_for(heartbeat, 30, "a heartbeat with the published count")
+        beats = wait_until(heartbeat, 30, "a heartbeat with the published count", interval=POLL_S)
         assert beats["trigger_mode"] == "realtime" and beats["active"] is True
         (letter,) = dead_letters_from(settings.kafka, fresh_topic, expected=1)
         assert letter.reason == book_validation.UNDECODABLE and letter.payload == garbage

@@ -15,7 +15,7 @@ from quantcore.heartbeats import beat, heartbeat_key
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore_platform.sensors import CHECK_NAME, stream_health_sensor
 from quantcore.timeutil import now_us
-from tests.support import platform_env as every_section_env
+from tests.support.settings import platform_env as every_section_env
 
 pytestmark = pytest.mark.slow
 

@@ -10,216 +10,51 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
-import time
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from confluent_kafka.admin import NewTopic
 
 from quantcore import wire
-from quantcore.heartbeats import read_heartbeats
-from quantcore.clients import admin_client
-from quantcore.settings import BookModeSetting, Settings
-from streaming.ingest.counters import IngestCounters
+from quantcore.polling import wait_until
+from quantcore.settings import BookModeSetting
 from streaming.ingest.runner import SHARD_SECTIONS
-from streaming.ingest.shard import run_shard
 from streaming.ingest.sharding import shard_symbols
-from streaming.simulator import SimulatorHandle, start_simulator
+from tests.support.ingest import (
+    POLL_S,
+    REPO,
+    assert_sane_book,
+    assert_strictly_increasing,
+    by_symbol,
+    gaps,
+    ingest_settings,
+    read_books,
+    read_topic,
+    shard_beats,
+    shard_in_thread,
+    shard_runner,
+)
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 LOCAL_BOOK = wire.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
 PARTIAL = wire.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
 
 
-# --- helpers shared with test_ingest_faults.py ------------------------------------------------
-@dataclass
-class Consumed:
-    key: str
-    partition: int
-    record: wire.BookRecord
-
-
-@pytest.fixture
-def dead_letter_topic(kafka: Settings) -> Iterator[str]:
-    name = f"qc.test.dlq.{uuid.uuid4().hex[:10]}"
-    admin = admin_client(kafka.kafka)
-    admin.create_topics([NewTopic(name, 3, 1)])[name].result()
-    yield name
-    admin.delete_topics([name])
-
-
-@pytest.fixture
-def simulator(kafka: Settings) -> Iterator[SimulatorHandle]:
-    with start_simulator(kafka, port=0, rate_hz=10.0) as handle:
-        yield handle
-
-
-def ingest_settings(base: Settings, simulator: SimulatorHandle, book_topic: str, dead_letter_topic: str,
-                    **overrides) -> Settings:
-    return base.override(book_topic=book_topic, dead_letter_topic=dead_letter_topic, simulator_port=simulator.port,
-                         heartbeat_interval_s=0.5, **overrides)
-
-
-def read_topic(settings: Settings, topic: str, expected: int | None = None, timeout_s: float = 60.0,
-               idle_s: float = 3.0) -> list:
-    """Every message of `topic` from the start: until `expected` are there, or (without
-    `expected`) until nothing new arrives for `idle_s`."""
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"test-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    partitions = wait_for(lambda: consumer.list_topics(topic, timeout=10).topics[topic].partitions, 20,
-                          f"the partitions of {topic}")
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    messages = []
-    deadline = time.monotonic() + timeout_s
-    last_new = time.monotonic()
-    while time.monotonic() < deadline:
-        batch = consumer.consume(1000, timeout=0.5)
-        for message in batch:
-            assert message.error() is None, message.error()
-            messages.append(message)
-        last_new = time.monotonic() if batch else last_new
-        if expected is not None and len(messages) >= expected:
-            break
-        if expected is None and messages and time.monotonic() - last_new > idle_s:
-            break
-    if expected is not None and len(messages) < expected:
-        stored = sum(high - low for low, high in (consumer.get_watermark_offsets(TopicPartition(topic, p), 10)
-                                                  for p in partitions))
-        consumer.close()
-        raise AssertionError(f"only {len(messages)} of {expected} messages read from {topic} "
-                             f"({len(partitions)} partitions, {stored} stored)")
-    consumer.close()
-    return messages
-
-
-def read_books(settings: Settings, topic: str, expected: int | None = None) -> list[Consumed]:
-    return [Consumed(m.key().decode(), m.partition(), wire.BookRecord.FromString(m.value()))
-            for m in read_topic(settings, topic, expected)]
-
-
-def by_symbol(consumed: list[Consumed]) -> dict[str, list[wire.BookRecord]]:
-    """Records per symbol in partition order (Kafka keeps order within a key)."""
-    found: dict[str, list[wire.BookRecord]] = defaultdict(list)
-    for item in consumed:
-        found[item.record.symbol].append(item.record)
-    return found
-
-
-def gaps(records: list[wire.BookRecord]) -> int:
-    return sum(1 for a, b in zip(records, records[1:]) if b.first_update_id != a.update_id + 1)
-
-
-def assert_strictly_increasing(records: list[wire.BookRecord]) -> None:
-    ids = [r.update_id for r in records]
-    assert all(a < b for a, b in zip(ids, ids[1:])), "per-symbol update ids must strictly increase"
-
-
-def assert_sane_book(record: wire.BookRecord, depth: int) -> None:
-    bids = [Decimal(level.price) for level in record.bids]
-    asks = [Decimal(level.price) for level in record.asks]
-    assert bids == sorted(bids, reverse=True) and asks == sorted(asks)
-    assert 0 < len(bids) <= depth and 0 < len(asks) <= depth and bids[0] < asks[0]
-    assert all(Decimal(level.qty) > 0 for level in [*record.bids, *record.asks])
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> object:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-def shard_beats(redis_conn, shards: int) -> dict[int, dict] | None:
-    beats = read_heartbeats(redis_conn, "ingest")
-    found = {i: beats.get(f"ingest:shard-{i}") for i in range(shards)}
-    return found if all(found.values()) else None
-
-
-@dataclass
-class RunningShard:
-    counters: IngestCounters
-    thread: threading.Thread
-    errors: list[BaseException]
-
-    def wait_for(self, condition: Callable[[IngestCounters], object], timeout_s: float, what: str) -> None:
-        def check() -> object:
-            assert self.thread.is_alive(), f"the shard died: {self.errors}"
-            return condition(self.counters)
-
-        wait_for(check, timeout_s, what)
-
-
-@contextmanager
-def shard_in_thread(settings: Settings, shard_id: int = 0, shards: int = 1) -> Iterator[RunningShard]:
-    """`run_shard` (the CLI's function) in a thread; stopped and flushed on exit."""
-    shard = RunningShard(IngestCounters(), threading.Thread(), [])
-    stop = threading.Event()
-
-    def target() -> None:
-        try:
-            run_shard(settings, shard_id, shards, stop, counters=shard.counters)
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            shard.errors.append(exc)
-
-    shard.thread = threading.Thread(target=target, name="test-shard")
-    shard.thread.start()
-    try:
-        yield shard
-    finally:
-        stop.set()
-        shard.thread.join(60)
-    assert not shard.thread.is_alive(), "the shard did not stop"
-    assert not shard.errors, shard.errors
-
-
-@contextmanager
-def shard_runner(settings: Settings, log: Path, shards: int = 3) -> Iterator[subprocess.Popen]:
-    """The real CLI runner (`quantcore stream ingest --shards n`); SIGTERM on exit must give 0."""
-    with open(log, "wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", "quantcore_platform.cli", "stream", "ingest",
-                                    "--shards", str(shards)], env=settings.child_env(*SHARD_SECTIONS),
-                                   stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-    assert code == 0, log.read_text()[-3000:]
-
-
-# --- tests ---------------------------------------------------------------------------------
 def test_simulator_to_three_shards_to_kafka(kafka, redis_conn, fresh_topic, dead_letter_topic, simulator,
                                              tmp_path):
     settings = ingest_settings(kafka, simulator, fresh_topic, dead_letter_topic, shards=3)
     assert len(settings.market.symbols) == 30
     gapped = ["BTCUSDT", "XRPUSDT"]
     with shard_runner(settings, tmp_path / "runner.log"):
-        wait_for(lambda: (b := shard_beats(redis_conn, 3)) and all(x["records"] > 50 for x in b.values()),
-                 60, "records from every shard")
+        wait_until(lambda: (b := shard_beats(redis_conn, 3)) and all(x["records"] > 50 for x in b.values()),
+                   60, "records from every shard", interval=POLL_S)
         for symbol in gapped:
             simulator.inject_gap(symbol)
-        wait_for(lambda: sum(x["resyncs"] for x in shard_beats(redis_conn, 3).values()) >= 2, 30,
-                 "the injected gaps to show up as resyncs")
+        wait_until(lambda: sum(x["resyncs"] for x in shard_beats(redis_conn, 3).values()) >= 2, 30,
+                   "the injected gaps to show up as resyncs", interval=POLL_S)
         before = sum(x["records"] for x in shard_beats(redis_conn, 3).values())
-        wait_for(lambda: sum(x["records"] for x in shard_beats(redis_conn, 3).values()) > before + 300, 30,
-                 "records after the resyncs")
+        wait_until(lambda: sum(x["records"] for x in shard_beats(redis_conn, 3).values()) > before + 300, 30,
+                   "records after the resyncs", interval=POLL_S)
     final = shard_beats(redis_conn, 3)  # reported by each shard after its final flush
     assert sum(x["resyncs"] for x in final.values()) == len(gapped)
     assert all(x["dead_letters"] == 0 and x["delivery_errors"] == 0 for x in final.values())
@@ -276,7 +111,8 @@ def test_one_shard_from_the_cli_flushes_everything_on_sigint(kafka, redis_conn, 
                                     "--shard-id", "0", "--shards", "1"], env=settings.child_env(*SHARD_SECTIONS),
                                    stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
     try:
-        wait_for(lambda: (b := shard_beats(redis_conn, 1)) and b[0]["records"] > 30, 60, "records")
+        wait_until(lambda: (b := shard_beats(redis_conn, 1)) and b[0]["records"] > 30, 60, "records",
+                   interval=POLL_S)
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(60)

@@ -10,11 +10,12 @@ import pytest
 
 from quantcore import wire
 from quantcore.heartbeats import read_heartbeats
+from quantcore.polling import wait_until
 from quantcore.timeutil import now_us
 from streaming.ingest.sharding import shard_symbols
 from streaming.simulator import start_simulator
-from tests.integration import test_ingest_e2e as e2e
-from tests.integration.test_ingest_e2e import (
+from tests.support.ingest import (
+    POLL_S,
     assert_sane_book,
     assert_strictly_increasing,
     by_symbol,
@@ -25,11 +26,7 @@ from tests.integration.test_ingest_e2e import (
     shard_beats,
     shard_in_thread,
     shard_runner,
-    wait_for,
 )
-
-dead_letter_topic = e2e.dead_letter_topic  # the same fixtures as the end-to-end tests
-simulator = e2e.simulator
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +39,13 @@ def test_a_killed_shard_is_restarted_and_its_symbols_continue(kafka, redis_conn,
                                ingest_restart_backoff_s=0.5)
     victims = shard_symbols(FEW, 1, 3)
     with shard_runner(settings, tmp_path / "runner.log"):
-        beats = wait_for(lambda: (b := shard_beats(redis_conn, 3)) and all(x["records"] > 20 for x in b.values())
-                         and b, 60, "records from every shard")
+        beats = wait_until(lambda: (b := shard_beats(redis_conn, 3)) and all(x["records"] > 20 for x in b.values())
+                           and b, 60, "records from every shard", interval=POLL_S)
         victim_pid = beats[1]["pid"]
         os.kill(victim_pid, signal.SIGKILL)
         killed_at_us = now_us()
-        wait_for(lambda: (b := shard_beats(redis_conn, 3)) and b[1]["pid"] != victim_pid and b[1]["records"] > 20,
-                 60, "records from the restarted shard")
+        wait_until(lambda: (b := shard_beats(redis_conn, 3)) and b[1]["pid"] != victim_pid and b[1]["records"] > 20,
+                   60, "records from the restarted shard", interval=POLL_S)
         runner = read_heartbeats(redis_conn, "ingest-runner")["ingest-runner:runner"]
         assert runner["restarts"] == 1 and runner["shard-1_pid"] not in (0, victim_pid)
 

@@ -4,7 +4,7 @@ import pytest
 
 from quantcore_platform.services import kafka_broker
 from quantcore_platform.services.kafka_broker import KafkaBroker, java_binary
-from tests.support import make_settings
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
 

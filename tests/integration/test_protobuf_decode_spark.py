@@ -13,7 +13,7 @@ from streaming.spark.protobuf_decode import decode, message_descriptor, register
 
 pytestmark = pytest.mark.slow
 
-# `spark` is the shared session fixture of tests/conftest.py (built with the Maven jars).
+# `spark` is the shared session fixture of tests/fixtures/services.py (built with the Maven jars).
 
 def levels(n: int, base: float) -> list[wire.PriceLevel]:
     return [wire.PriceLevel(price=f"{base + i * 0.01:.2f}", qty=f"{i + 1}.5") for i in range(n)]

@@ -6,16 +6,14 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 
-from quantcore.topics import CREATE_TIME, create_topic
-from quantcore.clients import admin_client
+from quantcore.topics import CREATE_TIME, temporary_topic
 from quantcore.settings import REPO_ROOT
 from streaming.spark.replay_job import replay
-from tests.integration.test_replay_job import (
+from tests.support.replay_records import (
     DAY1,
     DAY2,
     PARTITIONS,
@@ -56,13 +54,11 @@ def expected_summary() -> dict[tuple[str, str], tuple[int, str]]:
 @pytest.fixture(scope="module")
 def analyst_root(spark, kafka, tmp_path_factory):
     """Both days replayed into a fresh data root."""
-    topic = f"qc.test.analysts.{uuid.uuid4().hex[:8]}"
-    create_topic(kafka.kafka, topic, PARTITIONS, CREATE_TIME)
-    produce_known(kafka.kafka, topic)
-    root = str(tmp_path_factory.mktemp("analysts") / "delta")
-    replay(spark, kafka.override(book_topic=topic, data_root=root), [DAY1, DAY2])
-    yield root
-    admin_client(kafka.kafka).delete_topics([topic])
+    with temporary_topic(kafka.kafka, "qc.test.analysts", PARTITIONS, CREATE_TIME) as topic:
+        produce_known(kafka.kafka, topic)
+        root = str(tmp_path_factory.mktemp("analysts") / "delta")
+        replay(spark, kafka.override(book_topic=topic, data_root=root), [DAY1, DAY2])
+        yield root
 
 
 def run_block(code: str) -> str:

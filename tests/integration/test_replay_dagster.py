@@ -4,18 +4,17 @@ loudly on a day that Kafka's retention has cut. Two Spark processes in all."""
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 from confluent_kafka import TopicPartition
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-from quantcore.topics import CREATE_TIME, create_topic
+from quantcore.topics import CREATE_TIME, temporary_topic
 from quantcore_platform.replay_assets import REPLAY_ASSET_CHECKS, replay_books
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore.clients import admin_client
 from quantcore.settings import Settings
-from tests.integration.test_replay_job import (
+from tests.support.replay_records import (
     DAY1,
     DAY2,
     PARTITIONS,
@@ -43,11 +42,9 @@ def settings_file(settings: Settings, topic: str, data_root: str, path) -> str:
 
 @pytest.fixture
 def topic(kafka: Settings):
-    name = f"qc.test.dagster.{uuid.uuid4().hex[:8]}"
-    create_topic(kafka.kafka, name, PARTITIONS, CREATE_TIME)
-    produce_known(kafka.kafka, name)
-    yield name
-    admin_client(kafka.kafka).delete_topics([name])
+    with temporary_topic(kafka.kafka, "qc.test.dagster", PARTITIONS, CREATE_TIME) as name:
+        produce_known(kafka.kafka, name)
+        yield name
 
 
 def run(resource: QuantcoreSettingsResource, **partition):

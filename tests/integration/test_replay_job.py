@@ -7,109 +7,40 @@ cannot be given past days); the replay reads Kafka's `timestamp` whatever its ty
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import date
 
 import pytest
 from confluent_kafka import TopicPartition
+from pyspark.sql import functions as F
 
-from quantcore import wire
-from quantcore.topics import CREATE_TIME, create_topic, produce_all
-from streaming.simulator.synthetic_day import book as make_book
 from quantcore.clients import admin_client
-from quantcore.settings import KafkaSettings, PathsSettings, Settings
+from quantcore.settings import PathsSettings, Settings
+from quantcore.timeutil import day_start_ms
+from quantcore.topics import CREATE_TIME, temporary_topic
 from streaming.spark import book_validation, delta_tables
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
 from streaming.spark.ofi import TopOfBook, ofi_value
 from streaming.spark.replay_job import replay
-from quantcore.timeutil import day_start_ms
+from tests.support.replay_records import (
+    DAY1,
+    DAY2,
+    PARTITIONS,
+    RECORDS,
+    SYMBOLS,
+    expected_raw,
+    expected_signal_books,
+    partition_of,
+    produce_known,
+)
 
 pytestmark = pytest.mark.slow
-
-SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
-DAY1, DAY2 = date(2024, 3, 1), date(2024, 3, 2)
-PER_DAY = 10  # books per symbol per day, besides the special records below
-PARTITIONS = 4
-
-
-@dataclass(frozen=True)
-class Sent:
-    """One produced record and what it should become."""
-
-    key: bytes
-    value: bytes
-    ts_ms: int
-    book: wire.BookRecord | None  # None: not a replayable book (quarantine)
-    duplicate: bool = False
-    crossed: bool = False  # decodes, but the stream rejects it: books_raw only, no signals
-
-    @property
-    def day(self) -> date:
-        return DAY1 if self.ts_ms < day_start_ms(DAY2) else DAY2
-
-
-def known_records() -> list[Sent]:
-    """Books of 3 symbols over two UTC days (depths 5/10/20, one side empty once, one crossed
-    book), a book at the last and at the first millisecond of the days, a re-sent duplicate,
-    and two records that are not books. Sorted by time, update ids increasing per symbol."""
-    slots = []  # (ts_ms, symbol index, variant)
-    for day in (DAY1, DAY2):
-        for k in range(PER_DAY):
-            slots += [(day_start_ms(day) + k * 8_000_000 + 60_000 + i * 1_000, i, k) for i in range(len(SYMBOLS))]
-    slots += [(day_start_ms(DAY2) - 1, 0, 97), (day_start_ms(DAY2), 1, 98)]
-    records, next_id = [], {s: 5_000 + 1_000 * i for i, s in enumerate(SYMBOLS)}
-    for ts_ms, i, variant in sorted(slots):
-        symbol = SYMBOLS[i]
-        next_id[symbol] += 3
-        record = make_book(symbol, next_id[symbol], depth=(5, 10, 20)[variant % 3], base=100.0 + 10 * i, step=variant)
-        record.event_time_us, record.ingest_time_us = ts_ms * 1000 - 700, ts_ms * 1000 - 200
-        if (i, variant) == (2, 4) and ts_ms < day_start_ms(DAY2):
-            del record.asks[:]  # a one-sided book: obi_k = 1, no mid
-        crossed = (i, variant) == (1, 6) and ts_ms > day_start_ms(DAY2)
-        if crossed:
-            record.bids[0].price = "999.00"
-        records.append(Sent(symbol.encode(), record.SerializeToString(), ts_ms, record, crossed=crossed))
-    original = records[7]
-    records.append(Sent(original.key, original.value, day_start_ms(DAY1) + 85_000_000, original.book, duplicate=True))
-    records.append(Sent(b"AAAUSDT", b"\x0a\xff\xff\x01", day_start_ms(DAY1) + 30_000_000, None))  # truncated
-    records.append(Sent(b"", wire.BookRecord(exchange="binance").SerializeToString(),
-                        day_start_ms(DAY2) + 30_000_000, None))  # decodes, but names no symbol
-    return sorted(records, key=lambda r: r.ts_ms)
-
-
-RECORDS = known_records()
-
-
-def expected_raw(day: date) -> list[Sent]:
-    return [r for r in RECORDS if r.day == day and r.book is not None]
-
-
-def expected_signal_books(day: date | None = None, valid_only: bool = True) -> list[wire.BookRecord]:
-    """The books of book_signals, once per (symbol, update_id), in update id order: the valid
-    ones (which get signals), or all of them (a rejected book keeps a row, without signals)."""
-    books = {(r.book.symbol, r.book.update_id): r.book for r in RECORDS
-             if r.book is not None and not (valid_only and r.crossed) and (day is None or r.day == day)}
-    return [books[key] for key in sorted(books)]
-
-
-def partition_of(key: bytes) -> int:
-    """Explicit partitions: one per symbol, the last for records without a symbol key."""
-    symbols = [s.encode() for s in SYMBOLS]
-    return symbols.index(key) % PARTITIONS if key in symbols else PARTITIONS - 1
-
-
-def produce_known(kafka: KafkaSettings, topic: str, records: list[Sent] = RECORDS) -> None:
-    produce_all(kafka, topic, [(r.key, r.value, r.ts_ms) for r in records], partition_of=partition_of)
 
 
 @pytest.fixture(scope="module")
 def topic(kafka: Settings):
-    name = f"qc.test.replay.{uuid.uuid4().hex[:8]}"
-    create_topic(kafka.kafka, name, PARTITIONS, CREATE_TIME)
-    produce_known(kafka.kafka, name)
-    yield name
-    admin_client(kafka.kafka).delete_topics([name])
+    with temporary_topic(kafka.kafka, "qc.test.replay", PARTITIONS, CREATE_TIME) as name:
+        produce_known(kafka.kafka, name)
+        yield name
 
 
 @pytest.fixture
@@ -200,7 +131,8 @@ def test_signals_equal_the_streaming_module(spark, replayed):
     settings, _ = replayed
     replayed_rows = spark.read.format("delta").load(table_path(settings.paths, BOOK_SIGNALS))
     books = spark.read.format("delta").load(table_path(settings.paths, BOOKS_RAW))
-    direct = signals.with_signals(books, settings.signals.obi_lambda)
+    levels = signals.level_columns(F.col("bids"), F.col("asks"))
+    direct = signals.add_signals(books.withColumns(levels), settings.signals.obi_lambda)
     compared = [c for c in (*signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS) if c != "ofi"]  # OFI: below
 
     key = ["symbol", "update_id"]
@@ -281,17 +213,15 @@ def test_tables_document_their_schema(replayed):
 
 
 def test_retention_gap_is_reported_and_never_overwrites_a_day(spark, kafka, tmp_path):
-    name = f"qc.test.retention.{uuid.uuid4().hex[:8]}"
-    create_topic(kafka.kafka, name, PARTITIONS, CREATE_TIME)
-    settings = kafka.override(book_topic=name, data_root=str(tmp_path / "delta"))
-    try:
+    with temporary_topic(kafka.kafka, "qc.test.retention", PARTITIONS, CREATE_TIME) as name:
+        settings = kafka.override(book_topic=name, data_root=str(tmp_path / "delta"))
         produce_known(kafka.kafka, name)
         complete = replay(spark, settings, [DAY1, DAY2])
         kept = table_rows(spark, settings.paths, BOOKS_RAW)
 
         # Retention (here: delete-records) drops the first two records of partition 0.
         admin = admin_client(kafka.kafka)  # keep a reference: a collected client never completes its futures
-        for future in admin.delete_records([TopicPartition(name, 0, 2)]).values():
+        for future in admin.delete_records([TopicPartition(name, 0, 2)], request_timeout=30, operation_timeout=30).values():
             future.result(30)
         again = replay(spark, settings, [DAY1, DAY2])
 
@@ -305,5 +235,3 @@ def test_retention_gap_is_reported_and_never_overwrites_a_day(spark, kafka, tmp_
         partial = replay(spark, settings, [DAY1], allow_partial=True)
         assert partial.rows_by_day[BOOKS_RAW]["2024-03-01"] == complete.rows_by_day[BOOKS_RAW]["2024-03-01"] - 2
         assert not partial.complete
-    finally:
-        admin_client(kafka.kafka).delete_topics([name])

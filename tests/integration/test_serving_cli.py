@@ -10,18 +10,18 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from quantcore.polling import wait_until
 from quantcore.wire import MarketUpdate, market_data_pb2
 from quantcore_platform.services.process import free_port
 from quantcore.settings import Settings
 from serving.service import SERVICE_NAME
-from serving.testing import signal_update
+from quantcore.samples import signal_update
 from quantcore.signal_store import SignalStore
 
 pytestmark = pytest.mark.slow
@@ -36,18 +36,19 @@ def env_of(settings: Settings) -> dict[str, str]:
 
 
 def wait_serving(address: str, server: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            assert server.poll() is None, server.stderr.read()
+
+        def serving() -> bool:
             try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    return
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
             except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise TimeoutError("quantcore stream serve did not report SERVING")
+                return False
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        wait_until(serving, timeout, "quantcore stream serve reporting SERVING", interval=0.1,
+                   alive=lambda: server.poll() is None,
+                   on_timeout=lambda: server.stderr.read() if server.poll() is not None else "")
 
 
 def test_serve_watch_and_sigterm_drain(redis_conn, redis_service: Settings):
@@ -88,11 +89,9 @@ def test_serve_watch_and_sigterm_drain(redis_conn, redis_service: Settings):
 
             reader = threading.Thread(target=read)
             reader.start()
-            while not received:
-                time.sleep(0.02)
+            wait_until(lambda: received, 15, "the snapshot on the open stream", interval=0.02)
             store.write(signal_update("BTCUSDT", 2, obi=-0.5))
-            while len(received) < 2:
-                time.sleep(0.02)
+            wait_until(lambda: len(received) >= 2, 15, "the update on the open stream", interval=0.02)
             server.send_signal(signal.SIGTERM)
             reader.join(timeout=15)
         assert server.wait(timeout=15) == 0

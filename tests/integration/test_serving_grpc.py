@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 from pathlib import Path
 
 import grpc
@@ -19,13 +20,15 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from quantcore.wire import MarketUpdate
 from quantcore.heartbeats import read_heartbeats
+from quantcore.lifecycle import Heartbeat, run_service_async
 from quantcore_platform.services.process import free_port
 from quantcore.settings import Settings
 from quantcore.timeutil import now_us
 from serving.client import MarketDataClient
 from serving.server import MarketDataServer
 from serving.service import SERVICE_NAME
-from serving.testing import signal_update, wait_for
+from quantcore.polling import wait_for
+from quantcore.samples import signal_update
 from quantcore.signal_store import SignalStore
 
 pytestmark = pytest.mark.slow
@@ -101,11 +104,37 @@ def test_subscribe_gets_the_snapshot_then_each_change_typed_and_timestamped(redi
                     reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
                     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
-                def heartbeat() -> dict:
-                    return read_heartbeats(redis_conn, "serve").get(f"serve:{server.instance}", {})
-                await wait_for(lambda: heartbeat().get("updates_sent", 0) >= 4, 5, "the heartbeat counters")
-                beat = heartbeat()
-                assert beat["clients"] == 1 and beat["redis_up"] == 1 and beat["drops"] == 0
+    asyncio.run(scenario())
+
+
+def test_the_lifecycle_reports_serving_counters_as_heartbeat(redis_conn, redis_service):
+    """`serve` runs the server under the platform's lifecycle, which owns the heartbeat."""
+    settings = server_settings(redis_service)
+    store = SignalStore(redis_conn)
+    stop = threading.Event()
+
+    async def scenario() -> None:
+        server = MarketDataServer.from_settings(settings)
+        running = asyncio.create_task(
+            run_service_async(server, Heartbeat(settings.redis, settings.heartbeat), stop, poll_s=0.05))
+        await wait_for(lambda: server.metrics.redis_up, 10, "the server's Redis feed")
+        async with MarketDataClient(server.address) as client:
+            stream = client.subscribe(reconnect=False)
+            await next_message(stream)  # the snapshot
+            for uid in (1, 2, 3, 4):
+                assert store.write(signal_update("BTCUSDT", uid))
+            received = 0
+            while received < 4:
+                received += len((await next_message(stream)).updates)
+
+            def heartbeat() -> dict:
+                return read_heartbeats(redis_conn, "serve").get(f"serve:{server.instance}", {})
+            await wait_for(lambda: heartbeat().get("updates_sent", 0) >= 4, 5, "the heartbeat counters")
+            beat = heartbeat()
+            assert beat["clients"] == 1 and beat["redis_up"] == 1 and beat["drops"] == 0
+        stop.set()
+        await running
+        assert server.metrics.redis_up is False, "the lifecycle stopped the server"
 
     asyncio.run(scenario())
 

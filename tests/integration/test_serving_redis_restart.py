@@ -16,9 +16,10 @@ from quantcore.clients import redis_client
 from quantcore_platform.services.redis_server import RedisServer
 from serving.client import MarketDataClient
 from serving.server import MarketDataServer
-from serving.testing import signal_update, wait_for
+from quantcore.polling import wait_for
+from quantcore.samples import signal_update
 from quantcore.signal_store import SignalStore
-from tests.support import make_settings
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,8 @@ from quantcore.timeutil import now_us
 from serving.client import MarketDataClient
 from serving.server import MarketDataServer
 from serving.service import SERVICE_NAME
-from serving.testing import signal_update, wait_for
+from quantcore.polling import wait_for
+from quantcore.samples import signal_update
 from quantcore.signal_store import SignalStore
 
 pytestmark = pytest.mark.slow

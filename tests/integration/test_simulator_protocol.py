@@ -22,6 +22,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from quantcore.polling import wait_until
 from quantcore_platform.services.process import free_port
 from quantcore.settings import Settings, load_settings
 from streaming.simulator import SimulatorHandle, start_simulator
@@ -333,13 +334,13 @@ def test_the_cli_serves_until_sigterm(sim_settings):
                                 "--rate-hz", "5", "--symbols", "BTCUSDT,ETHUSDT"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def answered() -> tuple[int, dict] | None:
             try:
-                status, body = http(f"http://127.0.0.1:{port}/_status")
-                break
-            except OSError:
-                time.sleep(0.2)
+                return http(f"http://127.0.0.1:{port}/_status")
+            except OSError:  # not listening yet
+                return None
+
+        status, body = wait_until(answered, 30, "the simulator's /_status", interval=0.2)
         assert status == 200 and body["symbols"] == 2 and body["rate_hz"] == 5
         data = json.loads(run(frames(f"ws://127.0.0.1:{port}/ws/ethusdt@depth@100ms", 1))[0])
         assert data["s"] == "ETHUSDT"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from quantcore.polling import wait_until
 from quantcore.settings import SECTIONS, PathsSettings
 from quantcore_platform.services.process import port_open, processes_of_home
 
@@ -30,11 +30,9 @@ def test_serve_stream_job_stops_its_process_when_interrupted(redis_service):
     runner = subprocess.Popen([sys.executable, "-c", RUN_SERVE_JOB], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not port_open(settings.serve.port) and time.monotonic() < deadline:
-            assert runner.poll() is None, runner.stdout.read()
-            time.sleep(0.5)
-        assert port_open(settings.serve.port), "the serve stream never listened"
+        wait_until(lambda: port_open(settings.serve.port), 120, "the serve stream listening", interval=0.5,
+                   alive=lambda: runner.poll() is None,
+                   on_timeout=lambda: runner.stdout.read() if runner.poll() is not None else "")
         streams = _serve_processes(settings.paths)
         assert len(streams) == 1
 

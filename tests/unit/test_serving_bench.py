@@ -20,4 +20,12 @@ def test_visibility_of_a_superseded_update_waits_for_a_newer_one():
 def test_latency_figures():
     figures = latency_figures([1_000] * 98 + [5_000, 9_000])
     assert (figures["count"], figures["p50"], figures["max"]) == (100, 1.0, 9.0)
-    assert latency_figures([]) == {"count": 0}
+    assert latency_figures([])["count"] == 0
+
+
+def test_percentiles_are_nearest_rank_for_every_scenario():
+    from bench.harness import percentiles
+
+    figures = percentiles(list(range(1, 101)))  # 1..100
+    assert (figures["p50"], figures["p90"], figures["p99"], figures["p99_9"], figures["max"]) == (50, 90, 99, 100, 100)
+    assert percentiles([7.0])["p99"] == 7.0

@@ -9,7 +9,7 @@ import pytest
 from quantcore.wire import MarketUpdate
 from serving.coalesce import Coalescer
 from serving.hub import Hub
-from tests.unit.test_serving_hub import UNIVERSE, decoded, payload
+from tests.support.hub_messages import UNIVERSE, decoded, payload
 
 
 def test_a_few_subscribers_never_wait():

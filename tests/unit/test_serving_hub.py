@@ -8,9 +8,7 @@ import pytest
 
 from quantcore.wire import MarketUpdate
 from serving.hub import CloseReason, Hub, HubClosed, HubFull, SubscriberClosed
-from serving.testing import signal_update
-
-UNIVERSE = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+from tests.support.hub_messages import UNIVERSE, decoded, payload
 
 
 class Clock:
@@ -30,19 +28,8 @@ def make_hub(**overrides) -> tuple[Hub, Clock]:
     return hub, clock
 
 
-def payload(symbol: str, update_id: int, obi: float = 0.1) -> bytes:
-    update = signal_update(symbol, update_id, obi=obi)
-    update.times.publish_us = 1_000 * update_id
-    return update.SerializeToString()
-
-
 async def settle() -> None:
     await asyncio.sleep(0)  # the hub flushes on the next loop turn
-
-
-def decoded(raw: bytes) -> tuple[int, list[tuple[str, int]]]:
-    message = MarketUpdate.FromString(raw)
-    return message.kind, [(u.symbol, u.update_id) for u in message.updates]
 
 
 def run(coroutine) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quantcore.wire import MarketUpdate
 from serving.watch import COLUMNS, WatchState, format_age, format_price
-from serving.testing import signal_update
+from quantcore.samples import signal_update
 
 
 def message(kind, *updates) -> MarketUpdate:

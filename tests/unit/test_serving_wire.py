@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from quantcore.wire import MarketUpdate, SignalUpdate
 from serving import wire
-from serving.testing import signal_update
+from quantcore.samples import signal_update
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**31, 1_732_000_000_000_000, 2**63 - 1, -1, -(2**63)])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from pyspark.sql import Window
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
 
-from streaming.spark.signals import BOOK_TOP_COLUMNS, SIGNAL_COLUMNS, with_signals
+from streaming.spark.signals import BOOK_TOP_COLUMNS, LEVEL_COLUMNS, SIGNAL_COLUMNS, add_signals, level_columns, ofi_column
 
 pytestmark = pytest.mark.slow
 
@@ -17,6 +18,13 @@ LAMBDA = 0.5
 
 def levels(*pairs) -> list[dict]:
     return [{"price": str(price), "qty": str(qty)} for price, qty in pairs]
+
+
+def with_signals(frame: DataFrame, obi_lambda: float) -> DataFrame:
+    """What the stream and the replay do to a checked book: parse the levels, add the signals."""
+    parsed = frame.withColumns(level_columns(F.col("bids"), F.col("asks")))
+    no_ofi = F.lit(None).cast("double")  # chained by the caller: see the OFI test below
+    return add_signals(parsed, obi_lambda).drop(*LEVEL_COLUMNS).withColumn("ofi", no_ofi)
 
 
 def signals_of(spark, books: list[tuple[list, list]], obi_lambda: float = LAMBDA) -> list[dict]:
@@ -102,7 +110,8 @@ def test_weighted_obi_decay(spark, obi_lambda):
 
 
 def test_ofi_over_a_window_of_consecutive_books(spark):
-    """The replay's form: lag() of the best levels by symbol, ordered by update id."""
+    """`ofi_column` between consecutive books of a symbol (the replay feeds it the previous
+    valid book by symbol, ordered by update id)."""
     books = [
         ("A", 1, levels((100, 5)), levels((101, 4))),
         ("A", 2, levels((100, 7)), levels((101, 4))),   # bid qty +2 at same price: e = 7 - 5 = 2
@@ -113,5 +122,7 @@ def test_ofi_over_a_window_of_consecutive_books(spark):
     ]
     frame = spark.createDataFrame(books, "symbol STRING, update_id INT, " + SCHEMA.split(", ", 1)[1])
     window = Window.partitionBy("symbol").orderBy("update_id")
-    rows = with_signals(frame, LAMBDA, ofi_window=window).orderBy("symbol", "update_id").collect()
+    top = [F.col(name) for name in ("best_bid", "best_bid_qty", "best_ask", "best_ask_qty")]
+    with_ofi = with_signals(frame, LAMBDA).withColumn("ofi", ofi_column(*(F.lag(c).over(window) for c in top), *top))
+    rows = with_ofi.orderBy("symbol", "update_id").collect()
     assert [row.ofi for row in rows] == [None, 2.0, 2.0, -3.0, None, None]

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from streaming.spark import book_validation as v
 from streaming.spark.protobuf_decode import decode
 from streaming.spark.signals import level_columns
-from tests.support_books import book_record
+from tests.support.books import book_record
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,13 @@
-"""A synthetic day of book records, fast to make in bulk (replay tests and benchmarks).
+"""Sample records and updates whose contents tests can predict; loads for benchmarks.
 
-Each symbol's books are serialized once per level pattern (16 patterns, 20 levels a side);
-each record then appends its own update id and event/ingest times as extra protobuf fields,
-which parse as the last value of the field. Not a market model (see `model.py` for that):
-a load whose exact contents tests can predict.
+Not a market model (the simulator's `model.py` is that): deterministic messages built from
+their arguments, so a test can check every value that comes out the other end.
+
+- `book`, `synthetic_day`: book records, fast to make in bulk. Each symbol's books are
+  serialized once per level pattern (16 patterns, 20 levels a side); each record then
+  appends its own update id and event/ingest times as extra protobuf fields, which parse as
+  the last value of the field.
+- `signal_update`: a fully populated SignalUpdate.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import date
 
 from quantcore import wire
 from quantcore.timeutil import MS_PER_DAY, day_start_ms
-from quantcore.wire import varint
+from quantcore.wire import BookMode, SignalUpdate, varint
 
 
 def book(symbol: str, update_id: int, depth: int = 20, base: float = 100.0, step: int = 0) -> wire.BookRecord:
@@ -47,3 +51,20 @@ def synthetic_day(symbols: list[str], records: int, day: date,
         symbol = symbols[n % len(symbols)]
         ts_ms = start + int(n * step_ms)
         yield keys[symbol], stamped(templates[symbol][(n // len(symbols)) % variants], 1 + n, ts_ms * 1000), ts_ms
+
+
+def signal_update(symbol: str, update_id: int, *, obi: float = 0.25, mid: float = 100.0,
+                  exchange_event_us: int = 1_700_000_000_000_000) -> SignalUpdate:
+    """A fully populated SignalUpdate whose values derive from its arguments (so tests can check them)."""
+    update = SignalUpdate(symbol=symbol, update_id=update_id, exchange="binance", mode=BookMode.BOOK_MODE_LOCAL_BOOK)
+    s = update.signals
+    s.obi_1, s.obi_5, s.obi_10, s.obi_20 = obi, obi / 2, obi / 4, obi / 8
+    s.obi_weighted = obi / 3
+    s.best_bid, s.best_ask = mid - 0.5, mid + 0.5
+    s.mid, s.spread = mid, 1.0
+    s.spread_bps = 1.0 / mid * 10_000
+    s.weighted_mid = mid + 0.5 * obi
+    t = update.times
+    t.exchange_event_us = exchange_event_us
+    t.ingest_us, t.kafka_append_us, t.compute_us = exchange_event_us + 1_000, exchange_event_us + 2_000, exchange_event_us + 3_000
+    return update

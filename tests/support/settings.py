@@ -1,11 +1,11 @@
-"""Helpers shared by tests (fixtures live in conftest.py)."""
+"""Settings for a throwaway platform (its own home and free ports) and the environment of its CLI."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from quantcore_platform.services.process import free_port
 from quantcore.settings import SECTIONS, Settings, load_settings
+from quantcore_platform.services.process import free_port
 
 ALL_SECTIONS = tuple(section.section_name for section in SECTIONS)
 
