@@ -95,12 +95,12 @@ def temporary_platform(services: Sequence[str], **overrides: Any) -> Iterator[Se
                                                 "grpc_port", "simulator_port", "dagster_port")}
         settings = load_settings(home=Path(home), **{**ports, **overrides})
         if "kafka" in services:
-            broker = KafkaBroker(settings)
+            broker = KafkaBroker.from_settings(settings)
             broker.start()
             stack.callback(broker.stop)
             ensure_topics(settings.kafka)
         if "redis" in services:
-            redis = RedisServer(settings)
+            redis = RedisServer.from_settings(settings)
             redis.start()
             stack.callback(redis.stop)
         yield settings

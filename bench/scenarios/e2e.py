@@ -60,7 +60,7 @@ def run(ctx: BenchContext) -> dict:
     duration = ctx.option("duration", 60.0, smoke_default=8.0)
     warmup = ctx.option("warmup", 20.0, smoke_default=3.0)
     with ExitStack() as stack:
-        simulator = SimulatorService(settings)
+        simulator = SimulatorService.from_settings(settings)
         simulator.start()
         stack.callback(simulator.stop)
         for stream in (Stream.serve, Stream.compute, Stream.ingest):

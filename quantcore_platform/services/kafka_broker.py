@@ -18,7 +18,7 @@ from quantcore.clients import kafka_healthy
 from quantcore.errors import PlatformError
 from quantcore.jars import kafka_classpath
 from quantcore_platform.services.process import ManagedProcess, port_in_use, wait_until
-from quantcore.settings import KafkaSettings, Settings
+from quantcore.settings import KafkaSettings, PathsSettings, Settings
 
 LOG4J2_CONFIG = """\
 Configuration:
@@ -87,12 +87,16 @@ def server_properties(kafka: KafkaSettings, data_dir: Path) -> str:
 class KafkaBroker:
     name = "kafka"
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.kafka, self.paths = settings.kafka, settings.paths
+    def __init__(self, kafka: KafkaSettings, paths: PathsSettings, env: dict[str, str]) -> None:
+        """`env`: the broker's whole environment (it reads no QUANTCORE_* setting)."""
+        self.kafka, self.paths, self.env = kafka, paths, env
         self.root = self.paths.home_dir / "kafka"
         self.data_dir = self.root / "data"
         self.process = ManagedProcess(self.name, self.paths.run_dir, self.paths.logs_dir)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "KafkaBroker":
+        return cls(settings.kafka, settings.paths, settings.child_env())
 
     @property
     def address(self) -> str:
@@ -134,7 +138,7 @@ class KafkaBroker:
         self.process.start(
             self._java(java, f"-Xmx{self.kafka.heap}", "-Xms256m", "-XX:+UseG1GC",
                        "-Djava.awt.headless=true", "kafka.Kafka", str(config)),
-            port=None, env=self.settings.child_env(),  # the broker reads no QUANTCORE_* setting
+            port=None, env=self.env,
         )
         wait_until(self.healthy, timeout, what="Kafka broker",
                    alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)

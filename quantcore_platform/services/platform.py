@@ -51,11 +51,11 @@ COMPONENT_NAMES = ("kafka", "redis", "simulator", "dagster-webserver", "dagster-
 def components(settings: Settings, only: Iterable[str] = ()) -> list[tuple[Component, bool]]:
     """(component, managed) in start order; external services are checked, not started."""
     found: list[tuple[Component, bool]] = [
-        (KafkaBroker(settings), not settings.kafka.is_external),
-        (RedisServer(settings), not settings.redis.is_external),
+        (KafkaBroker.from_settings(settings), not settings.kafka.is_external),
+        (RedisServer.from_settings(settings), not settings.redis.is_external),
     ]
     if settings.market.source is Source.simulator:
-        found.append((SimulatorService(settings), True))
+        found.append((SimulatorService.from_settings(settings), True))
     found += [(DagsterWebserver(settings), True), (DagsterDaemon(settings), True)]
     wanted = set(only)
     unknown = wanted - set(COMPONENT_NAMES)

@@ -11,17 +11,22 @@ import shutil
 from quantcore.clients import redis_healthy
 from quantcore.errors import PlatformError
 from quantcore_platform.services.process import ManagedProcess, wait_until
-from quantcore.settings import Settings, reveal
+from quantcore.settings import PathsSettings, RedisSettings, Settings, reveal
 
 
 class RedisServer:
     name = "redis"
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.redis, self.paths = settings.redis, settings.paths
+    def __init__(self, redis: RedisSettings, paths: PathsSettings, env: dict[str, str]) -> None:
+        """`env`: the server's whole environment (Redis reads no QUANTCORE_* setting, so none
+        of the parent's secrets belong there; the password goes on the command line)."""
+        self.redis, self.paths, self.env = redis, paths, env
         self.data_dir = self.paths.home_dir / "redis"
         self.process = ManagedProcess(self.name, self.paths.run_dir, self.paths.logs_dir)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RedisServer":
+        return cls(settings.redis, settings.paths, settings.child_env())
 
     @property
     def address(self) -> str:
@@ -43,8 +48,7 @@ class RedisServer:
         ]
         if password := reveal(self.redis.password):
             command += ["--requirepass", password]
-        # Redis reads no QUANTCORE_* setting: none of the parent's secrets in its environment.
-        self.process.start(command, port=self.redis.port, env=self.settings.child_env())
+        self.process.start(command, port=self.redis.port, env=self.env)
         wait_until(self.healthy, timeout, what="Redis",
                    alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
 

@@ -7,7 +7,7 @@ import sys
 import requests
 
 from quantcore_platform.services.process import ManagedProcess, wait_until
-from quantcore.settings import Settings
+from quantcore.settings import PathsSettings, Settings, SimulatorSettings
 
 SECTIONS = ("market", "simulator")  # all the simulator reads: no secret reaches it
 
@@ -15,10 +15,16 @@ SECTIONS = ("market", "simulator")  # all the simulator reads: no secret reaches
 class SimulatorService:
     name = "simulator"
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.port = settings.simulator.port
-        self.process = ManagedProcess(self.name, settings.paths.run_dir, settings.paths.logs_dir)
+    def __init__(self, simulator: SimulatorSettings, paths: PathsSettings, env: dict[str, str]) -> None:
+        """`env`: the simulator's whole environment (the market and simulator sections only)."""
+        self.port = simulator.port
+        self.home = paths.home_dir
+        self.env = env
+        self.process = ManagedProcess(self.name, paths.run_dir, paths.logs_dir)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SimulatorService":
+        return cls(settings.simulator, settings.paths, settings.child_env(*SECTIONS))
 
     @property
     def address(self) -> str:
@@ -26,9 +32,8 @@ class SimulatorService:
 
     def start(self, timeout: float = 30.0) -> None:
         # --home on the command line: the platform's processes are found by their home.
-        command = [sys.executable, "-m", "quantcore_platform.cli", "--home", str(self.settings.paths.home_dir),
-                   "simulator"]
-        self.process.start(command, port=self.port, env=self.settings.child_env(*SECTIONS))
+        command = [sys.executable, "-m", "quantcore_platform.cli", "--home", str(self.home), "simulator"]
+        self.process.start(command, port=self.port, env=self.env)
         wait_until(self.healthy, timeout, what="exchange simulator",
                    alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
 

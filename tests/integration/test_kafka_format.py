@@ -11,6 +11,6 @@ pytestmark = pytest.mark.slow
 
 def test_a_cluster_id_starting_with_a_dash_formats(tmp_path, monkeypatch):
     monkeypatch.setattr(kafka_broker, "new_cluster_id", lambda: "-Hh4eHh4eHh4eHh4eHh4eA")
-    broker = KafkaBroker(make_settings(tmp_path / "home"))
+    broker = KafkaBroker.from_settings(make_settings(tmp_path / "home"))
     broker._format_once(java_binary(), broker._write_config())
     assert "cluster.id=-Hh4eHh4eHh4eHh4eHh4eA" in (broker.data_dir / "meta.properties").read_text()

@@ -33,7 +33,7 @@ def updates_after(messages: list[MarketUpdate], index: int) -> list[tuple[str, i
 
 def test_server_recovers_from_a_redis_restart_and_clients_keep_their_streams(tmp_path):
     settings = make_settings(tmp_path / "home", serve_redis_backoff_max_s=0.3, heartbeat_interval_s=0.5)
-    redis = RedisServer(settings)
+    redis = RedisServer.from_settings(settings)
     redis.start()
     try:
         _scenario(settings, redis)

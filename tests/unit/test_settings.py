@@ -204,7 +204,7 @@ def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
                         started.setdefault(self.name, env))
     for module in (dagster_services, simulator_service):
         monkeypatch.setattr(module, "wait_until", lambda *args, **kwargs: None)
-    simulator_service.SimulatorService(secret_parent).start()
+    simulator_service.SimulatorService.from_settings(secret_parent).start()
     dagster_services.DagsterWebserver(secret_parent).start()
     dagster_services.DagsterDaemon(secret_parent).start()
 
