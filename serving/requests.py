@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 
 M = TypeVar("M", bound=Message)
@@ -16,11 +17,24 @@ class InvalidRequest(ValueError):
 
 
 def parse_request(message_type: type[M], raw: bytes) -> M:
-    """Requests arrive as bytes so a malformed one becomes INVALID_ARGUMENT, not INTERNAL."""
+    """Requests arrive as bytes so a malformed one becomes INVALID_ARGUMENT, not INTERNAL.
+
+    Protobuf keeps a known field that arrives with the wrong wire type as an *unknown*
+    field, so `SubscribeRequest` with field 1 as a varint would parse as an empty request
+    ("every symbol") and stream the whole firehose. Such a request comes from a client built
+    from another .proto: refuse it. Unknown field numbers stay allowed (newer clients)."""
     try:
-        return message_type.FromString(raw)
+        message = message_type.FromString(raw)
     except DecodeError as exc:
         raise InvalidRequest(f"malformed {message_type.DESCRIPTOR.name}: {exc}") from None
+    known = message_type.DESCRIPTOR.fields_by_number
+    for field in UnknownFieldSet(message):
+        if field.field_number in known:
+            name = known[field.field_number].name
+            raise InvalidRequest(f"malformed {message_type.DESCRIPTOR.name}: field {field.field_number} ({name}) "
+                                 f"has wire type {field.wire_type}, not the one its type needs; is the client built "
+                                 "from this server's market_data.proto?")
+    return message
 
 
 def requested_symbols(requested: Iterable[str], universe: Iterable[str]) -> frozenset[str] | None:

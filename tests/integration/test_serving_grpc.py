@@ -180,6 +180,9 @@ def test_unknown_symbols_and_malformed_requests_are_invalid_argument(redis_conn,
                 call = raw_subscribe(b"\x0a\xff\xff\xff")  # field 1 claims more bytes than there are
                 error = await rpc_error(call.read())
                 assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "malformed" in error.details()
+                call = raw_subscribe(b"\x08\x05")  # field 1 as a varint: a client from another .proto
+                error = await rpc_error(call.read())
+                assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "wire type" in error.details()
                 raw_list = client.channel.unary_unary(f"/{SERVICE_NAME}/ListSymbols")
                 error = await rpc_error(raw_list(b"\xff"))
                 assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
