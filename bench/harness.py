@@ -92,7 +92,8 @@ def temporary_platform(services: Sequence[str], **overrides: Any) -> Iterator[Se
     """A private platform home with free ports, running `services` (kafka, redis)."""
     with tempfile.TemporaryDirectory(prefix="qc-bench-") as home, ExitStack() as stack:
         ports = {name: free_port() for name in ("kafka_port", "kafka_controller_port", "redis_port",
-                                                "grpc_port", "simulator_port", "dagster_port")}
+                                                "grpc_port", "simulator_port", "dagster_port",
+                                                "dagster_code_server_port")}
         settings = load_settings(home=Path(home), **{**ports, **overrides})
         if "kafka" in services:
             broker = KafkaBroker.from_settings(settings)

@@ -332,6 +332,8 @@ class DagsterSettings(Section):
     section_name: ClassVar[str] = "dagster"
 
     port: int = setting(3000, env="DAGSTER_PORT", ge=1, le=65535)
+    code_server_port: int = setting(4266, env="DAGSTER_CODE_SERVER_PORT", ge=1, le=65535,
+                                    description="The long-running code server of the local platform.")
     stream_start_grace_s: float = setting(90.0, env="STREAM_START_GRACE_S", ge=0,
                                           description="A new stream run may be silent this long.")
     alert_webhook_url: SecretStr | None = setting(None, env="ALERT_WEBHOOK_URL",

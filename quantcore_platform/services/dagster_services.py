@@ -1,6 +1,13 @@
-"""Dagster as the platform's control plane: the webserver and the daemon as managed
-processes, the local instance's dagster.yaml, and launching/terminating the stream runs
-through the webserver's GraphQL API (what the UI itself does)."""
+"""Dagster as the platform's control plane: a long-running code server, the webserver and
+the daemon as managed processes, the local instance's dagster.yaml and workspace, and
+launching/terminating the stream runs through the webserver's GraphQL API (what the UI
+itself does).
+
+The code location is served by one long-running code server (`dagster code-server start`,
+a `grpc_server` entry in the home's workspace.yaml, as Dagster's deployment docs recommend)
+instead of servers the webserver and daemon spawn: the daemon's spawned server here died
+every ~60 s ("No heartbeat received in 20 seconds") and re-imported the whole location each
+time. The repository's workspace.yaml (python_module) stays for `dagster dev` and ECS."""
 
 from __future__ import annotations
 
@@ -37,6 +44,17 @@ def write_instance_config(settings: Settings) -> Path:
     return home
 
 
+def write_workspace(settings: Settings) -> Path:
+    """The local platform's workspace: the code location at its long-running code server."""
+    path = dagster_home(settings) / "workspace.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([
+        "# Written by `quantcore up`: the code location is served by the platform's code server.",
+        "load_from:", "  - grpc_server:", "      host: 127.0.0.1", f"      port: {settings.dagster.code_server_port}",
+        f"      location_name: {LOCATION}", ""]))
+    return path
+
+
 def _dagster_env(settings: Settings) -> dict[str, str]:
     # Every section: the code servers and run workers inherit these and launch every stream
     # (each stream child then gets only its own sections, `stream_launch`).
@@ -51,6 +69,36 @@ def _binary(name: str) -> str:
     if (other := shutil.which(name)) is None:
         raise PlatformError(f"{name} is not installed", "run `make setup` (it installs the Python dependencies)")
     return other
+
+
+class DagsterCodeServer:
+    """Loads the code location once and serves it to the webserver and the daemon; runs are
+    launched from it (so it gets every settings section, like them)."""
+
+    name = "dagster-code-server"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process = ManagedProcess(self.name, settings.paths.run_dir, settings.paths.logs_dir)
+
+    @property
+    def address(self) -> str:
+        return f"grpc://127.0.0.1:{self.settings.dagster.code_server_port}"
+
+    def start(self, timeout: float = 120.0) -> None:
+        write_instance_config(self.settings)
+        port = self.settings.dagster.code_server_port
+        command = [_binary("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port),
+                   "-m", "quantcore_platform.definitions", "--location-name", LOCATION]
+        self.process.start(command, port=port, env=_dagster_env(self.settings), cwd=REPO_ROOT)
+        wait_until(self.healthy, timeout, interval=0.5, what="Dagster code server",
+                   alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
+
+    def stop(self) -> bool:
+        return self.process.stop(timeout=15.0)
+
+    def healthy(self) -> bool:
+        return port_open(self.settings.dagster.code_server_port)
 
 
 class DagsterWebserver:
@@ -68,7 +116,7 @@ class DagsterWebserver:
         write_instance_config(self.settings)
         port = self.settings.dagster.port
         command = [_binary("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                   "-w", str(REPO_ROOT / "workspace.yaml")]
+                   "-w", str(write_workspace(self.settings))]
         self.process.start(command, port=port, env=_dagster_env(self.settings), cwd=REPO_ROOT)
         wait_until(self.healthy, timeout, interval=0.5, what="Dagster webserver",
                    alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
@@ -96,7 +144,7 @@ class DagsterDaemon:
 
     def start(self) -> None:
         write_instance_config(self.settings)
-        command = [_binary("dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")]
+        command = [_binary("dagster-daemon"), "run", "-w", str(write_workspace(self.settings))]
         self.process.start(command, port=None, env=_dagster_env(self.settings), cwd=REPO_ROOT)
 
     def stop(self) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from quantcore.errors import PlatformError
-from quantcore_platform.services.dagster_services import DagsterApi, DagsterDaemon, DagsterWebserver
+from quantcore_platform.services.dagster_services import DagsterApi, DagsterCodeServer, DagsterDaemon, DagsterWebserver
 from quantcore.topics import ensure_topics
 from quantcore_platform.services.kafka_broker import KafkaBroker
 from quantcore_platform.services.process import ManagedProcess
@@ -45,7 +45,7 @@ class ComponentStatus:
         return asdict(self)
 
 
-COMPONENT_NAMES = ("kafka", "redis", "simulator", "dagster-webserver", "dagster-daemon")
+COMPONENT_NAMES = ("kafka", "redis", "simulator", "dagster-code-server", "dagster-webserver", "dagster-daemon")
 
 
 def components(settings: Settings, only: Iterable[str] = ()) -> list[tuple[Component, bool]]:
@@ -56,7 +56,7 @@ def components(settings: Settings, only: Iterable[str] = ()) -> list[tuple[Compo
     ]
     if settings.market.source is Source.simulator:
         found.append((SimulatorService.from_settings(settings), True))
-    found += [(DagsterWebserver(settings), True), (DagsterDaemon(settings), True)]
+    found += [(DagsterCodeServer(settings), True), (DagsterWebserver(settings), True), (DagsterDaemon(settings), True)]
     wanted = set(only)
     unknown = wanted - set(COMPONENT_NAMES)
     if unknown:

@@ -15,6 +15,7 @@ def make_settings(home: Path, **overrides) -> Settings:
     ports = {
         "kafka_port": free_port(), "kafka_controller_port": free_port(), "redis_port": free_port(),
         "grpc_port": free_port(), "simulator_port": free_port(), "dagster_port": free_port(),
+        "dagster_code_server_port": free_port(),
     }
     return load_settings(home=home, **{**ports, **overrides})
 

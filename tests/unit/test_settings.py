@@ -205,6 +205,7 @@ def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
     for module in (dagster_services, simulator_service):
         monkeypatch.setattr(module, "wait_until", lambda *args, **kwargs: None)
     simulator_service.SimulatorService.from_settings(secret_parent).start()
+    dagster_services.DagsterCodeServer(secret_parent).start()
     dagster_services.DagsterWebserver(secret_parent).start()
     dagster_services.DagsterDaemon(secret_parent).start()
 
@@ -215,6 +216,7 @@ def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
     assert secrets_in(started["simulator"]) == set()
     assert secrets_in(started["dagster-webserver"]) == set(SECRETS), "Dagster launches every stream"
     assert secrets_in(started["dagster-daemon"]) == set(SECRETS)
+    assert secrets_in(started["dagster-code-server"]) == set(SECRETS), "runs are launched from the code server"
 
     # The replay job, as Dagster Pipes starts it: its env merged over this process's environment.
     client = pipes_client(secret_parent)
