@@ -143,6 +143,7 @@ class MarketDataServer:
         if self._server is None:
             return
         grace = self.serve.shutdown_grace_s if grace is None else grace
+        log.info("draining streams", grace_s=grace, clients=len(self.hub.subscribers))
         await self.health.enter_graceful_shutdown()
         self.hub.close_all("server shutting down; reconnect")
         await self._server.stop(grace)
