@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import redis
 
-from quantcore.wire import SignalUpdate
+from quantcore.wire import Origin, SignalUpdate
 from quantcore.timeutil import now_us
 
 KEY_PREFIX = "qc:sig:"
@@ -54,7 +54,8 @@ def signal_key(symbol: str) -> str:
 
 def readable_fields(update: SignalUpdate) -> list[str]:
     """Flat field/value pairs so `HGETALL qc:sig:BTCUSDT` reads well without protobuf."""
-    pairs = ["exchange", update.exchange]
+    pairs = ["exchange", update.exchange, "origin", Origin.Name(update.origin),
+             "simulator_seed", str(update.simulator_seed)]
     for name in SIGNAL_FIELDS:
         if update.signals.HasField(name):
             pairs += [name, repr(getattr(update.signals, name))]

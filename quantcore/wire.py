@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - only before the first build
 BookRecord = book_pb2.BookRecord
 PriceLevel = book_pb2.PriceLevel
 BookMode = book_pb2.BookMode
+Origin = book_pb2.Origin
 DeadLetter = book_pb2.DeadLetter
 Signals = market_data_pb2.Signals
 PipelineTimes = market_data_pb2.PipelineTimes
@@ -49,6 +50,7 @@ __all__ = [
     "BookRecord",
     "DeadLetter",
     "MarketUpdate",
+    "Origin",
     "PipelineTimes",
     "PriceLevel",
     "SignalUpdate",

@@ -25,6 +25,7 @@ from quantcore.topics import temporary_topic
 from quantcore.settings import DEFAULT_SYMBOLS, Settings
 from quantcore.timeutil import now_us
 from streaming.ingest.counters import IngestCounters
+from streaming.ingest.records import Provenance
 from streaming.ingest.pipeline import DIFF, PARTIAL_MODE, ShardPipeline, stream_name
 from streaming.ingest.producer import KafkaSink
 from streaming.ingest.shard import run_shard
@@ -93,6 +94,7 @@ def measure_throughput(settings: Settings, symbols: list[str], mode: str, durati
         while time.perf_counter() - started < duration_s:
             requested: list[str] = []  # a fresh shard per pass: the same frames sync again
             pipeline = ShardPipeline(shard_id=0, symbols=symbols, mode=mode, depth=depth, sink=sink,
+                                     provenance=Provenance.of(settings.market.source, settings.simulator.seed),
                                      request_snapshot=requested.append, counters=counters)
             on_frame, on_snapshot = pipeline.on_frame, pipeline.on_snapshot
             for raw in frames:

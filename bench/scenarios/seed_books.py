@@ -17,7 +17,8 @@ from bench.scenarios.compute import BookFeed
 # What the seed's Spark job gave `from_json`.
 BOOK_SCHEMA = (
     "exchange STRING, symbol STRING, event_time_us BIGINT, update_id BIGINT, first_update_id BIGINT, "
-    "ingest_time_us BIGINT, bids ARRAY<ARRAY<STRING>>, asks ARRAY<ARRAY<STRING>>, mode STRING, shard_id INT"
+    "ingest_time_us BIGINT, bids ARRAY<ARRAY<STRING>>, asks ARRAY<ARRAY<STRING>>, mode STRING, shard_id INT, "
+    "origin STRING, simulator_seed BIGINT"
 )
 
 

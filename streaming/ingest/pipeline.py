@@ -18,7 +18,7 @@ from quantcore.log import get_logger
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.frames import FrameError, parse_depth, parse_diff, split_frame, symbol_of_stream
 from streaming.ingest.local_book import Applied, Buffered, LocalBook, Outcome, Resync, Stale
-from streaming.ingest.records import LOCAL_BOOK, PARTIAL, book_record, dead_letter
+from streaming.ingest.records import LOCAL_BOOK, PARTIAL, Provenance, book_record, dead_letter
 
 DIFF, PARTIAL_MODE = "diff", "partial"
 
@@ -35,11 +35,11 @@ def stream_name(symbol: str, mode: str, depth: int) -> str:
 
 class ShardPipeline:
     def __init__(self, *, shard_id: int, symbols: list[str], mode: str, depth: int, sink: Sink,
-                 request_snapshot: Callable[[str], None] = lambda symbol: None,
+                 provenance: Provenance, request_snapshot: Callable[[str], None] = lambda symbol: None,
                  counters: IngestCounters | None = None) -> None:
         if mode not in (DIFF, PARTIAL_MODE):
             raise ValueError(f"mode must be {DIFF!r} or {PARTIAL_MODE!r}, got {mode!r}")
-        self.shard_id, self.mode, self.depth = shard_id, mode, depth
+        self.shard_id, self.mode, self.depth, self.provenance = shard_id, mode, depth, provenance
         self.symbols = [s.upper() for s in symbols]
         self.counters = counters or IngestCounters()
         self._sink = sink
@@ -84,7 +84,7 @@ class ShardPipeline:
         self._publish(symbol, snapshot.last_update_id, book_record(
             symbol=symbol, update_id=snapshot.last_update_id, first_update_id=0, event_time_us=0,
             ingest_time_us=received_us, bids=snapshot.bids[:depth], asks=snapshot.asks[:depth],
-            mode=PARTIAL, shard_id=self.shard_id))
+            mode=PARTIAL, shard_id=self.shard_id, provenance=self.provenance))
 
     def _on_control_reply(self, message: dict) -> None:
         if "error" in message:
@@ -121,7 +121,8 @@ class ShardPipeline:
             self._publish(symbol, event.last_id, book_record(
                 symbol=symbol, update_id=event.last_id, first_update_id=event.first_id,
                 event_time_us=event.event_time_ms * 1000, ingest_time_us=event.received_us,
-                bids=outcome.bids, asks=outcome.asks, mode=LOCAL_BOOK, shard_id=self.shard_id))
+                bids=outcome.bids, asks=outcome.asks, mode=LOCAL_BOOK, shard_id=self.shard_id,
+                provenance=self.provenance))
         elif kind is Buffered:
             self._want_snapshot(symbol)
         elif kind is Stale:

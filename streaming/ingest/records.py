@@ -1,8 +1,12 @@
-"""The normalized Kafka records of the ingest stage (wire.BookRecord, wire.DeadLetter)."""
+"""The normalized Kafka records of the ingest stage (wire.BookRecord, wire.DeadLetter), with
+their provenance (the live exchange, or the simulator and its seed)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from quantcore import wire
+from quantcore.settings import Source
 from quantcore.timeutil import now_us
 from streaming.ingest.frames import Level
 
@@ -13,11 +17,26 @@ LOCAL_BOOK = wire.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
 _BookRecord = wire.BookRecord
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Where the books come from: the live exchange, or the simulator with its seed."""
+
+    origin: int
+    simulator_seed: int = 0
+
+    @classmethod
+    def of(cls, source: Source, simulator_seed: int) -> Provenance:
+        if Source(source) is Source.simulator:
+            return cls(wire.Origin.Value("ORIGIN_SIMULATOR"), simulator_seed)
+        return cls(wire.Origin.Value("ORIGIN_EXCHANGE"))
+
+
 def book_record(*, symbol: str, update_id: int, first_update_id: int, event_time_us: int, ingest_time_us: int,
-                bids: list[Level], asks: list[Level], mode: int, shard_id: int) -> bytes:
+                bids: list[Level], asks: list[Level], mode: int, shard_id: int, provenance: Provenance) -> bytes:
     """A serialized BookRecord; bids and asks are best-first (price, qty) strings."""
     record = _BookRecord(exchange=EXCHANGE, symbol=symbol, update_id=update_id, first_update_id=first_update_id,
-                         event_time_us=event_time_us, ingest_time_us=ingest_time_us, mode=mode, shard_id=shard_id)
+                         event_time_us=event_time_us, ingest_time_us=ingest_time_us, mode=mode, shard_id=shard_id,
+                         origin=provenance.origin, simulator_seed=provenance.simulator_seed)
     add = record.bids.add
     for price, qty in bids:
         add(price=price, qty=qty)

@@ -27,6 +27,7 @@ from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import exchange_urls, plan_connections
 from streaming.ingest.pipeline import DIFF, ShardPipeline
 from streaming.ingest.producer import KafkaSink
+from streaming.ingest.records import Provenance
 from streaming.ingest.sharding import shard_symbols
 from streaming.ingest.snapshots import SnapshotFetcher
 
@@ -67,9 +68,10 @@ class IngestShard:
         self._sink = sink
         mode = BookModeSetting(self.market.book_mode).value
         fetcher = SnapshotFetcher(rest_base, self.ingest.snapshot_limit, self.stats) if mode == DIFF else None
+        provenance = Provenance.of(self.market.source, self.simulator.seed)
         pipeline = ShardPipeline(shard_id=self.shard_id, symbols=symbols, mode=mode, depth=self.market.depth,
-                                 sink=sink, request_snapshot=fetcher.request if fetcher else (lambda symbol: None),
-                                 counters=self.stats)
+                                 sink=sink, provenance=provenance, counters=self.stats,
+                                 request_snapshot=fetcher.request if fetcher else (lambda symbol: None))
         if fetcher:
             fetcher.deliver_to(pipeline.on_snapshot)
         self._fetcher = fetcher

@@ -16,7 +16,7 @@ from streaming.spark.protobuf_decode import decode
 from streaming.spark.signals import BOOK_TOP_COLUMNS, LEVEL_COLUMNS, SIGNAL_COLUMNS, VALUE_COLUMNS, add_signals, level_columns
 
 
-IDENTITY_COLUMNS = ("symbol", "exchange", "update_id", "mode")
+IDENTITY_COLUMNS = ("symbol", "exchange", "update_id", "mode", "origin", "simulator_seed")  # + provenance
 TIME_COLUMNS = ("exchange_event_us", "ingest_us", "kafka_append_us", "compute_us")
 SOURCE_COLUMNS = ("key", "source_topic", "source_partition", "source_offset")
 DEAD_LETTER_COLUMNS = ("reason", "payload")
@@ -58,6 +58,8 @@ def computed_books(kafka: DataFrame, obi_lambda: float) -> DataFrame:
         "exchange": book["exchange"],
         "update_id": book["update_id"],
         "mode": book["mode"],
+        "origin": book["origin"],
+        "simulator_seed": book["simulator_seed"],
         "exchange_event_us": book["event_time_us"],
         "ingest_us": book["ingest_time_us"],
         "kafka_append_us": F.col("kafka_append_us"),

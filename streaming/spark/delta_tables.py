@@ -40,6 +40,8 @@ COMMENTS: dict[str, str] = {
     "asks": "ask levels best first: price and qty as exact decimal strings, as the exchange sent them",
     "mode": "BOOK_MODE_PARTIAL_SNAPSHOT (exchange top-N) or BOOK_MODE_LOCAL_BOOK (snapshot + diffs)",
     "shard_id": "ingest shard that produced the record",
+    "origin": "provenance: ORIGIN_EXCHANGE (the live exchange) or ORIGIN_SIMULATOR (simulated, never real)",
+    "simulator_seed": "ORIGIN_SIMULATOR: the seed of the simulated market; 0 otherwise",
     "invalid_reason": "why the live stream rejects this book (crossed, unsorted, ...): its signals are null; "
                       "null when the book is valid",
     # where the record sits in Kafka

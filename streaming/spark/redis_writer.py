@@ -55,6 +55,8 @@ class WriteStats:
 def signal_update(row: Row, ofi: float | None) -> wire.SignalUpdate:
     update = wire.SignalUpdate(symbol=row["symbol"], update_id=row["update_id"], exchange=row["exchange"] or "")
     update.mode = wire.BookMode.Value(row["mode"]) if row["mode"] in wire.BookMode.keys() else 0
+    update.origin = wire.Origin.Value(row["origin"]) if row["origin"] in wire.Origin.keys() else 0
+    update.simulator_seed = row["simulator_seed"] or 0
     update.signals.SetInParent()
     for name in SIGNAL_COLUMNS:
         value = ofi if name == "ofi" else row[name]

@@ -154,7 +154,7 @@ def quarantine_rows(decoded: DataFrame) -> DataFrame:
 
 # --- signals ---------------------------------------------------------------------------------
 
-SIGNAL_KEYS = ["symbol", "exchange", "update_id", "mode", "event_time_us", "ingest_time_us",
+SIGNAL_KEYS = ["symbol", "exchange", "origin", "simulator_seed", "update_id", "mode", "event_time_us", "ingest_time_us",
                "kafka_timestamp_us", "kafka_partition", "kafka_offset"]
 TOP_OF_BOOK = ("best_bid", "best_bid_qty", "best_ask", "best_ask_qty")
 

@@ -27,7 +27,7 @@ from quantcore.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
 from quantcore_platform.streams.catalog import Stream
 from streaming.spark import book_validation
 from streaming.spark.compute_job import ComputeStream, start_compute
-from tests.support.books import book_record, produce_books, random_book
+from tests.support.books import TEST_SEED, book_record, produce_books, random_book
 
 pytestmark = pytest.mark.slow
 
@@ -197,6 +197,7 @@ def test_30_symbols_match_plain_python_and_bad_records_are_dead_lettered(
         assert ids == sorted(set(ids)) and ids[-1] == 4, (symbol, ids)
     for update in published.updates:
         assert update.times.publish_us >= update.times.compute_us >= update.times.kafka_append_us > 0
+        assert (update.origin, update.simulator_seed) == (wire.Origin.ORIGIN_SIMULATOR, TEST_SEED), "provenance"
 
 
 def test_out_of_order_and_replayed_ids_never_move_redis_backwards(

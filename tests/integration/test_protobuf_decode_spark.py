@@ -27,7 +27,8 @@ BOOKS = [
                      mode=wire.BookMode.BOOK_MODE_PARTIAL_SNAPSHOT, shard_id=2**31 - 1),
     wire.BookRecord(exchange="binance", symbol="ETHUSDT", update_id=42, first_update_id=-1,
                      bids=levels(20, 3000.0), asks=levels(20, 3001.0),
-                     mode=wire.BookMode.BOOK_MODE_LOCAL_BOOK, shard_id=-3),
+                     mode=wire.BookMode.BOOK_MODE_LOCAL_BOOK, shard_id=-3,
+                     origin=wire.Origin.ORIGIN_SIMULATOR, simulator_seed=7),
     wire.BookRecord(symbol="SOLUSDT", asks=levels(20, 150.0)),  # one side empty
 ]
 
@@ -40,6 +41,7 @@ def expected_book(r: wire.BookRecord) -> dict:
         "update_id": r.update_id, "first_update_id": r.first_update_id,
         "ingest_time_us": r.ingest_time_us, "bids": side(r.bids), "asks": side(r.asks),
         "mode": wire.BookMode.Name(r.mode), "shard_id": r.shard_id,
+        "origin": wire.Origin.Name(r.origin), "simulator_seed": r.simulator_seed,
     }
 
 

@@ -15,6 +15,7 @@ from quantcore.timeutil import now_us
 from quantcore.topics import produce_all
 
 Level = tuple[str | float, str | float]
+TEST_SEED = 424242  # the provenance of every made-up book
 
 
 def _levels(levels: Iterable[Level]) -> list[wire.PriceLevel]:
@@ -23,14 +24,17 @@ def _levels(levels: Iterable[Level]) -> list[wire.PriceLevel]:
 
 def book_record(symbol: str, update_id: int, bids: Sequence[Level] = (), asks: Sequence[Level] = (), *,
                 exchange: str = "binance", event_time_us: int | None = None, ingest_time_us: int | None = None,
-                mode: int = wire.BookMode.BOOK_MODE_LOCAL_BOOK, shard_id: int = 0) -> wire.BookRecord:
-    """A book record; prices and quantities go out as the strings given (numbers via str())."""
+                mode: int = wire.BookMode.BOOK_MODE_LOCAL_BOOK, shard_id: int = 0,
+                origin: int = wire.Origin.ORIGIN_SIMULATOR, simulator_seed: int = TEST_SEED) -> wire.BookRecord:
+    """A book record; prices and quantities go out as the strings given (numbers via str()).
+    Made-up books say so: simulator provenance with TEST_SEED unless told otherwise."""
     stamp = now_us()
     return wire.BookRecord(
         exchange=exchange, symbol=symbol, update_id=update_id, first_update_id=update_id,
         event_time_us=stamp if event_time_us is None else event_time_us,
         ingest_time_us=stamp if ingest_time_us is None else ingest_time_us,
         bids=_levels(bids), asks=_levels(asks), mode=mode, shard_id=shard_id,
+        origin=origin, simulator_seed=simulator_seed,
     )
 
 

@@ -30,8 +30,8 @@ def test_json_record_is_the_protobuf_record_field_for_field():
 
     assert list(record) == [field.name for field in wire.BookRecord.DESCRIPTOR.fields]
     assert record["bids"] == [["100.10", "0.5000"], ["100.00", "2"]] and record["asks"] == [["100.20", "1.25"]]
-    assert record["mode"] == "BOOK_MODE_LOCAL_BOOK"
-    scalars = set(record) - {"bids", "asks", "mode"}
+    assert record["mode"] == "BOOK_MODE_LOCAL_BOOK" and record["origin"] == "ORIGIN_UNSPECIFIED"
+    scalars = set(record) - {"bids", "asks", "mode", "origin"}
     assert {name: record[name] for name in scalars} == {name: getattr(book, name) for name in scalars}
     assert json_update_id(book_json(book)) == 70_000_000_001
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 
 from quantcore import wire
+from quantcore.settings import Source
 from streaming.ingest.pipeline import ShardPipeline
+from streaming.ingest.records import Provenance
 from streaming.simulator.model import SymbolModel
 from streaming.simulator.protocol import combined_frame, diff_payload, dumps, partial_payload
+
+
+SIMULATED = Provenance.of(Source.simulator, simulator_seed=7)
+LIVE = Provenance.of(Source.binance, simulator_seed=7)
 
 
 class ListSink:
@@ -29,7 +35,7 @@ def diff_frame(event, time_ms: int = 1_700_000_000_000) -> str:
 def diff_pipeline(symbols=("BTCUSDT", "ETHUSDT")):
     sink, requested = ListSink(), []
     pipeline = ShardPipeline(shard_id=2, symbols=list(symbols), mode="diff", depth=5, sink=sink,
-                             request_snapshot=requested.append)
+                             provenance=SIMULATED, request_snapshot=requested.append)
     return pipeline, sink, requested
 
 
@@ -125,7 +131,8 @@ def test_control_replies_are_not_dead_letters():
 def test_partial_mode_emits_top_n_and_drops_repeats():
     model = SymbolModel("ETHUSDT", seed=6)
     sink = ListSink()
-    pipeline = ShardPipeline(shard_id=0, symbols=["ETHUSDT"], mode="partial", depth=10, sink=sink)
+    pipeline = ShardPipeline(shard_id=0, symbols=["ETHUSDT"], mode="partial", depth=10, sink=sink,
+                             provenance=LIVE)
     assert pipeline.streams == ["ethusdt@depth10@100ms"]
 
     def frame() -> str:
@@ -143,3 +150,16 @@ def test_partial_mode_emits_top_n_and_drops_repeats():
     assert record.mode == wire.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
     assert (record.update_id, record.first_update_id, record.event_time_us) == (model.last_update_id, 0, 0)
     assert [(lv.price, lv.qty) for lv in record.asks] == model.top(10)[1]
+
+
+def test_every_record_says_where_it_came_from():
+    """Simulated books are labelled with the simulator and its seed, live ones with the exchange."""
+    assert (SIMULATED.origin, SIMULATED.simulator_seed) == (wire.Origin.Value("ORIGIN_SIMULATOR"), 7)
+    assert (LIVE.origin, LIVE.simulator_seed) == (wire.Origin.Value("ORIGIN_EXCHANGE"), 0)
+    model = SymbolModel("BTCUSDT", seed=7)
+    pipeline, sink, _ = diff_pipeline(("BTCUSDT",))
+    pipeline.on_frame(diff_frame(model.step()), received_us=1)
+    assert pipeline.on_snapshot("BTCUSDT", json.dumps(model.snapshot(1000)))
+    pipeline.on_frame(diff_frame(model.step()), received_us=2)
+    assert sink.records and all(r.origin == wire.Origin.Value("ORIGIN_SIMULATOR") and r.simulator_seed == 7
+                                for _, r in sink.records)

@@ -38,6 +38,8 @@ def test_book_record_schema_in_declaration_order():
         StructField("asks", ArrayType(LEVEL, containsNull=False)),
         StructField("mode", StringType()),  # enum -> value name
         StructField("shard_id", IntegerType()),
+        StructField("origin", StringType()),  # provenance enum -> value name
+        StructField("simulator_seed", LongType()),
     ])
     assert schema.fieldNames() == [f.name for f in wire.BookRecord.DESCRIPTOR.fields]
     assert all(f.nullable for f in schema.fields)
@@ -49,7 +51,8 @@ def test_nested_optional_and_enum_fields():
 
     assert schema["kind"].dataType == StringType()  # nested enum MarketUpdate.Kind
     assert schema["updates"].dataType.containsNull is False
-    assert update.fieldNames() == ["symbol", "update_id", "exchange", "mode", "signals", "times"]
+    assert update.fieldNames() == ["symbol", "update_id", "exchange", "mode", "signals", "times",
+                                    "origin", "simulator_seed"]
     assert update["signals"].dataType.fieldNames()[:2] == ["obi_1", "obi_5"]
     assert {f.dataType for f in update["signals"].dataType.fields} == {DoubleType()}
     assert update["times"].dataType == StructType(
