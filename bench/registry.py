@@ -30,6 +30,8 @@ SCENARIOS = {s.name: s for s in [
              "Redis publish -> gRPC client latency and delivery vs subscriber count"),
     Scenario("replay", ("kafka",), "bench.scenarios.replay:run",
              "records/s from Kafka into Delta, bytes on disk per million records"),
+    Scenario("simulator", (), "bench.scenarios.simulator:run",
+             "market model micro events/s per core and CPU for symbols x rate_hz steps (no services)"),
     Scenario("baseline", ("kafka", "redis"), "bench.scenarios.baseline:run",
              "the seed's designs vs ours in one run, as ratios"),
 ]}

@@ -1,9 +1,15 @@
 """Binance's market-data protocol as the simulator speaks it (pure: parsing and payloads).
 
-Streams: `<sym>@depth<5|10|20>[@100ms]` (top-N snapshots) and `<sym>@depth[@100ms]`
-(diffs). Endpoints: combined `/stream?streams=a/b/c` (frames `{"stream", "data"}`) and
-raw `/ws/<stream>[/<stream>...]` (bare payloads). Control messages: SUBSCRIBE,
-UNSUBSCRIBE, LIST_SUBSCRIPTIONS (and the `combined` property) as JSON over the socket.
+Streams: `<sym>@depth<5|10|20>[@100ms|@1000ms]` (top-N snapshots) and
+`<sym>@depth[@100ms|@1000ms]` (diffs). Binance documents the names without a suffix as the
+1000 ms streams and `@100ms` as the fast ones (web-socket-streams.md: "Update Speed: 1000ms
+or 100ms"); standard clients spell the slow one `@depth@1000ms` (binance-connector's
+`diff_book_depth(symbol, speed)` builds `<sym>@depth@<speed>ms`), so that name is accepted
+too: the same 1000 ms stream, framed under the name the client subscribed with.
+
+Endpoints: combined `/stream?streams=a/b/c` (frames `{"stream", "data"}`) and raw
+`/ws/<stream>[/<stream>...]` (bare payloads). Control messages: SUBSCRIBE, UNSUBSCRIBE,
+LIST_SUBSCRIPTIONS (and the `combined` property) as JSON over the socket.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ MAX_STREAMS_PER_CONNECTION = 1024
 MAX_INCOMING_PER_SECOND = 5
 PARTIAL_DEPTHS = (5, 10, 20)
 
-_STREAM = re.compile(r"^([a-z0-9]+)@depth(5|10|20)?(@100ms)?$")
+SLOW_SUFFIX = "@1000ms"  # the explicit spelling of the default 1000 ms update speed
+
+_STREAM = re.compile(r"^([a-z0-9]+)@depth(5|10|20)?(@100ms|@1000ms)?$")
 
 
 class ProtocolError(ValueError):
@@ -31,7 +39,7 @@ class StreamSpec:
     name: str  # canonical lower-case stream name
     symbol: str  # upper case
     levels: int | None  # partial depth N, or None for the diff stream
-    fast: bool  # @100ms (every event) rather than once a second
+    fast: bool  # @100ms (every event) rather than once a second (plain or @1000ms)
 
 
 def parse_stream(name: str, known_symbols: set[str] | frozenset[str]) -> StreamSpec:
@@ -42,7 +50,7 @@ def parse_stream(name: str, known_symbols: set[str] | frozenset[str]) -> StreamS
     if symbol not in known_symbols:
         raise ProtocolError(f"Invalid request: unknown symbol in stream {name!r}")
     levels = int(match.group(2)) if match.group(2) else None
-    return StreamSpec(name, symbol, levels, fast=bool(match.group(3)))
+    return StreamSpec(name, symbol, levels, fast=match.group(3) == "@100ms")
 
 
 def parse_ws_path(path: str, known_symbols: set[str] | frozenset[str]) -> tuple[bool, list[StreamSpec]]:
@@ -88,7 +96,8 @@ def merge_events(first: BookEvent, later: BookEvent) -> BookEvent:
         return sorted(levels.items(), key=lambda level: float(level[0]), reverse=descending)
 
     return BookEvent(first.symbol, first.first_id, later.last_id,
-                     merged(first.bids, later.bids, True), merged(first.asks, later.asks, False))
+                     merged(first.bids, later.bids, True), merged(first.asks, later.asks, False),
+                     trades=[*first.trades, *later.trades])
 
 
 # --- control messages ---------------------------------------------------------------------

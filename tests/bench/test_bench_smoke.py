@@ -22,6 +22,7 @@ MUST_BE_POSITIVE = {
     "fanout": "delivery_ratio",
     "replay": "records_per_s",
     "baseline": "payload.json_vs_protobuf",
+    "simulator": "events_per_s_per_core",
 }
 # Figures (by a part of the name) of which there must be some, every one positive.
 ALL_POSITIVE = {
