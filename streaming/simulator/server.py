@@ -1,15 +1,26 @@
 """The simulated exchange's I/O: one port serves the WebSocket streams and the REST API.
 
 WebSocket requests are upgraded (combined `/stream?streams=` and raw `/ws/...`); plain
-HTTP requests are answered in websockets' `process_request` hook: `GET /api/v3/depth`,
-`/api/v3/ping`, `/api/v3/time`, plus the simulator's own `GET /_status` and
-`POST /_faults?kind=gap|crossed|malformed|drop|stall&symbol=&count=&seconds=`.
+HTTP requests are answered in websockets' `process_request` hook: Binance's public
+market-data routes (`streaming.simulator.rest`: `GET /api/v3/ping`, `/time`,
+`/exchangeInfo`, `/depth`, `/ticker/bookTicker`), each charged to the caller's IP against a
+request-weight limit per minute (`weight_limit_per_minute`, 6000 as on Binance spot; past it
+HTTP 429, error -1003 and `Retry-After`), plus the simulator's own `GET /_status` and
+`POST /_faults?kind=gap|crossed|malformed|drop|stall&symbol=&count=&seconds=`, which weigh
+nothing. Every HTTP answer carries `X-MBX-USED-WEIGHT-1M` and `X-MBX-USED-WEIGHT`.
+
+TLS: given `ssl_context=` (or `certfile=`/`keyfile=`), the one port speaks TLS only, so it
+serves `wss://` and `https://` and `ws_url`/`rest_url` say so; a plain `ws://` or
+`http://` client on that port fails its handshake (the server reads its request as a bad
+TLS record and closes the connection). There is no second, plain port: run a second
+simulator without TLS for plain clients.
 
 One ticker advances the symbols round-robin at `rate_hz` events per symbol per second
 and broadcasts each event to the streams that want it: `@100ms` streams get every event,
-the plain (1000 ms) streams get one merged diff / one top-N per second. REST snapshots
-are served from the same model on the same event loop, so a snapshot's `lastUpdateId`
-always lines up with the diffs already sent.
+the 1000 ms streams (`@depth`, `@depth<N>`, and the same names spelled with `@1000ms`)
+get one merged diff / one top-N per second. REST snapshots are served from the same model
+on the same event loop, so a snapshot's `lastUpdateId` always lines up with the diffs
+already sent.
 """
 
 from __future__ import annotations
@@ -17,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import http
 import json
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
@@ -34,6 +47,7 @@ from streaming.simulator.protocol import (
     MAX_INCOMING_PER_SECOND,
     MAX_STREAMS_PER_CONNECTION,
     PARTIAL_DEPTHS,
+    SLOW_SUFFIX,
     ProtocolError,
     combined_frame,
     diff_payload,
@@ -46,10 +60,12 @@ from streaming.simulator.protocol import (
     partial_payload,
     result_message,
 )
+from streaming.simulator.rate_limits import BINANCE_SPOT_WEIGHT_PER_MINUTE, WeightLimiter
+from streaming.simulator.rest import RestApi, RestResult
+from streaming.simulator.tls import resolve as resolve_tls
 
 SLOW_CLIENT_BYTES = 64 * 1024 * 1024  # a client this far behind is cut off, as Binance does
 MAX_CATCH_UP_S = 0.5  # after a stall, skip rather than burst more than this much backlog
-REST_MAX_LIMIT = 5000
 
 
 @dataclass(eq=False)
@@ -87,7 +103,10 @@ class SimulatorServer:
 
     def __init__(self, symbols: list[str], *, host: str = "127.0.0.1", port: int = 0, rate_hz: float = 10.0,
                  seed: int = 7, levels: int = 100, ping_interval_s: float | None = 20.0,
-                 ping_timeout_s: float | None = 60.0) -> None:
+                 ping_timeout_s: float | None = 60.0,
+                 weight_limit_per_minute: int = BINANCE_SPOT_WEIGHT_PER_MINUTE,
+                 ssl_context: ssl.SSLContext | None = None, certfile: str | Path | None = None,
+                 keyfile: str | Path | None = None) -> None:
         self.market = Market(symbols, seed, levels)
         self.symbols = self.market.symbols
         self.host, self.port = host, port
@@ -95,8 +114,14 @@ class SimulatorServer:
         self.ping_interval_s, self.ping_timeout_s = ping_interval_s, ping_timeout_s
         self.faults = FaultPlan()
         self.events_sent = 0
+        self.ssl_context = resolve_tls(ssl_context, certfile, keyfile)
+        self.limiter = WeightLimiter(weight_limit_per_minute)
+        self.rest = RestApi(self.market, self.limiter, time.time)
         self._known = frozenset(self.symbols)
         self._names = {s: _StreamNames.of(s) for s in self.symbols}
+        # each 1000 ms stream is also served under its explicit `@1000ms` name
+        self._aliases = {name: name + SLOW_SUFFIX for names in self._names.values()
+                         for name in (names.slow_diff, *names.slow_partial.values())}
         self._subs: dict[str, set[_Client]] = {}
         self._clients: set[_Client] = set()
         self._pending_slow: dict[str, BookEvent] = {}
@@ -110,6 +135,7 @@ class SimulatorServer:
             self._serve_socket, self.host, self.port, process_request=self._process_request,
             ping_interval=self.ping_interval_s, ping_timeout=self.ping_timeout_s, max_size=2**20,
             compression=None,  # Binance does not negotiate permessage-deflate
+            ssl=self.ssl_context,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ticker = asyncio.create_task(self._run_ticker(), name="simulator-ticker")
@@ -124,12 +150,16 @@ class SimulatorServer:
             await self._server.wait_closed()
 
     @property
+    def tls(self) -> bool:
+        return self.ssl_context is not None
+
+    @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}"
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     # --- faults (call on the server's event loop) -----------------------------------------
     def inject(self, fault: Fault | str, symbol: str | None = None, count: int = 1, seconds: float = 5.0) -> None:
@@ -165,7 +195,8 @@ class SimulatorServer:
         return {
             "symbols": len(self.symbols), "connections": len(self._clients), "rate_hz": self.rate_hz,
             "events_sent": self.events_sent, "subscriptions": sum(len(c.streams) for c in self._clients),
-            "faults_injected": dict(self.faults.injected),
+            "faults_injected": dict(self.faults.injected), "tls": self.tls,
+            "weight_limit_per_minute": self.limiter.limit,
             "update_ids": {s: self.market[s].last_update_id for s in self.symbols},
         }
 
@@ -239,40 +270,28 @@ class SimulatorServer:
             return None
         url = urlsplit(request.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        ip = _client_ip(connection)
+        if self.rest.handles(url.path):
+            result = self.rest.handle(request.method, url.path, query, ip)
+            return _json(connection, result.status, result.body, result.headers)
         route = (request.method, url.path)
-        if route == ("GET", "/api/v3/depth"):
-            return self._depth(connection, query)
-        if route == ("GET", "/api/v3/ping"):
-            return _json(connection, 200, {})
-        if route == ("GET", "/api/v3/time"):
-            return _json(connection, 200, {"serverTime": time.time_ns() // 1_000_000})
         if route == ("GET", "/_status"):
-            return _json(connection, 200, self.status())
-        if route == ("POST", "/_faults"):
-            return self._faults_route(connection, query)
-        return _json(connection, 404, {"code": -1, "msg": f"no route {request.method} {url.path}"})
+            result = RestResult(200, self.status())
+        elif route == ("POST", "/_faults"):
+            result = self._faults_route(query)
+        else:
+            result = RestResult(404, {"code": -1, "msg": f"no route {request.method} {url.path}"})
+        used = str(self.limiter.used(ip, time.time()))  # the simulator's own routes weigh nothing
+        return _json(connection, result.status, result.body, {"X-MBX-USED-WEIGHT-1M": used, "X-MBX-USED-WEIGHT": used})
 
-    def _depth(self, connection: ServerConnection, query: dict[str, str]) -> Response:
-        symbol = query.get("symbol", "").upper()
-        if symbol not in self._known:
-            return _json(connection, 400, {"code": -1121, "msg": "Invalid symbol."})
-        try:
-            limit = int(query.get("limit", "100"))
-        except ValueError:
-            limit = -1
-        if not 1 <= limit <= REST_MAX_LIMIT:
-            return _json(connection, 400, {"code": -1100, "msg": f"Illegal characters found in parameter 'limit'; "
-                                                                  f"legal range is '1'-'{REST_MAX_LIMIT}'."})
-        return _json(connection, 200, self.market[symbol].snapshot(limit))
-
-    def _faults_route(self, connection: ServerConnection, query: dict[str, str]) -> Response:
+    def _faults_route(self, query: dict[str, str]) -> RestResult:
         try:
             self.inject(query.get("kind", ""), query.get("symbol"), int(query.get("count", "1")),
                         float(query.get("seconds", "5")))
         except (ValueError, ProtocolError) as exc:
             kinds = ", ".join(f.value for f in Fault)
-            return _json(connection, 400, {"code": -1100, "msg": f"{exc} (kinds: {kinds})"})
-        return _json(connection, 200, {"ok": True, "faults_injected": dict(self.faults.injected)})
+            return RestResult(400, {"code": -1100, "msg": f"{exc} (kinds: {kinds})"})
+        return RestResult(200, {"ok": True, "faults_injected": dict(self.faults.injected)})
 
     # --- the ticker ---------------------------------------------------------------------------
     async def _run_ticker(self) -> None:
@@ -315,17 +334,17 @@ class SimulatorServer:
                 self._send(name, data)
             for n in PARTIAL_DEPTHS:
                 for name in (names.fast_partial[n], names.slow_partial[n]):
-                    if name in self._subs:
+                    if self._wanted(name):
                         self._send(name, crossed_partial(model, n))
             return
         event = model.step()
         if names.fast_diff in self._subs:
             self._send(names.fast_diff, dumps(diff_payload(event, now_ms)))
-        if names.slow_diff in self._subs:
+        if self._wanted(names.slow_diff):
             pending = self._pending_slow.get(symbol)
             self._pending_slow[symbol] = merge_events(pending, event) if pending else event
         for n, name in names.fast_partial.items():
-            if name in self._subs:
+            if self._wanted(name):
                 bids, asks = model.top(n)
                 self._send(name, dumps(partial_payload(model.last_update_id, bids, asks)))
         if (count := self.faults.take_malformed(symbol)) > 0:
@@ -336,11 +355,11 @@ class SimulatorServer:
         for _ in range(count):
             variant = self.faults.next_variant()
             for name in (names.fast_diff, names.slow_diff):
-                if name in self._subs:
+                if self._wanted(name):
                     self._send(name, malformed_diff(model, now_ms, variant))
             for n in PARTIAL_DEPTHS:
                 for name in (names.fast_partial[n], names.slow_partial[n]):
-                    if name in self._subs:
+                    if self._wanted(name):
                         self._send(name, malformed_partial(model, n, variant))
 
     def _flush_slow_streams(self, now_ms: int) -> None:
@@ -348,7 +367,7 @@ class SimulatorServer:
             names = self._names[symbol]
             self._flush_slow_diff(symbol, now_ms)
             for n, name in names.slow_partial.items():
-                if name in self._subs:
+                if self._wanted(name):
                     model = self.market[symbol]
                     bids, asks = model.top(n)
                     self._send(name, dumps(partial_payload(model.last_update_id, bids, asks)))
@@ -358,17 +377,30 @@ class SimulatorServer:
         if pending is not None:
             self._send(self._names[symbol].slow_diff, dumps(diff_payload(pending, now_ms)))
 
+    def _wanted(self, stream: str) -> bool:
+        """Has `stream` (or its `@1000ms` spelling) any subscriber?"""
+        alias = self._aliases.get(stream)
+        return stream in self._subs or (alias is not None and alias in self._subs)
+
     def _send(self, stream: str, data_json: str) -> None:
+        sent = self._send_as(stream, data_json)
+        alias = self._aliases.get(stream)
+        if alias is not None:
+            sent = self._send_as(alias, data_json) or sent
+        if sent:
+            self.events_sent += 1
+
+    def _send_as(self, stream: str, data_json: str) -> bool:
         subscribers = self._subs.get(stream)
         if not subscribers:
-            return
+            return False
         combined = [c.connection for c in subscribers if c.combined]
         raw = [c.connection for c in subscribers if not c.combined]
         if combined:
             broadcast(combined, combined_frame(stream, data_json))
         if raw:
             broadcast(raw, data_json)
-        self.events_sent += 1
+        return True
 
     def _cut_off_slow_clients(self) -> None:
         for client in list(self._clients):
@@ -378,9 +410,16 @@ class SimulatorServer:
                 transport.abort()
 
 
-def _json(connection: ServerConnection, status: int, body: object) -> Response:
+def _client_ip(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return str(address[0]) if address else "unknown"
+
+
+def _json(connection: ServerConnection, status: int, body: object, extra: dict[str, str] | None = None) -> Response:
     response = connection.respond(http.HTTPStatus(status), json.dumps(body, separators=(",", ":")))
     headers: Headers = response.headers
     del headers["Content-Type"]
     headers["Content-Type"] = "application/json;charset=UTF-8"
+    for name, value in (extra or {}).items():
+        headers[name] = value
     return response

@@ -7,6 +7,7 @@ A simulator runs in a thread of the test process on a free port; the clients are
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import signal
 import subprocess
@@ -147,8 +148,11 @@ def test_rest_snapshot_agrees_with_the_diff_stream(simulator):
 def test_rest_errors_look_like_binance(simulator):
     assert http(f"{simulator.rest_url}/api/v3/depth?symbol=NOPEUSDT") == (400, {"code": -1121,
                                                                              "msg": "Invalid symbol."})
-    status, body = http(f"{simulator.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=6000")
+    status, body = http(f"{simulator.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=0")
     assert status == 400 and body["code"] == -1100
+    # "If limit > 5000, only 5000 entries will be returned." (rest-api.md, Order book)
+    status, body = http(f"{simulator.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=6000")
+    assert status == 200 and 0 < len(body["bids"]) <= 5000
     status, body = http(f"{simulator.rest_url}/api/v3/depth?symbol=btcusdt&limit=3")
     assert status == 200 and len(body["bids"]) == 3 and len(body["asks"]) == 3
     assert http(f"{simulator.rest_url}/api/v3/ping") == (200, {})
@@ -349,3 +353,96 @@ def test_the_cli_serves_until_sigterm(sim_settings):
         output = process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, output
     assert f"on ws://127.0.0.1:{port}" in output
+
+
+def http_with_headers(url: str) -> tuple[int, dict, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_a_standard_client_starts_up_and_keeps_a_local_book(simulator):
+    """What a Binance client library does first: load the symbol table, then follow
+    web-socket-streams.md "How to manage a local order book correctly" on `@depth@1000ms`."""
+    async def client() -> None:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{simulator.rest_url}/api/v3/exchangeInfo") as response:
+                assert response.status == 200 and "X-MBX-USED-WEIGHT-1M" in response.headers
+                info = await response.json()
+            symbols = {s["symbol"]: s for s in info["symbols"]}
+            assert set(symbols) == set(SYMBOLS) and all(s["status"] == "TRADING" for s in symbols.values())
+            filters = {f["filterType"]: f for f in symbols["BTCUSDT"]["filters"]}
+            tick, step = Decimal(filters["PRICE_FILTER"]["tickSize"]), Decimal(filters["LOT_SIZE"]["stepSize"])
+            async with connect(f"{simulator.ws_url}/ws/btcusdt@depth@1000ms") as ws:
+                buffered = [json.loads(await ws.recv())]  # 1-2: open the stream, buffer its events
+                async with session.get(f"{simulator.rest_url}/api/v3/depth",
+                                       params={"symbol": "BTCUSDT", "limit": "1000"}) as response:
+                    assert response.status == 200
+                    snapshot = await response.json()  # 3: the snapshot
+                while len([e for e in buffered if e["u"] > snapshot["lastUpdateId"]]) < 3:
+                    buffered.append(json.loads(await ws.recv()))
+        book = {side: {Decimal(p): Decimal(q) for p, q in snapshot[side]} for side in ("bids", "asks")}
+        events = [e for e in buffered if e["u"] > snapshot["lastUpdateId"]]  # 4: drop u <= lastUpdateId
+        assert events[0]["U"] <= snapshot["lastUpdateId"] + 1 <= events[0]["u"]  # 5
+        for previous, event in itertools.pairwise(events):
+            assert event["U"] == previous["u"] + 1  # 6
+        for event in events:
+            assert event["e"] == "depthUpdate" and event["s"] == "BTCUSDT"
+            for side, key in (("bids", "b"), ("asks", "a")):
+                for price, qty in event[key]:
+                    assert Decimal(price) % tick == 0 and Decimal(qty) % step == 0
+                    if Decimal(qty) == 0:
+                        book[side].pop(Decimal(price), None)  # 8 (9: absent levels are fine)
+                    else:
+                        book[side][Decimal(price)] = Decimal(qty)  # 7
+        assert max(book["bids"]) < min(book["asks"])
+
+    run(client())
+
+
+def test_depth_1000ms_is_the_plain_depth_stream_under_its_own_name(simulator):
+    async def watch() -> dict[str, list[dict]]:
+        names = "btcusdt@depth@1000ms/btcusdt@depth/ethusdt@depth5@1000ms"
+        async with connect(f"{simulator.ws_url}/stream?streams={names}") as ws:
+            seen: dict[str, list[dict]] = defaultdict(list)
+            while len(seen) < 3 or min(len(v) for v in seen.values()) < 2:
+                frame = json.loads(await ws.recv())
+                seen[frame["stream"]].append(frame["data"])
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["shibusdt@depth@1000ms"], "id": 1}))
+            await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+            while "id" not in (reply := json.loads(await ws.recv())) or reply["id"] != 2:
+                pass
+            assert reply["result"] == ["btcusdt@depth", "btcusdt@depth@1000ms", "ethusdt@depth5@1000ms",
+                                       "shibusdt@depth@1000ms"]
+            return seen
+
+    started = time.monotonic()
+    seen = run(watch())
+    assert set(seen) == {"btcusdt@depth@1000ms", "btcusdt@depth", "ethusdt@depth5@1000ms"}
+    assert seen["btcusdt@depth@1000ms"][:2] == seen["btcusdt@depth"][:2]  # one stream, two names
+    assert seen["btcusdt@depth@1000ms"][1]["U"] == seen["btcusdt@depth@1000ms"][0]["u"] + 1
+    assert all(len(d["bids"]) == 5 for d in seen["ethusdt@depth5@1000ms"])
+    assert time.monotonic() - started >= 0.9  # once a second, not every event
+
+
+def test_request_weight_headers_and_429_past_the_limit(sim_settings):
+    if time.time() % 60 > 50:  # the counter resets each wall-clock minute: start well inside one
+        time.sleep(61 - time.time() % 60)
+    with start_simulator(sim_settings, port=0, rate_hz=1.0, weight_limit_per_minute=40) as handle:
+        base = handle.rest_url
+        used = []
+        for path in ("/api/v3/ping", "/api/v3/exchangeInfo", "/api/v3/depth?symbol=BTCUSDT",
+                     "/api/v3/ticker/bookTicker", "/api/v3/time", "/api/v3/depth?symbol=NOPEUSDT"):
+            status, headers, _ = http_with_headers(base + path)
+            assert headers["X-MBX-USED-WEIGHT-1M"] == headers["X-MBX-USED-WEIGHT"]
+            used.append((status, int(headers["X-MBX-USED-WEIGHT-1M"])))
+        assert used == [(200, 1), (200, 21), (200, 26), (200, 30), (200, 31), (400, 36)]
+        status, headers, body = http_with_headers(f"{base}/_status")  # the simulator's own routes weigh nothing
+        assert status == 200 and headers["X-MBX-USED-WEIGHT-1M"] == "36" and body["weight_limit_per_minute"] == 40
+        status, headers, body = http_with_headers(f"{base}/api/v3/depth?symbol=BTCUSDT&limit=101")
+        assert status == 429 and headers["X-MBX-USED-WEIGHT-1M"] == "61"
+        assert body["code"] == -1003 and "current limit is 40 request weight per 1 MINUTE" in body["msg"]
+        assert 1 <= int(headers["Retry-After"]) <= 60
+        assert http_with_headers(f"{base}/api/v3/ping")[0] == 429  # still limited until the minute ends

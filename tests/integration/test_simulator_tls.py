@@ -1,0 +1,112 @@
+"""The simulator's optional TLS listener: `wss://` and `https://` with a certificate the
+test makes (tests/support/tls.py); plain `ws://`/`http://` clients fail on that port."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import ssl
+import urllib.request
+
+import aiohttp
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidMessage
+
+from quantcore.settings import load_settings
+from streaming.simulator import start_simulator
+from tests.support.tls import client_context, self_signed_cert
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    return load_settings(home=tmp_path_factory.mktemp("sim-tls"), symbols=SYMBOLS, shards=1)
+
+
+@pytest.fixture(scope="module")
+def tls_simulator(settings, certificate):
+    cert, key = certificate
+    with start_simulator(settings, port=0, rate_hz=20.0, certfile=cert, keyfile=key) as handle:
+        yield handle
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 30))
+
+
+def test_urls_say_wss_and_https(tls_simulator):
+    assert tls_simulator.ws_url == f"wss://127.0.0.1:{tls_simulator.port}"
+    assert tls_simulator.rest_url == f"https://127.0.0.1:{tls_simulator.port}"
+    assert tls_simulator.status()["tls"] is True
+
+
+def test_wss_streams_with_the_generated_certificate(tls_simulator, certificate):
+    async def frames() -> list[dict]:
+        async with connect(f"{tls_simulator.ws_url}/stream?streams=btcusdt@depth@100ms/ethusdt@depth@1000ms",
+                           ssl=client_context(certificate[0])) as ws:
+            return [json.loads(await ws.recv()) for _ in range(3)]
+
+    got = run(frames())
+    assert all(frame["data"]["e"] == "depthUpdate" for frame in got)
+    assert {frame["stream"] for frame in got} <= {"btcusdt@depth@100ms", "ethusdt@depth@1000ms"}
+
+
+def test_https_rest_with_the_generated_certificate(tls_simulator, certificate):
+    context = client_context(certificate[0])
+    with urllib.request.urlopen(f"{tls_simulator.rest_url}/api/v3/exchangeInfo", context=context,
+                                timeout=10) as response:
+        assert response.status == 200 and response.headers["X-MBX-USED-WEIGHT-1M"]
+        assert [s["symbol"] for s in json.loads(response.read())["symbols"]] == SYMBOLS
+
+    async def depth() -> dict:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{tls_simulator.rest_url}/api/v3/depth", params={"symbol": "ETHUSDT", "limit": "5"},
+                                   ssl=context) as response:
+                assert response.status == 200
+                return await response.json()
+
+    assert len(run(depth())["bids"]) == 5
+
+
+def test_an_untrusting_client_is_refused(tls_simulator):
+    async def attempt() -> None:
+        async with connect(f"{tls_simulator.ws_url}/ws/btcusdt@depth", ssl=ssl.create_default_context()):
+            pass
+
+    with pytest.raises(ssl.SSLCertVerificationError):  # self-signed: not in the system's trust store
+        run(attempt())
+
+
+def test_plain_ws_and_http_fail_on_the_tls_port(tls_simulator):
+    async def plain_ws() -> None:
+        async with connect(f"ws://127.0.0.1:{tls_simulator.port}/ws/btcusdt@depth@100ms", open_timeout=5) as ws:
+            await ws.recv()
+
+    with pytest.raises(InvalidMessage):  # the TLS side closes on a plaintext request: no HTTP answer
+        run(plain_ws())
+    connection = http.client.HTTPConnection("127.0.0.1", tls_simulator.port, timeout=5)
+    try:
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            connection.request("GET", "/api/v3/ping")
+            connection.getresponse()
+    finally:
+        connection.close()
+
+
+def test_an_ssl_context_option_works_too(settings, certificate):
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    with start_simulator(settings, port=0, rate_hz=5.0, ssl_context=context) as handle:
+        assert handle.rest_url.startswith("https://")
+        with urllib.request.urlopen(f"{handle.rest_url}/api/v3/time", context=client_context(cert),
+                                    timeout=10) as response:
+            assert "serverTime" in json.loads(response.read())
