@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from streaming.simulator.model import BookEvent, Level
+from streaming.simulator.model import BookEvent, Level, Trade
 
 MAX_STREAMS_PER_CONNECTION = 1024
 MAX_INCOMING_PER_SECOND = 5
@@ -28,6 +28,8 @@ PARTIAL_DEPTHS = (5, 10, 20)
 SLOW_SUFFIX = "@1000ms"  # the explicit spelling of the default 1000 ms update speed
 
 _STREAM = re.compile(r"^([a-z0-9]+)@depth(5|10|20)?(@100ms|@1000ms)?$")
+_TRADES = re.compile(r"^([a-z0-9]+)@(trade|aggTrade)$")  # Binance spells it aggTrade, camel case
+TRADE, AGG_TRADE = "trade", "aggTrade"
 
 
 class ProtocolError(ValueError):
@@ -40,12 +42,19 @@ class StreamSpec:
     symbol: str  # upper case
     levels: int | None  # partial depth N, or None for the diff stream
     fast: bool  # @100ms (every event) rather than once a second (plain or @1000ms)
+    kind: str = "depth"  # depth | trade | aggTrade (trade streams are real time)
 
 
 def parse_stream(name: str, known_symbols: set[str] | frozenset[str]) -> StreamSpec:
+    if trades := _TRADES.match(name):
+        symbol = trades.group(1).upper()
+        if symbol not in known_symbols:
+            raise ProtocolError(f"Invalid request: unknown symbol in stream {name!r}")
+        return StreamSpec(name, symbol, None, fast=True, kind=trades.group(2))
     match = _STREAM.match(name)
     if not match:
-        raise ProtocolError(f"Invalid request: unsupported stream {name!r} (the simulator serves depth streams)")
+        raise ProtocolError(f"Invalid request: unsupported stream {name!r} "
+                            "(the simulator serves depth, trade and aggTrade streams)")
     symbol = match.group(1).upper()
     if symbol not in known_symbols:
         raise ProtocolError(f"Invalid request: unknown symbol in stream {name!r}")
@@ -77,6 +86,21 @@ def dumps(payload: object) -> str:
 def diff_payload(event: BookEvent, event_time_ms: int) -> dict:
     return {"e": "depthUpdate", "E": event_time_ms, "s": event.symbol, "U": event.first_id,
             "u": event.last_id, "b": [list(b) for b in event.bids], "a": [list(a) for a in event.asks]}
+
+
+def trade_payload(trade: Trade, event_time_ms: int) -> dict:
+    """Binance's `<symbol>@trade` payload (web-socket-streams.md, "Trade Streams"). Each
+    simulated print is one fill at one price, so it is one trade."""
+    return {"e": "trade", "E": event_time_ms, "s": trade.symbol, "t": trade.trade_id, "p": trade.price,
+            "q": trade.qty, "T": event_time_ms, "m": trade.buyer_is_maker, "M": True}
+
+
+def agg_trade_payload(trade: Trade, event_time_ms: int) -> dict:
+    """Binance's `<symbol>@aggTrade` payload ("Aggregate Trade Streams"): the fills of one
+    taker order at one price; here one trade, so first = last trade id = the aggregate id."""
+    return {"e": "aggTrade", "E": event_time_ms, "s": trade.symbol, "a": trade.trade_id, "p": trade.price,
+            "q": trade.qty, "f": trade.trade_id, "l": trade.trade_id, "T": event_time_ms,
+            "m": trade.buyer_is_maker, "M": True}
 
 
 def partial_payload(last_update_id: int, bids: list[Level], asks: list[Level]) -> dict:

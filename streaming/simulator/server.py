@@ -49,6 +49,7 @@ from streaming.simulator.protocol import (
     PARTIAL_DEPTHS,
     SLOW_SUFFIX,
     ProtocolError,
+    agg_trade_payload,
     combined_frame,
     diff_payload,
     dumps,
@@ -59,6 +60,7 @@ from streaming.simulator.protocol import (
     parse_ws_path,
     partial_payload,
     result_message,
+    trade_payload,
 )
 from streaming.simulator.rate_limits import BINANCE_SPOT_WEIGHT_PER_MINUTE, WeightLimiter
 from streaming.simulator.rest import RestApi, RestResult
@@ -90,12 +92,14 @@ class _StreamNames:
     slow_diff: str
     fast_partial: dict[int, str]
     slow_partial: dict[int, str]
+    trade: str
+    agg_trade: str
 
     @classmethod
     def of(cls, symbol: str) -> "_StreamNames":
         s = symbol.lower()
         return cls(f"{s}@depth@100ms", f"{s}@depth", {n: f"{s}@depth{n}@100ms" for n in PARTIAL_DEPTHS},
-                   {n: f"{s}@depth{n}" for n in PARTIAL_DEPTHS})
+                   {n: f"{s}@depth{n}" for n in PARTIAL_DEPTHS}, f"{s}@trade", f"{s}@aggTrade")
 
 
 class SimulatorServer:
@@ -323,8 +327,9 @@ class SimulatorServer:
         names = self._names[symbol]
         fault = self.faults.take_event_fault(symbol)
         if fault is Fault.gap:
-            model.step()  # generated, never sent
+            lost = model.step()  # generated, never sent on the depth streams
             self._pending_slow.pop(symbol, None)  # the slow stream must show the gap too
+            self._send_trades(names, lost, now_ms)  # the trade streams are not the ones that lost it
             return
         if fault is Fault.crossed:
             self._flush_slow_diff(symbol, now_ms)
@@ -338,6 +343,7 @@ class SimulatorServer:
                         self._send(name, crossed_partial(model, n))
             return
         event = model.step()
+        self._send_trades(names, event, now_ms)
         if names.fast_diff in self._subs:
             self._send(names.fast_diff, dumps(diff_payload(event, now_ms)))
         if self._wanted(names.slow_diff):
@@ -349,6 +355,17 @@ class SimulatorServer:
                 self._send(name, dumps(partial_payload(model.last_update_id, bids, asks)))
         if (count := self.faults.take_malformed(symbol)) > 0:
             self._send_malformed(symbol, count, now_ms)
+
+    def _send_trades(self, names: _StreamNames, event: BookEvent, now_ms: int) -> None:
+        """Each print of the step, in trade-id order, before the diff that shows its fill."""
+        if not event.trades:
+            return
+        if names.trade in self._subs:
+            for trade in event.trades:
+                self._send(names.trade, dumps(trade_payload(trade, now_ms)))
+        if names.agg_trade in self._subs:
+            for trade in event.trades:
+                self._send(names.agg_trade, dumps(agg_trade_payload(trade, now_ms)))
 
     def _send_malformed(self, symbol: str, count: int, now_ms: int) -> None:
         model, names = self.market[symbol], self._names[symbol]

@@ -184,7 +184,7 @@ def test_subscribe_unsubscribe_list_and_properties(simulator):
                 pass
             assert frame["stream"] == "btcusdt@depth@100ms"
             await asyncio.sleep(1.1)
-            bad = await reply({"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 6})
+            bad = await reply({"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m"], "id": 6})
             assert bad["id"] == 6 and bad["error"]["code"] == 2
             assert (await reply({"method": "GET_PROPERTY", "params": ["combined"], "id": 7}))["result"] is True
             await ws.send("not json")
@@ -238,7 +238,7 @@ def test_unknown_streams_are_refused_at_connect(simulator):
         run(frames(f"{simulator.ws_url}/stream?streams=nopeusdt@depth", 1))
     assert refused.value.response.status_code == 400
     with pytest.raises(InvalidStatus):
-        run(frames(f"{simulator.ws_url}/stream?streams=btcusdt@trade", 1))
+        run(frames(f"{simulator.ws_url}/stream?streams=btcusdt@kline_1m", 1))
     with pytest.raises(InvalidStatus):
         run(frames(f"{simulator.ws_url}/elsewhere", 1))
     # duplicates count once, every partial depth and speed is served
@@ -446,3 +446,63 @@ def test_request_weight_headers_and_429_past_the_limit(sim_settings):
         assert body["code"] == -1003 and "current limit is 40 request weight per 1 MINUTE" in body["msg"]
         assert 1 <= int(headers["Retry-After"]) <= 60
         assert http_with_headers(f"{base}/api/v3/ping")[0] == 429  # still limited until the minute ends
+
+
+# Binance's own examples (binance-spot-api-docs, web-socket-streams.md: "Trade Streams" and
+# "Aggregate Trade Streams"): the field names, their order and their JSON types.
+GOLDEN_TRADE = {"e": "trade", "E": 1672515782136, "s": "BNBBTC", "t": 12345, "p": "0.001", "q": "100",
+                "T": 1672515782136, "m": True, "M": True}
+GOLDEN_AGG_TRADE = {"e": "aggTrade", "E": 1672515782136, "s": "BNBBTC", "a": 12345, "p": "0.001", "q": "100",
+                    "f": 100, "l": 105, "T": 1672515782136, "m": True, "M": True}
+
+
+def shape(payload: dict) -> list[tuple[str, type]]:
+    return [(key, type(value)) for key, value in payload.items()]
+
+
+def test_trade_streams_are_binance_shaped_continuous_and_near_the_book(simulator):
+    """Shapes as Binance documents them, trade ids +1 without gaps, prices at the book. (A step
+    is many micro events, so a print may hit a level that arrived within the same step: the
+    exact fill-by-fill consistency is the model's unit test, test_simulator_market.py.)"""
+    streams = "btcusdt@trade/btcusdt@aggTrade/btcusdt@depth@100ms"
+
+    async def collect() -> tuple[dict, list[dict]]:
+        async with connect(f"{simulator.ws_url}/stream?streams={streams}") as ws:
+            frames_seen = [json.loads(await ws.recv()) for _ in range(5)]  # buffered before the snapshot
+            _, snapshot = http(f"{simulator.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=5000")
+            trades = 0
+            while trades < 40:
+                frame = json.loads(await ws.recv())
+                frames_seen.append(frame)
+                trades += frame["stream"] == "btcusdt@trade"
+            return snapshot, frames_seen
+
+    snapshot, seen = asyncio.run(asyncio.wait_for(collect(), 120))
+    book = {"b": {p: q for p, q in snapshot["bids"]}, "a": {p: q for p, q in snapshot["asks"]}}
+    synced, trade_ids, agg_ids, checked = False, [], [], 0
+    for frame in seen:
+        data = frame["data"]
+        if frame["stream"] == "btcusdt@depth@100ms":
+            if data["u"] <= snapshot["lastUpdateId"]:
+                continue
+            assert synced or data["U"] <= snapshot["lastUpdateId"] + 1, "the first diff after the snapshot"
+            synced = True
+            for side in ("b", "a"):
+                for price, qty in data[side]:
+                    if Decimal(qty) == 0:
+                        book[side].pop(price, None)
+                    else:
+                        book[side][price] = qty
+        elif frame["stream"] == "btcusdt@trade":
+            assert shape(data) == shape(GOLDEN_TRADE) and data["s"] == "BTCUSDT"
+            trade_ids.append(data["t"])
+            if synced:
+                mid = (max(map(Decimal, book["b"])) + min(map(Decimal, book["a"]))) / 2
+                assert abs(Decimal(data["p"]) - mid) / mid < Decimal("0.001"), (data, mid)
+                checked += 1
+        else:
+            assert shape(data) == shape(GOLDEN_AGG_TRADE) and data["f"] == data["l"] == data["a"]
+            agg_ids.append(data["a"])
+    assert trade_ids == list(range(trade_ids[0], trade_ids[0] + len(trade_ids))), "trade ids +1, no gaps"
+    assert agg_ids == list(range(agg_ids[0], agg_ids[0] + len(agg_ids))) and set(agg_ids) & set(trade_ids)
+    assert checked >= 20, checked
