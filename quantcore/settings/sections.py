@@ -217,6 +217,22 @@ class SimulatorSettings(Section):
                                      description="Server pings (Binance: every 20 s).")
     levels: int = setting(100, env="SIMULATOR_LEVELS", ge=20, le=5000,
                           description="Price levels per side the simulator keeps.")
+    weight_limit_per_minute: int = setting(6000, env="SIMULATOR_WEIGHT_LIMIT_PER_MINUTE", ge=1,
+                                           description="REST request weight per IP per minute before HTTP 429 "
+                                                       "(Binance spot: 6000).")
+    tls_certfile: str | None = setting(None, env="SIMULATOR_TLS_CERTFILE",
+                                       description="PEM certificate: the port then serves wss:// and https:// only "
+                                                   "(clients trust it via SSL_CERT_FILE).")
+    tls_keyfile: str | None = setting(None, env="SIMULATOR_TLS_KEYFILE",
+                                      description="PEM key of tls_certfile (unset: the key is in the certfile).")
+    replay_file: str | None = setting(None, env="SIMULATOR_REPLAY_FILE",
+                                      description="Serve this recording (`quantcore record`) instead of the model.")
+    replay_speed: float = setting(1.0, env="SIMULATOR_REPLAY_SPEED", gt=0, le=1000,
+                                  description="Replay this many times faster than recorded.")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certfile is not None
 
 
 class IngestSettings(Section):

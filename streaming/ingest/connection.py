@@ -139,3 +139,29 @@ class StreamConnection:
         self._counters.handovers += 1
         self._log.info("handover done", replayed=len(held))
         return new
+
+
+class ConnectionSet:
+    """The WebSocket connections of one process (a shard, the recorder): one task each,
+    started together, closed together, a crashed task reported (its owner's `failure`)."""
+
+    def __init__(self, plans: list[ConnectionPlan], *, on_frame: FrameHandler, counters: IngestCounters,
+                 ingest: IngestSettings, name: str) -> None:
+        self._stop = asyncio.Event()
+        self.connections = [StreamConnection(plan, on_frame=on_frame, counters=counters, ingest=ingest,
+                                             stop=self._stop, name=f"{name}/{i}") for i, plan in enumerate(plans)]
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(c.run(), name=f"ws-{i}") for i, c in enumerate(self.connections)]
+
+    def crashed(self) -> BaseException | None:
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                return task.exception()
+        return None
+
+    async def close(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*(c.close() for c in self.connections), return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -18,6 +18,8 @@ def exchange_urls(market: MarketSettings, simulator: SimulatorSettings, ingest: 
     if market.source == Source.binance:
         return ingest.binance_ws_url.rstrip("/"), ingest.binance_rest_url.rstrip("/")
     address = f"{simulator.host}:{simulator.port}"
+    if simulator.tls:
+        return f"wss://{address}", f"https://{address}"
     return f"ws://{address}", f"http://{address}"
 
 

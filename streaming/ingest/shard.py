@@ -22,7 +22,7 @@ from quantcore.errors import PlatformError
 from quantcore.lifecycle import Heartbeat, run_service
 from quantcore.log import get_logger
 from quantcore.settings import BookModeSetting, ConfigError, Settings, Source, load_settings
-from streaming.ingest.connection import StreamConnection
+from streaming.ingest.connection import ConnectionSet
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import exchange_urls, plan_connections
 from streaming.ingest.pipeline import DIFF, ShardPipeline
@@ -49,12 +49,10 @@ class IngestShard:
         self.instance = f"shard-{shard_id}"
         self.stats = counters or IngestCounters()
         self._on_ack = on_ack
-        self._closing = asyncio.Event()
         self._log = get_logger("ingest", shard=shard_id)
         self._sink: KafkaSink | None = None
         self._fetcher: SnapshotFetcher | None = None
-        self._connections: list[StreamConnection] = []
-        self._tasks: list[asyncio.Task] = []
+        self._connections: ConnectionSet | None = None
 
     async def start(self) -> None:
         symbols = shard_symbols(self.market.symbols, self.shard_id, self.shards)
@@ -76,27 +74,25 @@ class IngestShard:
             fetcher.deliver_to(pipeline.on_snapshot)
         self._fetcher = fetcher
         plans = plan_connections(ws_base, pipeline.streams, self.ingest.streams_per_connection)
-        self._connections = [
-            StreamConnection(plan, on_frame=pipeline.on_frame, counters=self.stats, ingest=self.ingest,
-                             stop=self._closing, name=f"shard-{self.shard_id}/{i}") for i, plan in enumerate(plans)]
-        self._tasks = [asyncio.create_task(c.run(), name=f"ws-{i}") for i, c in enumerate(self._connections)]
-        self._log.info("shard started", symbols=len(symbols), connections=len(self._connections), mode=mode,
+        self._connections = ConnectionSet(plans, on_frame=pipeline.on_frame, counters=self.stats,
+                                          ingest=self.ingest, name=f"shard-{self.shard_id}")
+        self._connections.start()
+        self._log.info("shard started", symbols=len(symbols), connections=len(plans), mode=mode,
                        source=Source(self.market.source).value, topic=sink.book_topic)
 
     def counters(self) -> dict:
         return self.stats.as_report()
 
     def failure(self) -> str | None:
-        for task in self._tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                self._log.error("connection task crashed", error=repr(task.exception()))
-                return f"shard {self.shard_id}: connection task crashed: {task.exception()!r}"
-        return None
+        crash = self._connections.crashed() if self._connections else None
+        if crash is None:
+            return None
+        self._log.error("connection task crashed", error=repr(crash))
+        return f"shard {self.shard_id}: connection task crashed: {crash!r}"
 
     async def stop(self) -> None:
-        self._closing.set()
-        await asyncio.gather(*(c.close() for c in self._connections), return_exceptions=True)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._connections:
+            await self._connections.close()
         if self._fetcher:
             await self._fetcher.close()
         undelivered = await asyncio.to_thread(self._sink.close, FLUSH_TIMEOUT_S) if self._sink else 0

@@ -34,6 +34,10 @@ ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
 STP_MODES = ["NONE", "EXPIRE_MAKER", "EXPIRE_TAKER", "EXPIRE_BOTH", "DECREMENT"]
 
 
+class RawJson(str):
+    """A body already serialized (a recorded answer), sent byte for byte."""
+
+
 @dataclass(frozen=True)
 class RestResult:
     status: int
@@ -71,6 +75,20 @@ def parse_depth_limit(raw: str | None) -> int:
         raise RestError(400, -1100, f"Illegal characters found in parameter 'limit'; legal range is "
                                     f"'1'-'{MAX_DEPTH_LIMIT}'.")
     return min(limit, MAX_DEPTH_LIMIT)
+
+
+def request_weight(path: str, query: dict[str, str]) -> int:
+    """The weight Binance charges for a request (what a replay charges for its recorded answers)."""
+    if path == "/api/v3/depth":
+        try:
+            return depth_weight(parse_depth_limit(query.get("limit")))
+        except RestError:
+            return depth_weight(DEFAULT_DEPTH_LIMIT)
+    if path == "/api/v3/exchangeInfo":
+        return EXCHANGE_INFO_WEIGHT
+    if path == "/api/v3/ticker/bookTicker":
+        return 2 if query.get("symbol") else 4
+    return 1
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -131,7 +149,7 @@ class RestApi:
         try:
             weight, answer = route(query) if route else (1, None)
         except RestError as error:  # refused before its weight could be known: the default weight
-            weight, answer = self._weight_of_refused(path), error
+            weight, answer = request_weight(path, {}), error
         charge = self.limiter.charge(ip, weight, now)
         if charge.limited:
             return RestResult(429, self.limiter.error_body(), charge.headers())
@@ -153,11 +171,6 @@ class RestApi:
             "/api/v3/ping": self._ping, "/api/v3/time": self._time, "/api/v3/exchangeInfo": self._exchange_info,
             "/api/v3/depth": self._depth, "/api/v3/ticker/bookTicker": self._book_ticker,
         }.get(path)
-
-    @staticmethod
-    def _weight_of_refused(path: str) -> int:
-        return {"/api/v3/exchangeInfo": EXCHANGE_INFO_WEIGHT, "/api/v3/depth": depth_weight(DEFAULT_DEPTH_LIMIT),
-                "/api/v3/ticker/bookTicker": 4}.get(path, 1)
 
     def _ping(self, query: dict[str, str]):
         return 1, lambda now: {}

@@ -13,17 +13,36 @@ from quantcore.errors import PlatformError
 from quantcore.lifecycle import run_service
 from quantcore.settings import Settings
 from streaming.simulator.faults import Fault
+from streaming.simulator.endpoint import ExchangeEndpoint
+from streaming.simulator.replay import ReplayServer
 from streaming.simulator.server import SimulatorServer
 
 
-def build_server(settings: Settings, **overrides: Any) -> SimulatorServer:
-    """A simulator configured by `settings` (market symbols; simulator host, port, rate, seed,
-    pings, levels)."""
+# what a replay takes of the overrides (the market's own: symbols, rate, seed, levels, come from the file)
+REPLAY_OPTIONS = frozenset({"host", "port", "ping_interval_s", "ping_timeout_s", "weight_limit_per_minute",
+                            "ssl_context", "certfile", "keyfile"})
+
+
+def build_server(settings: Settings, **overrides: Any) -> ExchangeEndpoint:
+    """The exchange `settings` configure: the market model (market symbols; simulator host,
+    port, rate, seed, pings, levels, weight limit, TLS), or, with `simulator.replay_file`
+    (or the `replay=` override), that recording served at `replay_speed`."""
     sim = settings.simulator
-    options: dict[str, Any] = {
-        "symbols": settings.market.symbols, "host": sim.host, "port": sim.port, "rate_hz": sim.rate_hz,
-        "seed": sim.seed, "levels": sim.levels, "ping_interval_s": sim.ping_interval_s,
+    common: dict[str, Any] = {
+        "host": sim.host, "port": sim.port, "ping_interval_s": sim.ping_interval_s,
+        "weight_limit_per_minute": sim.weight_limit_per_minute, "certfile": sim.tls_certfile,
+        "keyfile": sim.tls_keyfile,
     }
+    replay = overrides.pop("replay", None) or sim.replay_file
+    speed = overrides.pop("speed", None) or sim.replay_speed
+    if replay:
+        common.update({k: v for k, v in overrides.items() if v is not None and k in REPLAY_OPTIONS})
+        try:
+            return ReplayServer(replay, speed=speed, **common)
+        except ValueError as exc:
+            raise PlatformError(f"cannot replay {replay}: {exc}", "pass --speed > 0") from None
+    options = {**common, "symbols": settings.market.symbols, "rate_hz": sim.rate_hz, "seed": sim.seed,
+               "levels": sim.levels}
     options.update({k: v for k, v in overrides.items() if v is not None})
     return SimulatorServer(options.pop("symbols"), **options)
 
@@ -31,7 +50,7 @@ def build_server(settings: Settings, **overrides: Any) -> SimulatorServer:
 class SimulatorHandle:
     """A simulator running on its own event loop in a daemon thread."""
 
-    def __init__(self, server: SimulatorServer) -> None:
+    def __init__(self, server: ExchangeEndpoint) -> None:
         self.server = server
         self._loop = asyncio.new_event_loop()
         self._stopped = asyncio.Event()
@@ -114,11 +133,12 @@ class SimulatorHandle:
 
 def start_simulator(settings: Settings, **overrides: Any) -> SimulatorHandle:
     """Start a simulator in a background thread; overrides: symbols, port, rate_hz, seed,
-    levels, ping_interval_s, ping_timeout_s, host (port 0 picks a free port)."""
+    levels, ping_interval_s, ping_timeout_s, host, weight_limit_per_minute, ssl_context,
+    replay (a recording) and speed (port 0 picks a free port)."""
     return SimulatorHandle(build_server(settings, **overrides)).start()
 
 
-async def listen(server: SimulatorServer) -> None:
+async def listen(server: ExchangeEndpoint) -> None:
     """Start serving; a port in use is a PlatformError with the fix."""
     try:
         await server.start()
@@ -133,7 +153,7 @@ class SimulatorProcess:
 
     component = "simulator"
 
-    def __init__(self, server: SimulatorServer, on_ready: Callable[[SimulatorServer], None]) -> None:
+    def __init__(self, server: ExchangeEndpoint, on_ready: Callable[[ExchangeEndpoint], None]) -> None:
         self.server = server
         self.on_ready = on_ready
         self.instance = f"{server.host}:{server.port}"

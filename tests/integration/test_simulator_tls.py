@@ -7,6 +7,7 @@ import asyncio
 import http.client
 import json
 import ssl
+import urllib.error
 import urllib.request
 
 import aiohttp
@@ -110,3 +111,56 @@ def test_an_ssl_context_option_works_too(settings, certificate):
         with urllib.request.urlopen(f"{handle.rest_url}/api/v3/time", context=client_context(cert),
                                     timeout=10) as response:
             assert "serverTime" in json.loads(response.read())
+
+
+def test_the_cli_serves_tls_and_the_ingest_edges_follow_it(tmp_path, certificate):
+    """`quantcore simulator --certfile --keyfile --weight-limit` and `quantcore record` (the
+    ingest's connection and snapshot code) over wss/https, trusting the certificate through
+    SSL_CERT_FILE as the README says."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from quantcore.polling import wait_until
+    from quantcore_platform.services.process import free_port
+    from streaming.recording.format import RestAnswer, WsFrame, read_entries
+
+    cert, key = certificate
+    repo = Path(__file__).resolve().parents[2]
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("QUANTCORE_")},
+           "QUANTCORE_CONFIG": "", "QUANTCORE_HOME": str(tmp_path), "QUANTCORE_SIMULATOR_PORT": str(port),
+           "QUANTCORE_SYMBOLS": ",".join(SYMBOLS), "QUANTCORE_SHARDS": "1", "SSL_CERT_FILE": str(cert)}
+    cli = [sys.executable, "-m", "quantcore_platform.cli"]
+    simulator = subprocess.Popen([*cli, "simulator", "--certfile", str(cert), "--keyfile", str(key),
+                                  "--weight-limit", "150"], env=env, cwd=repo,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/v3/time", context=client_context(cert),
+                                            timeout=2) as response:
+                    return response.headers["X-MBX-USED-WEIGHT-1M"] is not None
+            except OSError:
+                return False
+
+        wait_until(answers, 30, "the TLS simulator", interval=0.2, alive=lambda: simulator.poll() is None)
+        out = tmp_path / "tls.jsonl.gz"
+        recorded = subprocess.run([*cli, "record", "--out", str(out), "--seconds", "2", "--extra", ""],
+                                  env={**env, "QUANTCORE_SIMULATOR_TLS_CERTFILE": str(cert)}, cwd=repo,
+                                  capture_output=True, text=True, timeout=60)
+        assert recorded.returncode == 0, recorded.stderr[-2000:]
+        entries = list(read_entries(out))
+        assert sum(isinstance(e, WsFrame) for e in entries) > 10
+        depth = [e for e in entries if isinstance(e, RestAnswer) and e.path == "/api/v3/depth"]
+        assert len(depth) == len(SYMBOLS) and all(e.status == 200 for e in depth)
+        # 150 weight a minute: the readiness polls of /time (1 each), exchangeInfo (20) and the two
+        # 1000-level snapshots (50 each) leave less than another 1000-level snapshot
+        with pytest.raises(urllib.error.HTTPError) as limited:
+            urllib.request.urlopen(f"https://127.0.0.1:{port}/api/v3/depth?symbol=BTCUSDT&limit=1000",
+                                   context=client_context(cert), timeout=5)
+        assert limited.value.code == 429
+    finally:
+        simulator.terminate()
+        simulator.wait(30)
