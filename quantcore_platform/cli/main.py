@@ -15,7 +15,6 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -25,7 +24,7 @@ from quantcore_platform.services.readiness import wait_for_signals
 from quantcore.settings import ConfigError, Settings, load_settings
 
 from quantcore_platform.cli.apps import app
-from quantcore_platform.cli.console import console, say, settings_of
+from quantcore_platform.cli.console import console, say, settings_of, stdout_console
 
 # Command modules, one per part of the system; importing them registers their commands.
 from quantcore_platform.cli import (  # noqa: E402, F401
@@ -69,10 +68,30 @@ def up(ctx: typer.Context,
             _print_endpoints(settings)
     _print_status(statuses)
     if detach:
+        platform.start_supervisor(settings)
+        say("supervisor: watching the services (restarts what dies; `quantcore down` stops everything)")
         return
-    console.print("[bold]Running. Ctrl-C stops everything.[/bold]")
-    _wait_for_interrupt()
-    platform.down(settings, report=say)
+    say("Running; services that die are restarted. Ctrl-C stops everything.")
+    ended_by = "interrupt"
+    try:
+        ended_by = _supervise_until_interrupt(settings)
+    finally:
+        if ended_by != "quantcore down":
+            platform.down(settings, report=say)
+
+
+def _supervise_until_interrupt(settings: Settings) -> str:
+    """The foreground watchdog: restart dead services until Ctrl-C/SIGTERM or `quantcore down`."""
+    from quantcore_platform.services.watchdog import Watchdog
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    watchdog = Watchdog(platform.running_components(settings), settings.paths.run_dir, say)
+    try:
+        ended_by = watchdog.run(should_stop=lambda: False)
+    except KeyboardInterrupt:
+        ended_by = "interrupt"
+    say("stopping..." if ended_by == "interrupt" else f"stopped by {ended_by}")
+    return ended_by
 
 
 def _print_endpoints(settings: Settings) -> None:
@@ -82,13 +101,17 @@ def _print_endpoints(settings: Settings) -> None:
     console.print(f"[bold]Redis[/bold]        {settings.redis.address}")
 
 
-def _wait_for_interrupt() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        console.print("stopping...")
+@app.command(hidden=True)
+def supervise(ctx: typer.Context) -> None:
+    """The watchdog of a detached platform (started by `up --detach`, stopped by `down`)."""
+    from quantcore_platform.services.watchdog import Watchdog
+
+    settings = settings_of(ctx)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
+    watchdog = Watchdog(platform.running_components(settings), settings.paths.run_dir, say)
+    say(f"supervising {', '.join(c.name for c in watchdog.components)}")
+    say(f"supervisor stopped ({watchdog.run(should_stop=lambda: bool(stopping))})")
 
 
 @app.command()
@@ -111,12 +134,13 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
 
 def _print_status(statuses: list[platform.ComponentStatus]) -> None:
     table = Table(title="QuantCore platform")
-    for column in ("component", "health", "address", "pid", "log"):
+    for column in ("component", "health", "address", "pid", "restarts", "last exit", "log"):
         table.add_column(column)
     for s in statuses:
         health = "[green]healthy[/green]" if s.healthy else "[red]down[/red]"
-        table.add_row(s.name, health, s.address, str(s.pid or ("external" if not s.managed else "-")), s.log or "")
-    Console(soft_wrap=True).print(table)
+        table.add_row(s.name, health, s.address, str(s.pid or ("external" if not s.managed else "-")),
+                      str(s.restarts) if s.managed else "-", escape(s.last_exit or ""), s.log or "")
+    stdout_console.print(table)
 
 
 def run() -> None:

@@ -6,18 +6,26 @@ Each component is either managed here (a child process with a pid file) or exter
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from quantcore.errors import PlatformError
-from quantcore_platform.services.dagster_services import DagsterApi, DagsterCodeServer, DagsterDaemon, DagsterWebserver
+from quantcore_platform.services.dagster_services import (
+    SECTION_NAMES,
+    DagsterApi,
+    DagsterCodeServer,
+    DagsterDaemon,
+    DagsterWebserver,
+)
 from quantcore.topics import ensure_topics
 from quantcore_platform.services.kafka_broker import KafkaBroker
 from quantcore_platform.services.process import ManagedProcess
 from quantcore_platform.services.redis_server import RedisServer
 from quantcore_platform.services.simulator_service import SimulatorService
+from quantcore_platform.services.watchdog import clear_down_request, read_restarts, request_down, restarts_file
 from quantcore.settings import Settings, Source
 
 
@@ -40,6 +48,8 @@ class ComponentStatus:
     pid: int | None
     managed: bool
     log: str | None
+    restarts: int = 0
+    last_exit: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +79,7 @@ def status(settings: Settings, only: Iterable[str] = ()) -> list[ComponentStatus
     result = []
     for component, managed in components(settings, only):
         record = component.process.running() if managed else None
+        restarts = read_restarts(component.process) if managed else {}
         result.append(ComponentStatus(
             name=component.name,
             healthy=component.healthy() if (record or not managed) else False,
@@ -76,8 +87,26 @@ def status(settings: Settings, only: Iterable[str] = ()) -> list[ComponentStatus
             pid=record.pid if record else None,
             managed=managed,
             log=str(component.process.log_file) if managed else None,
+            restarts=int(restarts.get("restarts", 0)), last_exit=restarts.get("last_exit"),
         ))
     return result
+
+
+def supervisor_process(settings: Settings) -> ManagedProcess:
+    """The watchdog of a detached platform (`quantcore supervise`)."""
+    return ManagedProcess("supervisor", settings.paths.run_dir, settings.paths.logs_dir)
+
+
+def start_supervisor(settings: Settings) -> None:
+    """Watch the detached platform from a process of its own (it restarts any component, so
+    it gets every section)."""
+    supervisor_process(settings).start([sys.executable, "-m", "quantcore_platform.cli", "supervise"], port=None,
+                                       env=settings.child_env(*SECTION_NAMES))
+
+
+def running_components(settings: Settings) -> list[Component]:
+    """The managed components whose process runs now (what a watchdog keeps up)."""
+    return [c for c, managed in components(settings) if managed and c.process.running()]
 
 
 def up(settings: Settings, report: Callable[[str], None] = lambda line: None,
@@ -90,6 +119,10 @@ def up(settings: Settings, report: Callable[[str], None] = lambda line: None,
     if all(managed and c.process.running() for c, managed in everything):
         raise PlatformError(f"the platform is already up in {home}",
                             "`quantcore status` shows it; `quantcore down` stops it")
+    clear_down_request(settings.paths.run_dir)
+    for component, managed in everything:
+        if managed and not component.process.running():
+            restarts_file(component.process).unlink(missing_ok=True)  # a new platform: counts start at 0
     for component, managed in everything:
         _bring_up(component, managed, report)
         if component.name == "kafka":
@@ -129,8 +162,12 @@ def _bring_up(component: Component, managed: bool, report: Callable[[str], None]
 
 
 def down(settings: Settings, report: Callable[[str], None] = lambda line: None) -> list[str]:
-    """Stop managed components in reverse start order. Raises if nothing was running."""
+    """Stop managed components in reverse start order, the watchdog first (so that nothing
+    restarts what this stops). Raises if nothing was running."""
+    request_down(settings.paths.run_dir)
     stopped = []
+    if supervisor_process(settings).stop(timeout=10.0):
+        report("supervisor: stopped")
     api = DagsterApi(settings)
     if api.available():
         for job in api.terminate_streams():

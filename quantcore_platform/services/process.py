@@ -30,6 +30,10 @@ class PidRecord:
     started_at: float
 
 
+# wait statuses of our children reaped by `pid_alive` ({pid: status}), for `exit_status`
+_reaped: dict[int, int] = {}
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -37,12 +41,27 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child still answers kill(0); reap it if it is ours.
+    # A zombie child still answers kill(0); reap it if it is ours, keeping how it ended.
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
+        done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         return _not_zombie(pid)
+    if done == 0:
+        return True
+    _reaped[pid] = status
+    return False
+
+
+def exit_status(pid: int) -> int | None:
+    """The wait status of a child of this process that has ended, None if it is not ours
+    (started by another invocation) or still running."""
+    if pid in _reaped:
+        return _reaped[pid]
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return status if done else None
 
 
 def _not_zombie(pid: int) -> bool:

@@ -20,6 +20,8 @@ from confluent_kafka import Consumer, Producer
 
 from quantcore.polling import wait_until
 from quantcore.settings import KafkaSettings, Settings
+from quantcore_platform.services import platform
+from quantcore_platform.services.process import processes_of_home
 from tests.support.settings import make_settings, platform_env
 
 pytestmark = pytest.mark.slow
@@ -68,7 +70,9 @@ def test_up_status_down_lifecycle_with_a_crash(home_settings: Settings):
         producer.produce(settings.kafka.book_topic, key="BTCUSDT", value=b"survives-a-crash")
         assert producer.flush(10) == 0
 
-        # A crash: both services die without cleaning their pid files.
+        # A crash of the whole machine: the watchdog and both services die without cleaning
+        # their pid files (a dead service alone is restarted: the next test).
+        os.killpg(supervisor_pid(settings), signal.SIGKILL)
         for name in ("kafka", "redis"):
             os.killpg(state[name]["pid"], signal.SIGKILL)
         time.sleep(1)
@@ -85,6 +89,85 @@ def test_up_status_down_lifecycle_with_a_crash(home_settings: Settings):
     assert stopped.returncode == 0, stopped.stderr
     assert all(item["pid"] is None for item in status_json(settings).values())
     assert_clean_failure(cli(settings, "down"), "not running")
+
+
+def supervisor_pid(settings: Settings) -> int:
+    return json.loads((settings.paths.run_dir / "supervisor.json").read_text())["pid"]
+
+
+def wait_restarted(settings: Settings, name: str, old_pid: int, restarts: int,
+                   timeout_s: float) -> tuple[dict, float]:
+    """(its status entry, seconds) once `name` is healthy again under a new pid, counted."""
+    started = time.monotonic()
+
+    def restarted() -> dict | None:  # in-process: polling through the CLI would add its start-up time
+        entry = platform.status(settings, [name])[0].as_dict()
+        done = entry["healthy"] and entry["pid"] not in (None, old_pid) and entry["restarts"] == restarts
+        return entry if done else None
+
+    entry = wait_until(restarted, timeout_s, f"{name} restarted by the watchdog", interval=0.1)
+    return entry, time.monotonic() - started
+
+
+def test_the_watchdog_restarts_killed_services_and_status_says_why(home_settings: Settings):
+    settings = home_settings
+    started = cli(settings, "up", "--detach", *SERVICES_ONLY)
+    assert started.returncode == 0, started.stderr
+    try:
+        assert "supervisor: watching" in started.stderr
+        first = status_json(settings)
+        assert first["redis"]["restarts"] == 0 and first["redis"]["last_exit"] is None
+
+        os.killpg(first["redis"]["pid"], signal.SIGKILL)
+        redis_entry, took = wait_restarted(settings, "redis", first["redis"]["pid"], 1, 20)
+        assert took < 5, f"Redis restarted after {took:.1f}s"
+        # started by `up`, not by the watchdog's process: its exit status is not ours to read
+        assert "status unknown" in redis_entry["last_exit"]
+
+        os.killpg(redis_entry["pid"], signal.SIGKILL)  # now the watchdog's own child
+        redis_entry, _ = wait_restarted(settings, "redis", redis_entry["pid"], 2, 20)
+        assert redis_entry["last_exit"] == "killed by SIGKILL"
+
+        producer = Producer(settings.kafka.client_config())
+        producer.produce(settings.kafka.book_topic, key="BTCUSDT", value=b"acknowledged-before-the-kill")
+        assert producer.flush(10) == 0
+        del producer  # it would only log the broker's absence
+        os.killpg(first["kafka"]["pid"], signal.SIGKILL)
+        kafka_entry, _ = wait_restarted(settings, "kafka", first["kafka"]["pid"], 1, 90)
+        assert _read_all(settings.kafka, settings.kafka.book_topic) == [b"acknowledged-before-the-kill"]
+        shown = cli(settings, "status", *SERVICES_ONLY)
+        assert "SIGKILL" in shown.stdout and "restarts" in shown.stdout  # the table (wrapped at 80 columns)
+    finally:
+        stopped = cli(settings, "down")
+    assert stopped.returncode == 0 and "supervisor: stopped" in stopped.stderr, stopped.stderr
+    time.sleep(1)  # nothing may come back after `down`: the watchdog went first
+    assert all(item["pid"] is None for item in status_json(settings).values())
+    assert processes_of_home(settings.paths.home_dir) == {}
+
+
+def test_ctrl_c_through_a_pipe_whose_reader_dies_first_still_stops_everything(home_settings: Settings,
+                                                                              tmp_path):
+    """`quantcore up | tee log`, then Ctrl-C: the terminal signals the whole foreground group,
+    tee dies first, and `up` must still stop every service it started."""
+    settings = home_settings
+    log = tmp_path / "tee.log"
+    command = f"{sys.executable} -m quantcore_platform.cli up {' '.join(SERVICES_ONLY)} 2>&1 | tee {log}"
+    # a terminal's foreground job: own process group, SIGINT not ignored (a `&` job ignores it)
+    shell = subprocess.Popen(["bash", "-c", command], env=platform_env(settings), cwd=REPO,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_until(lambda: "Ctrl-C stops everything" in (log.read_text() if log.exists() else ""), 120,
+                   "the platform to be up", interval=0.5, alive=lambda: shell.poll() is None)
+        assert processes_of_home(settings.paths.home_dir)
+        os.killpg(shell.pid, signal.SIGINT)
+        shell.wait(60)
+        wait_until(lambda: not processes_of_home(settings.paths.home_dir), 30, "every process to stop",
+                   on_timeout=lambda: str(processes_of_home(settings.paths.home_dir)))
+    finally:
+        if shell.poll() is None:
+            os.killpg(shell.pid, signal.SIGKILL)
+        cli(settings, "down")
 
 
 def _read_all(kafka: KafkaSettings, topic: str) -> list[bytes]:

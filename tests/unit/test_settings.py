@@ -195,7 +195,7 @@ def test_child_env_round_trips(monkeypatch):
 
 def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
     from quantcore_platform.replay_assets import pipes_client, replay_command
-    from quantcore_platform.services import dagster_services, simulator_service
+    from quantcore_platform.services import dagster_services, platform, simulator_service
     from quantcore_platform.services.process import ManagedProcess
     from quantcore_platform.streams.catalog import Stream, stream_launch
 
@@ -208,6 +208,7 @@ def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
     dagster_services.DagsterCodeServer(secret_parent).start()
     dagster_services.DagsterWebserver(secret_parent).start()
     dagster_services.DagsterDaemon(secret_parent).start()
+    platform.start_supervisor(secret_parent)
 
     redis, kafka, token = "QUANTCORE_REDIS_PASSWORD", "QUANTCORE_KAFKA_SASL_PASSWORD", "QUANTCORE_GRPC_TOKEN"
     assert secrets_in(stream_launch(Stream.serve, {}, secret_parent).env) == {redis, token}
@@ -217,6 +218,7 @@ def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
     assert secrets_in(started["dagster-webserver"]) == set(SECRETS), "Dagster launches every stream"
     assert secrets_in(started["dagster-daemon"]) == set(SECRETS)
     assert secrets_in(started["dagster-code-server"]) == set(SECRETS), "runs are launched from the code server"
+    assert secrets_in(started["supervisor"]) == set(SECRETS), "it restarts every service"
 
     # The replay job, as Dagster Pipes starts it: its env merged over this process's environment.
     client = pipes_client(secret_parent)
