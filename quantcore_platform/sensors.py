@@ -47,7 +47,8 @@ def policy_for(heartbeat: HeartbeatSettings, dagster: DagsterSettings) -> Policy
     return Policy(stale_s=heartbeat.stale_s, start_grace_s=dagster.stream_start_grace_s)
 
 
-def stream_facts(instance: DagsterInstance, heartbeats: dict[str, dict], stream: Stream, now: float) -> StreamFacts:
+def stream_facts(instance: DagsterInstance, heartbeats: dict[str, dict], stream: Stream, now: float,
+                 heartbeats_readable: bool = True) -> StreamFacts:
     records = instance.get_run_records(RunsFilter(job_name=STREAM_JOBS[stream].name), limit=1)
     record = records[0] if records else None
     beats = [counters["ts_us"] for name, counters in heartbeats.items() if name.startswith(f"{stream.value}:")]
@@ -58,6 +59,7 @@ def stream_facts(instance: DagsterInstance, heartbeats: dict[str, dict], stream:
         run_status=record.dagster_run.status.value if record else None,
         run_age_s=now - started if started else None,
         heartbeat_age_s=(now_us() - max(beats)) / 1e6 if beats else None,
+        heartbeats_readable=heartbeats_readable,
     )
 
 
@@ -98,14 +100,15 @@ def observation_metadata(verdicts: list[Verdict], facts: list[StreamFacts], hear
 def evaluate(instance: DagsterInstance, settings: Settings, ledger: RestartLedger, now: float):
     """(verdicts, metadata) for every stream: the sensor and the asset check share this."""
     client = redis_client(settings.redis, socket_timeout=2, socket_connect_timeout=2)
+    readable = True
     try:
         heartbeats = read_heartbeats(client)
-    except Exception as exc:  # noqa: BLE001 - no Redis means no heartbeat: every stream looks silent
+    except Exception as exc:  # noqa: BLE001 - no Redis: the ages are unknown, not "dead" (health_policy)
         log.warning("cannot read heartbeats", error=str(exc))
-        heartbeats = {}
+        heartbeats, readable = {}, False
     finally:
         client.close()
-    facts = [stream_facts(instance, heartbeats, stream, now) for stream in Stream]
+    facts = [stream_facts(instance, heartbeats, stream, now, readable) for stream in Stream]
     policy = policy_for(settings.heartbeat, settings.dagster)
     verdicts = [decide(fact, policy, ledger, now) for fact in facts]
     return verdicts, observation_metadata(verdicts, facts, heartbeats, kafka_end_offsets(settings.kafka))
@@ -142,7 +145,7 @@ def stream_health_sensor(context: SensorEvaluationContext, quantcore: QuantcoreS
                                        tags={"quantcore/restart-of": verdict.restart_key}))
     return SensorResult(
         run_requests=run_requests,
-        cursor=json.dumps({"restarts": ledger.restarts}),
+        cursor=json.dumps({"restarts": ledger.restarts, "beats": ledger.beats}),
         asset_events=[
             AssetObservation(asset_key=LIVE_SIGNALS, metadata=metadata),
             AssetCheckEvaluation(asset_key=LIVE_SIGNALS, check_name=CHECK_NAME,

@@ -5,6 +5,11 @@ The health sensor gathers facts (latest run of each stream, heartbeat ages) and 
 stale earns exactly one restart, keyed by that run's id so repeated evaluations never
 duplicate it. Restarts back off exponentially and stop at a ceiling within a window, so a
 stream that cannot start does not thrash the machine.
+
+Missing evidence is not a failure: when the heartbeats cannot be read at all (Redis down),
+no live run is restarted (ingest -> Kafka does not need Redis; restarting it would break
+every symbol's update-id chain), and a heartbeat that vanished (Redis restarted empty) is
+aged from the last time the sensor saw it, not treated as "never".
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ class StreamFacts:
     run_status: str | None  # DagsterRunStatus name
     run_age_s: float | None  # since the latest run started (or was created)
     heartbeat_age_s: float | None  # None: no heartbeat at all
+    heartbeats_readable: bool = True  # False: Redis could not be read, so ages are unknown
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,14 @@ class RestartLedger:
     """Restarts requested per stream, as [time, run key] pairs (the sensor's cursor)."""
 
     restarts: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    beats: dict[str, tuple[str, float]] = field(default_factory=dict)  # stream: (run id, last beat time)
+
+    def saw_beat(self, stream: str, run_id: str | None, beat_time: float) -> None:
+        self.beats[stream] = (run_id or "", beat_time)
+
+    def last_beat(self, stream: str, run_id: str | None) -> float | None:
+        seen = self.beats.get(stream)
+        return seen[1] if seen and seen[0] == (run_id or "") else None
 
     def recent(self, stream: str, now: float, window_s: float) -> list[float]:
         return [t for t, _ in self.restarts.get(stream, []) if now - t <= window_s]
@@ -76,6 +90,10 @@ def assess(facts: StreamFacts, policy: Policy) -> tuple[bool, str, str | None]:
 
 
 def decide(facts: StreamFacts, policy: Policy, ledger: RestartLedger, now: float) -> Verdict:
+    if not facts.heartbeats_readable and facts.run_status in ACTIVE:
+        return Verdict(facts.stream, False, f"heartbeats unreadable (Redis down?) while run {facts.run_id} is "
+                                            f"{facts.run_status}: no restart on missing evidence")
+    facts = _with_remembered_beat(facts, ledger, now)
     healthy, reason, stuck = assess(facts, policy)
     if healthy or facts.run_status is None:
         # A stream that was never launched is the operator's choice, not a failure to heal.
@@ -90,3 +108,15 @@ def decide(facts: StreamFacts, policy: Policy, ledger: RestartLedger, now: float
     if recent and now - recent[-1] < wait:
         return Verdict(facts.stream, False, f"{reason}; next restart in {wait - (now - recent[-1]):.0f}s")
     return Verdict(facts.stream, False, reason, restart_key=key, terminate_run_id=stuck)
+
+
+def _with_remembered_beat(facts: StreamFacts, ledger: RestartLedger, now: float) -> StreamFacts:
+    """Record a fresh beat; age a vanished one from when it was last seen (same run)."""
+    if facts.heartbeat_age_s is not None:
+        ledger.saw_beat(facts.stream, facts.run_id, now - facts.heartbeat_age_s)
+        return facts
+    seen = ledger.last_beat(facts.stream, facts.run_id)
+    if seen is None:
+        return facts
+    return StreamFacts(facts.stream, facts.run_id, facts.run_status, facts.run_age_s, now - seen,
+                       facts.heartbeats_readable)

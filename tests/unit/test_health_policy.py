@@ -54,3 +54,26 @@ def test_backoff_doubles_then_gives_up_at_the_ceiling():
     assert gave_up.restart_key is None and "gave up after 3 restarts" in gave_up.reason
     # Outside the window the count resets.
     assert decide(facts(status="FAILURE", run_id="d"), POLICY, ledger, now=1000 + 700).restart_key == "compute:d"
+
+
+def test_unreadable_heartbeats_restart_no_live_run():
+    """Redis down: the ages are unknown. Ingest -> Kafka does not need Redis, and a restart
+    would break every symbol's update-id chain, so no live run is restarted on that."""
+    blind = StreamFacts("ingest", "r1", "STARTED", 600.0, None, heartbeats_readable=False)
+    verdict = decide(blind, POLICY, RestartLedger(), now=1000)
+    assert not verdict.healthy and verdict.restart_key is None and "Redis" in verdict.reason
+    ended = StreamFacts("ingest", "r1", "FAILURE", 600.0, None, heartbeats_readable=False)
+    assert decide(ended, POLICY, RestartLedger(), now=1000).restart_key == "ingest:r1"  # Dagster knows it died
+
+
+def test_a_vanished_heartbeat_is_aged_from_when_it_was_last_seen():
+    """Redis restarted empty: the beat is gone until the stream's next one, not "never"."""
+    ledger = RestartLedger()
+    assert decide(facts(beat=1.0, run_age=600), POLICY, ledger, now=1000).healthy
+    gone = decide(facts(beat=None, run_age=605), POLICY, ledger, now=1005)
+    assert gone.healthy and gone.restart_key is None
+    still_gone = decide(facts(beat=None, run_age=700), POLICY, ledger, now=1100)
+    assert not still_gone.healthy and still_gone.restart_key == "compute:r1"  # 101 s > stale_s: dead after all
+    other_run = decide(facts(beat=None, run_age=600, run_id="r2"), POLICY, RestartLedger(beats=ledger.beats),
+                       now=1005)
+    assert not other_run.healthy  # what was seen of run r1 says nothing of r2
