@@ -22,13 +22,13 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from quantcore.backoff import Backoff
 from quantcore.errors import PlatformError
 from quantcore.log import get_logger
 from quantcore.clients import admin_client
@@ -40,6 +40,7 @@ from streaming.spark.redis_writer import SignalSink, WriteStats, sink_for
 RELAY_RETENTION_MS = 3_600_000  # derived data, only needed until the relay has written it
 UPDATE_ID_HEADER = "update_id"
 DEAD_HEADER = "dead"
+WRITE_RETRY_INITIAL_S, WRITE_RETRY_MAX_S = 0.2, 5.0  # Redis back within a second is written within ~0.2 s
 
 
 def relay_records(computed: DataFrame) -> DataFrame:
@@ -193,6 +194,9 @@ class RealtimeRelay:
         return True
 
     def _write(self, consumer, records: list) -> None:
+        """Write until it succeeds: the records stay in hand and their offsets uncommitted, so
+        a Redis outage delays them, and write-if-newer makes the retries harmless."""
+        backoff = Backoff(WRITE_RETRY_INITIAL_S, WRITE_RETRY_MAX_S)
         while not self._stop.is_set():
             try:
                 rows = (RelayRow(r.key(), r.headers(), r.value()) for r in records)
@@ -202,8 +206,10 @@ class RealtimeRelay:
                 return
             except Exception as exc:  # noqa: BLE001 - Redis/Kafka down: keep the records, retry
                 self.error = str(exc)
-                self._log.warning("relay write failed, retrying", error=str(exc), records=len(records))
-                time.sleep(1.0)
+                delay = backoff.next()
+                self._log.warning("relay write failed, retrying", error=str(exc), records=len(records),
+                                  retry_in_s=round(delay, 2))
+                self._stop.wait(delay)
 
 
 def _next_offsets(records: list) -> list:
