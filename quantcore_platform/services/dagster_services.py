@@ -71,58 +71,72 @@ def _binary(name: str) -> str:
     return other
 
 
-class DagsterCodeServer:
-    """Loads the code location once and serves it to the webserver and the daemon; runs are
-    launched from it (so it gets every settings section, like them)."""
+class _DagsterProcess:
+    """One Dagster process of the platform: its command, and how to tell it is ready. They
+    all read the instance config and get every settings section (runs are launched from
+    them and each stream child then gets only its own sections)."""
 
-    name = "dagster-code-server"
+    name = ""
+    ready_timeout_s: float | None = 120.0  # None: no readiness to wait for
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.process = ManagedProcess(self.name, settings.paths.run_dir, settings.paths.logs_dir)
 
-    @property
-    def address(self) -> str:
-        return f"grpc://127.0.0.1:{self.settings.dagster.code_server_port}"
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
-    def start(self, timeout: float = 120.0) -> None:
+    def port(self) -> int | None:
+        return None
+
+    def start(self) -> None:
         write_instance_config(self.settings)
-        port = self.settings.dagster.code_server_port
-        command = [_binary("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port),
-                   "-m", "quantcore_platform.definitions", "--location-name", LOCATION]
-        self.process.start(command, port=port, env=_dagster_env(self.settings), cwd=REPO_ROOT)
-        wait_until(self.healthy, timeout, interval=0.5, what="Dagster code server",
-                   alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
+        self.process.start(self.command(), port=self.port(), env=_dagster_env(self.settings), cwd=REPO_ROOT)
+        if self.ready_timeout_s is not None:
+            wait_until(self.healthy, self.ready_timeout_s, interval=0.5, what=self.name.replace("-", " "),
+                       alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
 
     def stop(self) -> bool:
         return self.process.stop(timeout=15.0)
 
     def healthy(self) -> bool:
-        return port_open(self.settings.dagster.code_server_port)
+        return self.process.running() is not None
 
 
-class DagsterWebserver:
+class DagsterCodeServer(_DagsterProcess):
+    """Loads the code location once and serves it to the webserver and the daemon; runs are
+    launched from it."""
+
+    name = "dagster-code-server"
+
+    @property
+    def address(self) -> str:
+        return f"grpc://127.0.0.1:{self.settings.dagster.code_server_port}"
+
+    def port(self) -> int:
+        return self.settings.dagster.code_server_port
+
+    def command(self) -> list[str]:
+        return [_binary("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(self.port()),
+                "-m", "quantcore_platform.definitions", "--location-name", LOCATION]
+
+    def healthy(self) -> bool:
+        return port_open(self.port())
+
+
+class DagsterWebserver(_DagsterProcess):
     name = "dagster-webserver"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.process = ManagedProcess(self.name, settings.paths.run_dir, settings.paths.logs_dir)
 
     @property
     def address(self) -> str:
         return f"http://127.0.0.1:{self.settings.dagster.port}"
 
-    def start(self, timeout: float = 120.0) -> None:
-        write_instance_config(self.settings)
-        port = self.settings.dagster.port
-        command = [_binary("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                   "-w", str(write_workspace(self.settings))]
-        self.process.start(command, port=port, env=_dagster_env(self.settings), cwd=REPO_ROOT)
-        wait_until(self.healthy, timeout, interval=0.5, what="Dagster webserver",
-                   alive=lambda: self.process.running() is not None, log_tail=self.process.log_tail)
+    def port(self) -> int:
+        return self.settings.dagster.port
 
-    def stop(self) -> bool:
-        return self.process.stop(timeout=15.0)
+    def command(self) -> list[str]:
+        return [_binary("dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port()),
+                "-w", str(write_workspace(self.settings))]
 
     def healthy(self) -> bool:
         try:
@@ -131,27 +145,16 @@ class DagsterWebserver:
             return False
 
 
-class DagsterDaemon:
+class DagsterDaemon(_DagsterProcess):
     name = "dagster-daemon"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.process = ManagedProcess(self.name, settings.paths.run_dir, settings.paths.logs_dir)
+    ready_timeout_s = None  # it serves nothing to probe; running is healthy
 
     @property
     def address(self) -> str:
         return f"DAGSTER_HOME={dagster_home(self.settings)}"
 
-    def start(self) -> None:
-        write_instance_config(self.settings)
-        command = [_binary("dagster-daemon"), "run", "-w", str(write_workspace(self.settings))]
-        self.process.start(command, port=None, env=_dagster_env(self.settings), cwd=REPO_ROOT)
-
-    def stop(self) -> bool:
-        return self.process.stop(timeout=15.0)
-
-    def healthy(self) -> bool:
-        return self.process.running() is not None
+    def command(self) -> list[str]:
+        return [_binary("dagster-daemon"), "run", "-w", str(write_workspace(self.settings))]
 
 
 class DagsterApi:
