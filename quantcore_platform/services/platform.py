@@ -6,10 +6,13 @@ Each component is either managed here (a child process with a pid file) or exter
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Protocol
 
 from quantcore.errors import PlatformError
@@ -22,7 +25,7 @@ from quantcore_platform.services.dagster_services import (
 )
 from quantcore.topics import ensure_topics
 from quantcore_platform.services.kafka_broker import KafkaBroker
-from quantcore_platform.services.process import ManagedProcess
+from quantcore_platform.services.process import ManagedProcess, pid_alive, processes_of_home
 from quantcore_platform.services.redis_server import RedisServer
 from quantcore_platform.services.simulator_service import SimulatorService
 from quantcore_platform.services.watchdog import clear_down_request, read_restarts, request_down, restarts_file
@@ -178,4 +181,50 @@ def down(settings: Settings, report: Callable[[str], None] = lambda line: None) 
             report(f"{component.name}: stopped")
     if not stopped:
         raise PlatformError(f"the platform is not running in {settings.paths.home_dir}", "`quantcore up` starts it")
+    for pid, command in stop_leftovers(settings.paths.home_dir).items():
+        report(f"stopped a leftover process {pid}: {command[:100]}")
     return stopped
+
+
+def stop_leftovers(home: Path, grace_s: float = 5.0) -> dict[int, str]:
+    """Stop what is still running for `home` once every component stopped: processes that
+    no pid file names (a stream a Dagster run worker had started, a child a crash left).
+    Never this process or its ancestors (the shell that ran `quantcore down`)."""
+    spared = _ancestors(os.getpid())
+    left = {pid: cmd for pid, cmd in processes_of_home(home).items()
+            if pid not in spared and _is_platform_program(cmd)}
+    for pid in left:  # each alone: a process group could hold a process spared here
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while any(pid_alive(pid) for pid in left) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        if pid_alive(pid):
+            _signal(pid, signal.SIGKILL)
+    return left
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+PLATFORM_PROGRAMS = ("python", "java", "redis-server", "dagster")  # not a shell or a `tee` sharing the env
+
+
+def _is_platform_program(command: str) -> bool:
+    program = Path(command.split(" ", 1)[0]).name
+    return any(program.startswith(name) for name in PLATFORM_PROGRAMS)
+
+
+def _ancestors(pid: int) -> set[int]:
+    found = {pid}
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+        found.add(pid)
+    return found
