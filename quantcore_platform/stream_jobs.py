@@ -2,11 +2,13 @@
 
 Each job has one op that runs the same entry point as `quantcore stream ...` in a child
 process, forwards its logs, and every few seconds turns the stream's heartbeat into a
-Dagster event (an observation of `live_signals`). Terminating the run from the UI reaches
+Dagster event (an observation of `live_signals`). A stream process that crashes is
+restarted in place by the op (with the platform's backoff, a few times at most, then the
+run fails and the health sensor decides). Terminating the run from the UI reaches
 the op as `DagsterExecutionInterruptedError`: the op stops the stream (SIGINT, bounded
 wait, kill) and re-raises, so no process outlives its run.
 """
-
+import time
 
 from dagster import (
     AssetKey,
@@ -25,6 +27,7 @@ from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore.clients import redis_client
 from quantcore_platform.streams.catalog import Stream, stream_launch
+from quantcore_platform.services.restart_policy import InPlaceRestarts, describe_returncode
 from quantcore_platform.streams.supervisor import StreamProcess
 from quantcore.timeutil import now_us
 
@@ -56,14 +59,36 @@ class ServeConfig(Config):
 
 def supervise(context: OpExecutionContext, quantcore: QuantcoreSettingsResource, stream: Stream,
               options: dict[str, object]) -> None:
-    """Run a stream until it exits or the run is terminated."""
+    """Run a stream until it exits cleanly or the run is terminated. A crashed stream process
+    is restarted in place at once (the run, its worker and the sensor's detection delay are
+    not on the healing path; `InPlaceRestarts` says when to give up and fail the run)."""
     settings = quantcore.settings()
+    redis = redis_client(settings.redis, socket_timeout=2)
+    restarts = InPlaceRestarts()
+    try:
+        while True:
+            restarts.started(time.monotonic())
+            code = run_once(context, settings, redis, stream, options)
+            if code == 0:
+                return
+            delay = restarts.after_exit(time.monotonic(), code)
+            if delay is None:
+                raise Failure(f"the {stream.value} stream {describe_returncode(code)} "
+                              f"({len(restarts.times)} restarts in place): failing the run")
+            context.log.warning(f"the {stream.value} stream {describe_returncode(code)}; restarting it in place "
+                                f"in {delay:.1f}s (restart {len(restarts.times)})")
+            time.sleep(delay)
+    finally:
+        redis.close()
+
+
+def run_once(context: OpExecutionContext, settings, redis, stream: Stream, options: dict[str, object]) -> int:
+    """One stream process, from start to exit; a terminated run stops it and re-raises."""
     process = StreamProcess(stream_launch(stream, options, settings), on_line=context.log.info)
     pid = process.start()
     context.log.info(f"{stream.value} stream started (pid {pid})")
-    redis = redis_client(settings.redis, socket_timeout=2)
     try:
-        code = process.wait(lambda: report_progress(context, redis, stream), settings.heartbeat.interval_s * 5)
+        return process.wait(lambda: report_progress(context, redis, stream), settings.heartbeat.interval_s * 5)
     except DagsterExecutionInterruptedError:
         context.log.info(f"terminated from Dagster: stopping the {stream.value} stream")
         code = process.stop()
@@ -71,9 +96,6 @@ def supervise(context: OpExecutionContext, quantcore: QuantcoreSettingsResource,
         raise
     finally:
         process.stop()
-        redis.close()
-    if code != 0:
-        raise Failure(f"the {stream.value} stream exited with code {code}")
 
 
 def report_progress(context: OpExecutionContext, redis, stream: Stream) -> None:

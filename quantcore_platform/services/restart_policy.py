@@ -67,3 +67,41 @@ class RestartState:
 
     def as_dict(self) -> dict:
         return {"restarts": self.restarts, "last_exit": self.last_exit}
+
+
+def describe_returncode(code: int) -> str:
+    """`Popen.returncode` in words (negative: the signal that killed it)."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+@dataclass
+class InPlaceRestarts:
+    """A stream's own supervisor (the Dagster op) restarts its process at once, with the
+    backoff, at most `max_restarts` times in `window_s`; beyond that, or for a
+    configuration error (exit 2: it would fail the same way again), it gives up and the
+    run fails, leaving the decision to the health sensor."""
+
+    max_restarts: int = 5
+    window_s: float = 600.0
+    state: RestartState = field(default_factory=RestartState)
+    times: list[float] = field(default_factory=list)
+
+    def after_exit(self, now: float, code: int) -> float | None:
+        """Seconds to wait before starting it again, or None to give up."""
+        self.times = [t for t in self.times if now - t < self.window_s]
+        if code == CONFIG_ERROR_EXIT or len(self.times) >= self.max_restarts:
+            return None
+        self.times.append(now)
+        return self.state.died(now, describe_returncode(code)) - now
+
+    def started(self, now: float) -> None:
+        self.state.up_since = now
+        self.state.due_at = None
+
+
+CONFIG_ERROR_EXIT = 2  # the CLI's exit code for a PlatformError / ConfigError (one line, the fix)

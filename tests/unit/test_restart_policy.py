@@ -8,11 +8,14 @@ import subprocess
 import sys
 
 from quantcore_platform.services.restart_policy import (
+    CONFIG_ERROR_EXIT,
     INITIAL_DELAY_S,
     MAX_DELAY_S,
     STABLE_AFTER_S,
+    InPlaceRestarts,
     RestartState,
     describe_exit,
+    describe_returncode,
 )
 
 
@@ -59,3 +62,24 @@ def test_a_failed_restart_is_retried_later_and_says_why():
     first = state.died(0.0, "killed by SIGKILL")
     again = state.start_failed(first, "port 6379 in use")
     assert again > first and state.last_exit == "restart failed: port 6379 in use" and state.restarts == 0
+
+
+def test_in_place_restarts_back_off_then_give_up_to_the_sensor():
+    restarts = InPlaceRestarts(max_restarts=3, window_s=600)
+    delays = []
+    for now in (0.0, 10.0, 20.0):
+        restarts.started(now)
+        delays.append(restarts.after_exit(now + 1, -9))
+    assert all(d is not None and d <= 30 for d in delays) and delays[0] <= INITIAL_DELAY_S
+    assert restarts.state.last_exit == "killed by SIGKILL"
+    assert restarts.after_exit(30.0, 1) is None  # the fourth crash in ten minutes: fail the run
+    assert restarts.after_exit(700.0, 1) is not None  # the window moved on
+
+
+def test_a_configuration_error_is_not_restarted_in_place():
+    assert InPlaceRestarts().after_exit(0.0, CONFIG_ERROR_EXIT) is None
+
+
+def test_returncodes_in_words():
+    assert describe_returncode(-9) == "killed by SIGKILL"
+    assert describe_returncode(1) == "exited with code 1"
