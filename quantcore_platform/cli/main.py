@@ -68,24 +68,24 @@ def up(ctx: typer.Context,
             _print_endpoints(settings)
     _print_status(statuses)
     if detach:
-        platform.start_supervisor(settings)
+        platform.start_supervisor(settings, only)
         say("supervisor: watching the services (restarts what dies; `quantcore down` stops everything)")
         return
     say("Running; services that die are restarted. Ctrl-C stops everything.")
     ended_by = "interrupt"
     try:
-        ended_by = _supervise_until_interrupt(settings)
+        ended_by = _supervise_until_interrupt(settings, only)
     finally:
         if ended_by != "quantcore down":
             platform.down(settings, report=say)
 
 
-def _supervise_until_interrupt(settings: Settings) -> str:
+def _supervise_until_interrupt(settings: Settings, only: list[str]) -> str:
     """The foreground watchdog: restart dead services until Ctrl-C/SIGTERM or `quantcore down`."""
     from quantcore_platform.services.watchdog import Watchdog
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    watchdog = Watchdog(platform.running_components(settings), settings.paths.run_dir, say)
+    watchdog = Watchdog(platform.managed_components(settings, only), settings.paths.run_dir, say)
     try:
         ended_by = watchdog.run(should_stop=lambda: False)
     except KeyboardInterrupt:
@@ -102,14 +102,14 @@ def _print_endpoints(settings: Settings) -> None:
 
 
 @app.command(hidden=True)
-def supervise(ctx: typer.Context) -> None:
+def supervise(ctx: typer.Context, only: list[str] = typer.Option([], "--only", help="Watch just these.")) -> None:
     """The watchdog of a detached platform (started by `up --detach`, stopped by `down`)."""
     from quantcore_platform.services.watchdog import Watchdog
 
     settings = settings_of(ctx)
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
-    watchdog = Watchdog(platform.running_components(settings), settings.paths.run_dir, say)
+    watchdog = Watchdog(platform.managed_components(settings, only), settings.paths.run_dir, say)
     say(f"supervising {', '.join(c.name for c in watchdog.components)}")
     say(f"supervisor stopped ({watchdog.run(should_stop=lambda: bool(stopping))})")
 

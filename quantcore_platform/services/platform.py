@@ -100,16 +100,18 @@ def supervisor_process(settings: Settings) -> ManagedProcess:
     return ManagedProcess("supervisor", settings.paths.run_dir, settings.paths.logs_dir)
 
 
-def start_supervisor(settings: Settings) -> None:
-    """Watch the detached platform from a process of its own (it restarts any component, so
-    it gets every section)."""
-    supervisor_process(settings).start([sys.executable, "-m", "quantcore_platform.cli", "supervise"], port=None,
-                                       env=settings.child_env(*SECTION_NAMES))
+def start_supervisor(settings: Settings, only: Iterable[str] = ()) -> None:
+    """Watch the detached platform (the components `up` started: `only`, or all) from a
+    process of its own (it may restart any component, so it gets every section)."""
+    command = [sys.executable, "-m", "quantcore_platform.cli", "supervise"]
+    for name in only:
+        command += ["--only", name]
+    supervisor_process(settings).start(command, port=None, env=settings.child_env(*SECTION_NAMES))
 
 
-def running_components(settings: Settings) -> list[Component]:
-    """The managed components whose process runs now (what a watchdog keeps up)."""
-    return [c for c, managed in components(settings) if managed and c.process.running()]
+def managed_components(settings: Settings, only: Iterable[str] = ()) -> list[Component]:
+    """The components `up` starts here (what a watchdog keeps up, dead or alive)."""
+    return [c for c, managed in components(settings, only) if managed]
 
 
 def up(settings: Settings, report: Callable[[str], None] = lambda line: None,

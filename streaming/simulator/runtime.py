@@ -152,6 +152,8 @@ class SimulatorProcess:
     supervises it through Redis; `quantcore up` watches its REST ping)."""
 
     component = "simulator"
+    # a platform service started detached by `quantcore up`, which may exit (`--detach`)
+    outlives_parent = True
 
     def __init__(self, server: ExchangeEndpoint, on_ready: Callable[[ExchangeEndpoint], None]) -> None:
         self.server = server
