@@ -92,8 +92,9 @@ async def run_service_async(service: Service, heartbeat: Heartbeat | None = None
     log = get_logger("lifecycle", component=service.component, instance=service.instance)
     stopping = asyncio.Event()
     main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread and not getattr(service, "outlives_parent", False):
-        die_with_parent()  # a stream or shard goes when its supervisor goes
+    if main_thread:
+        if not getattr(service, "outlives_parent", False):
+            die_with_parent()  # a stream or shard goes when its supervisor goes
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
