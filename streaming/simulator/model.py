@@ -168,10 +168,26 @@ def _tables(tier: TierParams, k: int) -> _Tables:
                    [row.ravel().tolist() for row in both / per_slot], [(1.0, 1.0)] * LEAN_STATES)
 
 
+class _Memo(dict):
+    """Printed prices by tick, computed on first use: a few thousand prices recur, while
+    quantities hardly ever do (so they are printed each time). Bounded, so a long trend cannot
+    grow it without limit."""
+
+    def __init__(self, render) -> None:
+        super().__init__()
+        self._render = render
+
+    def __missing__(self, key: int) -> str:
+        if len(self) > 50_000:
+            self.clear()
+        text = self[key] = self._render(key)
+        return text
+
+
 class SymbolModel:
     """The book of one symbol; `step()` advances it by one stream interval of `dt` seconds."""
 
-    def __init__(self, symbol: str, seed: int, levels: int = 100, dt: float = 0.1) -> None:
+    def __init__(self, symbol: str, seed: int, levels: int = 100, dt: float = 0.1, id_base: int = 0) -> None:
         self.instrument: Instrument = instrument(symbol)
         self.symbol = self.instrument.symbol
         self.max_levels = levels
@@ -179,8 +195,9 @@ class SymbolModel:
         self.params: MarketParams = market_params(self.instrument)
         tier = self.params.tier
         self._rng = np.random.default_rng(_seed_of(seed, self.symbol))
-        self.last_update_id = int(self._rng.integers(10**9, 10**10))
-        self.last_trade_id = int(self._rng.integers(10**8, 10**9))
+        # `id_base` shifts the ids, never the market: see `Market`
+        self.last_update_id = id_base + int(self._rng.integers(10**9, 10**10))
+        self.last_trade_id = id_base + int(self._rng.integers(10**8, 10**9))
         self.time_s = 0.0
         self.events = 0  # accepted micro events so far
         self._floor = max(levels, 2)
@@ -201,7 +218,7 @@ class SymbolModel:
         self._np = 0
         self._fill_randoms(0)
         self._burst = False
-        self._prices: dict[int, str] = {}  # ticks -> printed price, a cache
+        self._prices = _Memo(lambda ticks: format_units(ticks * self._tick_units))
         self._tick_units, self._lot_units = self.instrument.tick_units, self.instrument.lot_units
         self._bq: dict[int, int] = {}
         self._aq: dict[int, int] = {}
@@ -269,14 +286,15 @@ class SymbolModel:
                 "asks": [list(a) for a in asks]}
 
     def _level(self, ticks: int, lots: int) -> Level:
-        try:
-            price = self._prices[ticks]
-        except KeyError:
-            if len(self._prices) > 50_000:
-                self._prices.clear()
-            price = self._prices[ticks] = format_units(ticks * self._tick_units)
-        whole, frac = divmod(lots * self._lot_units, UNITS)
-        return price, f"{whole}.{frac:08d}"
+        return self._prices[ticks], "%d.%08d" % divmod(lots * self._lot_units, UNITS)  # 2.5x an f-string's speed
+
+    def _levels(self, book: dict[int, int], start: dict[int, int], descending: bool) -> list[Level]:
+        """The levels of `book` whose quantity differs from `start` (0 = removed), best first."""
+        get = book.get
+        changed = [(t, q) for t, q0 in start.items() if (q := get(t, 0)) != q0]
+        changed.sort(reverse=descending)
+        level = self._level
+        return [level(t, q) for t, q in changed]
 
     # --- building ------------------------------------------------------------------------
     def _seed_book(self) -> None:
@@ -320,21 +338,14 @@ class SymbolModel:
         count = max(1, events)
         self.last_update_id += count
         self.events += events
-        bq, aq, level = self._bq, self._aq, self._level
-        get = bq.get
-        changed = [(t, q) for t, q0 in start_b.items() if (q := get(t, 0)) != q0]
-        changed.sort(reverse=True)
-        bids = [level(t, q) for t, q in changed]
-        get = aq.get
-        changed = [(t, q) for t, q0 in start_a.items() if (q := get(t, 0)) != q0]
-        changed.sort()
-        asks = [level(t, q) for t, q in changed]
+        bids = self._levels(self._bq, start_b, descending=True)
+        asks = self._levels(self._aq, start_a, descending=False)
         trades = []
         if raw_trades:
             tid = self.last_trade_id
             for ticks, lots, maker_buys, offset in raw_trades:
                 tid += 1
-                price, qty = level(ticks, lots)
+                price, qty = self._level(ticks, lots)
                 trades.append(Trade(self.symbol, tid, ticks, lots, price, qty, maker_buys, first + offset))
             self.last_trade_id = tid
         return BookEvent(self.symbol, first, first + count - 1, bids, asks, trades)
@@ -573,10 +584,16 @@ class SymbolModel:
 
 
 class Market:
-    """Independent models for a set of symbols (each seeded from `seed` and its name)."""
+    """Independent models for a set of symbols (each seeded from `seed` and its name).
 
-    def __init__(self, symbols: list[str], seed: int, levels: int = 100, dt: float = 0.1) -> None:
-        self.models = {s.upper(): SymbolModel(s, seed, levels, dt) for s in symbols}
+    `id_base` is added to every update id and trade id and changes nothing else: an exchange's
+    ids only ever grow, so a simulator that restarts (the same seed, the same market from the
+    start) passes a base that grows with its start time, and an ingest sees a newer book, not
+    a stale one (`id_base_for_start`).
+    """
+
+    def __init__(self, symbols: list[str], seed: int, levels: int = 100, dt: float = 0.1, id_base: int = 0) -> None:
+        self.models = {s.upper(): SymbolModel(s, seed, levels, dt, id_base) for s in symbols}
 
     def __getitem__(self, symbol: str) -> SymbolModel:
         return self.models[symbol.upper()]
@@ -587,3 +604,14 @@ class Market:
     @property
     def symbols(self) -> list[str]:
         return list(self.models)
+
+
+IDS_PER_MS_OF_START = 1_000
+
+
+def id_base_for_start(started_at_s: float) -> int:
+    """The id base of a simulator started at `started_at_s` (Unix seconds): a thousand ids per
+    millisecond of start time, so a restart's ids exceed the last run's as long as a symbol made
+    fewer than a million updates or trades a second in that run (the model makes a few hundred).
+    Today's bases are ~1.8e15: below 2**53, so a JavaScript client still reads them exactly."""
+    return int(started_at_s * 1000) * IDS_PER_MS_OF_START

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from streaming.simulator.endpoint import ExchangeEndpoint
 from streaming.simulator.faults import Fault, crossed_partial, malformed_diff, malformed_partial
-from streaming.simulator.model import BookEvent, Market
+from streaming.simulator.model import BookEvent, Market, id_base_for_start
 from streaming.simulator.protocol import (
     PARTIAL_DEPTHS,
     SLOW_SUFFIX,
@@ -76,8 +76,10 @@ class SimulatorServer(ExchangeEndpoint):
                  ping_timeout_s: float | None = 60.0,
                  weight_limit_per_minute: int = BINANCE_SPOT_WEIGHT_PER_MINUTE,
                  ssl_context: ssl.SSLContext | None = None, certfile: str | Path | None = None,
-                 keyfile: str | Path | None = None) -> None:
-        self.market = Market(symbols, seed, levels)
+                 keyfile: str | Path | None = None, id_base: int | None = None) -> None:
+        if id_base is None:  # ids continue across restarts; the market is the seed's either way
+            id_base = id_base_for_start(time.time())
+        self.market = Market(symbols, seed, levels, id_base=id_base)
         super().__init__(self.market.symbols, host=host, port=port, ping_interval_s=ping_interval_s,
                          ping_timeout_s=ping_timeout_s, weight_limit_per_minute=weight_limit_per_minute,
                          ssl_context=resolve_tls(ssl_context, certfile, keyfile))

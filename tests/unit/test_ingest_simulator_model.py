@@ -5,21 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from streaming.simulator.instruments import format_units, instrument, to_units
-from streaming.simulator.model import Market, SymbolModel
+from streaming.simulator.model import Market, SymbolModel, id_base_for_start
 from streaming.simulator.protocol import merge_events
+from tests.support.diff_book import apply_diff, decimal_book
 
 
-def apply(book: dict[str, dict[Decimal, str]], event) -> None:
-    for side, levels in (("bids", event.bids), ("asks", event.asks)):
-        for price, qty in levels:
-            if Decimal(qty) == 0:
-                book[side].pop(Decimal(price), None)
-            else:
-                book[side][Decimal(price)] = qty
+def snapshot_book(model: SymbolModel):
+    snapshot = model.snapshot(5000)
+    return decimal_book(snapshot["bids"], snapshot["asks"])
 
-
-def as_book(snapshot: dict) -> dict[str, dict[Decimal, str]]:
-    return {side: {Decimal(p): q for p, q in snapshot[side]} for side in ("bids", "asks")}
 
 
 def test_same_seed_same_events_whatever_the_other_symbols():
@@ -31,7 +25,7 @@ def test_same_seed_same_events_whatever_the_other_symbols():
 
 def test_diffs_rebuild_the_snapshot_exactly_and_the_book_never_crosses():
     model = SymbolModel("SOLUSDT", seed=9, levels=60)
-    book = as_book(model.snapshot(5000))
+    book = snapshot_book(model)
     previous_last = model.last_update_id
     sweeps = 0
     for _ in range(3000):
@@ -41,14 +35,14 @@ def test_diffs_rebuild_the_snapshot_exactly_and_the_book_never_crosses():
         # changed levels are not 1:1, but an empty interval still takes one id
         assert event.last_id - event.first_id + 1 >= 1
         previous_last = event.last_id
-        apply(book, event)
+        apply_diff(book, event)
         assert max(book["bids"]) < min(book["asks"])
         assert 60 <= len(book["bids"]) <= model._cap and 60 <= len(book["asks"]) <= model._cap
         by_order: dict[int, set[int]] = {}
         for trade in event.trades:
             by_order.setdefault(trade.update_id, set()).add(trade.price_ticks)
         sweeps += any(len(prices) >= 2 for prices in by_order.values())
-    assert book == as_book(model.snapshot(5000))
+    assert book == snapshot_book(model)
     assert sweeps > 0, "sweeps happen: one market order takes several levels"
 
 
@@ -75,11 +69,38 @@ def test_a_crossed_event_is_crossed_and_leaves_the_model_clean():
 
 def test_merged_events_equal_the_sequence():
     model = SymbolModel("ETHUSDT", seed=5)
-    start = as_book(model.snapshot(5000))
+    start = snapshot_book(model)
     events = [model.step() for _ in range(20)]
     merged = events[0]
     for event in events[1:]:
         merged = merge_events(merged, event)
     assert (merged.first_id, merged.last_id) == (events[0].first_id, events[-1].last_id)
-    apply(start, merged)
-    assert start == as_book(model.snapshot(5000))
+    apply_diff(start, merged)
+    assert start == snapshot_book(model)
+
+
+def test_an_id_base_shifts_the_ids_and_nothing_else():
+    plain, shifted = SymbolModel("ETHUSDT", seed=5), SymbolModel("ETHUSDT", seed=5, id_base=10**12)
+    assert shifted.last_update_id == plain.last_update_id + 10**12
+    for _ in range(300):
+        a, b = plain.step(), shifted.step()
+        assert (b.first_id, b.last_id) == (a.first_id + 10**12, a.last_id + 10**12)
+        assert (b.bids, b.asks) == (a.bids, a.asks)
+        assert [(t.trade_id - 10**12, t.update_id - 10**12, t.price, t.qty) for t in b.trades] == \
+               [(t.trade_id, t.update_id, t.price, t.qty) for t in a.trades]
+
+
+def test_a_restarted_simulator_continues_the_ids_of_the_last_run():
+    """A restart replays the seed's market; the ids must still grow, or an ingest would
+    drop the new run's diffs as older than the book it holds."""
+    started = 1_780_000_000.0
+    first_run = Market(["BTCUSDT", "SHIBUSDT"], seed=7, id_base=id_base_for_start(started))
+    for _ in range(600):  # one minute of market at 10 Hz, then a crash
+        for model in first_run.models.values():
+            model.step()
+    restarted = Market(["BTCUSDT", "SHIBUSDT"], seed=7, id_base=id_base_for_start(started + 0.5))
+    for symbol, model in first_run.models.items():
+        again = restarted[symbol]
+        assert again.last_update_id > model.last_update_id and again.last_trade_id > model.last_trade_id
+        assert again.step().first_id > model.last_update_id
+    assert id_base_for_start(started + 0.5) < 2**53  # JSON readers on doubles still read ids exactly

@@ -19,6 +19,7 @@ from quantcore.settings import DEFAULT_SYMBOLS
 from streaming.simulator.instruments import UNITS, instrument
 from streaming.simulator.market_params import TIER_OF
 from streaming.simulator.model import SymbolModel
+from tests.support.diff_book import apply_diff, decimal_book
 
 DEPTH = 20
 HOUR_SYMBOLS = ("BTCUSDT", "ADAUSDT", "OPUSDT")
@@ -162,31 +163,18 @@ def test_level_one_imbalance_predicts_the_next_mid_move(hour):
 
 
 # --- trades and the book ------------------------------------------------------------------------
-def apply(book: dict[str, dict[Decimal, str]], event) -> None:
-    for side, levels in (("bids", event.bids), ("asks", event.asks)):
-        for price, qty in levels:
-            if Decimal(qty) == 0:
-                book[side].pop(Decimal(price), None)
-            else:
-                book[side][Decimal(price)] = qty
-
-
-def as_book(bids, asks) -> dict[str, dict[Decimal, str]]:
-    return {"bids": {Decimal(p): q for p, q in bids}, "asks": {Decimal(p): q for p, q in asks}}
-
-
 @pytest.mark.parametrize("symbol", ["BTCUSDT", "SHIBUSDT", "OPUSDT"])
 def test_snapshot_plus_diffs_is_top_at_every_step(symbol):
     model = SymbolModel(symbol, seed=3)
     snapshot = model.snapshot(5000)
-    book = as_book(snapshot["bids"], snapshot["asks"])
+    book = decimal_book(snapshot["bids"], snapshot["asks"])
     last = snapshot["lastUpdateId"]
     for _ in range(2000):
         event = model.step()
         assert event.first_id == last + 1 and event.last_id >= event.first_id
         last = event.last_id
-        apply(book, event)
-        assert book == as_book(*model.top(5000))
+        apply_diff(book, event)
+        assert book == decimal_book(*model.top(5000))
         assert len(book["bids"]) >= 100 and len(book["asks"]) >= 100
     assert model.last_update_id == last
 
@@ -197,13 +185,13 @@ def test_market_orders_consume_the_book_in_the_same_diff(symbol):
     exactly the traded quantity off the touched levels, best first, and nothing else
     changes except far levels refilled behind the deepest."""
     model = SymbolModel(symbol, seed=5, dt=0.001)
-    book = as_book(*model.top(5000))
+    book = decimal_book(*model.top(5000))
     last_trade, checked = model.last_trade_id, 0
     inst = model.instrument
     for _ in range(60_000):
         before = {side: dict(levels) for side, levels in book.items()}
         event = model.step()
-        apply(book, event)
+        apply_diff(book, event)
         for trade in event.trades:
             assert trade.trade_id == last_trade + 1
             last_trade = trade.trade_id
