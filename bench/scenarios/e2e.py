@@ -15,6 +15,7 @@ import grpc
 
 from quantcore import wire
 from bench.harness import BenchContext, percentiles
+from bench.process_cpu import tree_cpu_seconds
 from quantcore.wire import market_data_pb2
 from quantcore.settings import ServeSettings
 from quantcore_platform.services.readiness import wait_for_signals
@@ -63,16 +64,21 @@ def run(ctx: BenchContext) -> dict:
         simulator = SimulatorService.from_settings(settings)
         simulator.start()
         stack.callback(simulator.stop)
+        pids = {"simulator": simulator.process.running().pid}
         for stream in (Stream.serve, Stream.compute, Stream.ingest):
             process = StreamProcess(stream_launch(stream, {}, settings), on_line=lambda line: None)
-            process.start()
+            pids[stream.value] = process.start()
             stack.callback(process.stop)
         ctx.progress("waiting for the first update through the pipeline")
         first_s, _ = wait_for_signals(settings.serve, timeout=240)
         ctx.progress(f"warming up {warmup:.0f}s")
         time.sleep(warmup)
         ctx.progress(f"measuring {duration:.0f}s")
+        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.monotonic()
         samples = collect(settings.serve, duration)
+        cores = cores_used(cpu_before, {name: tree_cpu_seconds(pid) for name, pid in pids.items()},
+                           time.monotonic() - started)
     figures = {
         "load": {"symbols": len(settings.market.symbols), "rate_hz_per_symbol": settings.simulator.rate_hz},
         "first_update_s": round(first_s, 2),
@@ -80,9 +86,19 @@ def run(ctx: BenchContext) -> dict:
         "updates_per_s": round(len(samples) / duration, 1),
         "latency_ms": {hop: percentiles([s[hop] for s in samples])
                        for hop in (*HOPS, "kafka_to_publish", "publish_to_receive", "end_to_end")},
+        # each component with its child processes (compute: the driver and its JVM)
+        "cores_used_while_measuring": cores,
     }
     plot(ctx, figures, [s["end_to_end"] for s in samples])
     return figures
+
+
+def cores_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]],
+               wall_s: float) -> dict[str, float]:
+    """Per component: CPU seconds over the window / wall seconds (a process born inside the
+    window counts from 0)."""
+    return {name: round(sum(cpu - before[name].get(pid, 0.0) for pid, cpu in tree.items()) / wall_s, 3)
+            for name, tree in after.items()}
 
 
 def plot(ctx: BenchContext, figures: dict, end_to_end: list[float]) -> None:

@@ -39,6 +39,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.harness import percentiles
+from bench.process_cpu import cpu_seconds, rss_mib
 from quantcore.wire import MarketUpdate, market_data_pb2
 from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.services.process import free_port
@@ -95,18 +96,6 @@ def stop_server(process: multiprocessing.Process) -> None:
     if process.is_alive():
         process.kill()
         process.join(5)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # --- subscribers (worker processes) -------------------------------------------------------
