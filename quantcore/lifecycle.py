@@ -48,7 +48,12 @@ class ServiceFailed(PlatformError):
 
 
 class Service(Protocol):
-    """What the runner needs of a long-running process. Each method may be sync or async."""
+    """What the runner needs of a long-running process. Each method may be sync or async.
+
+    Optional: `outlives_parent = True` on a platform service (the simulator) that must keep
+    running after the command that started it returns (`quantcore up --detach`); without it
+    the process gets a parent-death signal, so a stream or shard never outlives its supervisor.
+    """
 
     component: str  # heartbeat component (`qc:hb:{component}:{instance}`)
     instance: str

@@ -12,6 +12,8 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyspark.java_gateway
 from pyspark.sql import SparkSession
@@ -97,20 +99,20 @@ def build_spark_session(settings: SparkSettings, paths: PathsSettings, app_name:
     return spark
 
 
-class _jvm_dies_with_this_process:
+@contextmanager
+def _jvm_dies_with_this_process() -> Iterator[None]:
     """While the session starts, make the driver JVM that pyspark launches ask the kernel for
     SIGTERM when this process dies. pyspark relies on the JVM noticing its stdin close, which a
     kill -9 of a stream's Python process did not achieve (its JVM ran on for 24 minutes).
     pyspark sets its own `preexec_fn` (ignore SIGINT), so its `Popen` is wrapped, and chained.
     Only from the main thread: the kernel sends the signal when the creating *thread* ends."""
-
-    def __enter__(self) -> None:
-        self._original = pyspark.java_gateway.Popen
-        if threading.current_thread() is threading.main_thread():
-            pyspark.java_gateway.Popen = _popen_dying_with_parent
-
-    def __exit__(self, *exc: object) -> None:
-        pyspark.java_gateway.Popen = self._original
+    original = pyspark.java_gateway.Popen
+    if threading.current_thread() is threading.main_thread():
+        pyspark.java_gateway.Popen = _popen_dying_with_parent
+    try:
+        yield
+    finally:
+        pyspark.java_gateway.Popen = original
 
 
 def _popen_dying_with_parent(command, **kwargs) -> subprocess.Popen:

@@ -16,21 +16,24 @@ from quantcore.backoff import Backoff
 
 INITIAL_DELAY_S, MAX_DELAY_S = 0.5, 30.0
 STABLE_AFTER_S = 60.0
+CONFIG_ERROR_EXIT = 2  # the CLI's exit code for a PlatformError / ConfigError (one line, the fix)
 
 
 def describe_exit(status: int | None) -> str:
-    """`killed by SIGKILL`, `exited with code 1`, or why it is unknown."""
+    """A `waitpid` status in words: `killed by SIGKILL`, `exited with code 1`, or why it is unknown."""
     if status is None:
         return "exited (status unknown: started by another quantcore process)"
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
+    return describe_returncode(os.waitstatus_to_exitcode(status))
+
+
+def describe_returncode(code: int) -> str:
+    """`Popen.returncode` in words (negative: the signal that killed it)."""
+    if code < 0:
         try:
-            return f"killed by {signal.Signals(number).name}"
+            return f"killed by {signal.Signals(-code).name}"
         except ValueError:
-            return f"killed by signal {number}"
-    if os.WIFEXITED(status):
-        return f"exited with code {os.WEXITSTATUS(status)}"
-    return f"ended (wait status {status})"
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 @dataclass
@@ -58,7 +61,11 @@ class RestartState:
         return self.due_at
 
     def started(self, now: float) -> None:
+        """A restart: counted, and running from `now`."""
         self.restarts += 1
+        self.running(now)
+
+    def running(self, now: float) -> None:
         self.due_at = None
         self.up_since = now
 
@@ -67,16 +74,6 @@ class RestartState:
 
     def as_dict(self) -> dict:
         return {"restarts": self.restarts, "last_exit": self.last_exit}
-
-
-def describe_returncode(code: int) -> str:
-    """`Popen.returncode` in words (negative: the signal that killed it)."""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 @dataclass
@@ -100,8 +97,5 @@ class InPlaceRestarts:
         return self.state.died(now, describe_returncode(code)) - now
 
     def started(self, now: float) -> None:
-        self.state.up_since = now
-        self.state.due_at = None
-
-
-CONFIG_ERROR_EXIT = 2  # the CLI's exit code for a PlatformError / ConfigError (one line, the fix)
+        """Any start, the first included (its uptime decides whether the backoff resets)."""
+        self.state.running(now)

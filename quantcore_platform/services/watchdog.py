@@ -28,6 +28,11 @@ def restarts_file(process: ManagedProcess) -> Path:
     return process.pid_file.with_name(f"{process.name}.restarts.json")
 
 
+def _pid_of(component) -> int | None:
+    record = component.process.record()
+    return record.pid if record else None
+
+
 def read_restarts(process: ManagedProcess) -> dict:
     try:
         return json.loads(restarts_file(process).read_text())
@@ -58,10 +63,10 @@ class Watchdog:
         self.report = report
         self.clock = clock
         self.states = {c.name: RestartState(**_counts(read_restarts(c.process))) for c in components}
-        self._pids = {c.name: (c.process.record().pid if c.process.record() else None) for c in components}
+        self._pids = {c.name: _pid_of(c) for c in components}
         now = clock()
         for state in self.states.values():
-            state.up_since = now
+            state.running(now)
 
     def check(self) -> None:
         now = self.clock()
@@ -86,15 +91,16 @@ class Watchdog:
         try:
             component.start()
         except PlatformError as exc:
-            delay = state.start_failed(self.clock(), exc.problem.splitlines()[0]) - self.clock()
+            problem, now = exc.problem.splitlines()[0], self.clock()
+            delay = state.start_failed(now, problem) - now
             self._save(component, state)
-            self.report(f"{component.name}: restart failed ({exc.problem.splitlines()[0]}); next try in {delay:.1f}s")
+            self.report(f"{component.name}: restart failed ({problem}); next try in {delay:.1f}s")
             return
-        state.started(self.clock())
-        record = component.process.record()
-        self._pids[component.name] = record.pid if record else None
+        now = self.clock()
+        state.started(now)
+        self._pids[component.name] = _pid_of(component)
         self._save(component, state)
-        self.report(f"{component.name}: restarted in {self.clock() - started:.1f}s "
+        self.report(f"{component.name}: restarted in {now - started:.1f}s "
                     f"(restart {state.restarts}; it had {state.last_exit})")
 
     def _save(self, component, state: RestartState) -> None:

@@ -69,7 +69,6 @@ class ReplayServer(ExchangeEndpoint):
                          ping_timeout_s=ping_timeout_s, weight_limit_per_minute=weight_limit_per_minute,
                          ssl_context=resolve_tls(ssl_context, certfile, keyfile))
         self.speed = speed
-        self.rate_hz = 0.0  # for status lines shared with the simulator
         self.streams = frozenset(self.header.streams)
         self.finished = False
         self.frames_sent = 0
