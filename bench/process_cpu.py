@@ -1,4 +1,5 @@
-"""CPU and memory of a running process, from /proc (Linux), for per-process figures."""
+"""CPU of running processes, from /proc (Linux), for per-process figures (memory:
+`quantcore_platform.services.process.rss_mib`)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,3 @@ def tree_cpu_seconds(pid: int) -> dict[int, float]:
             pass
     return seconds
 
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0

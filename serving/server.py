@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 
 import grpc
@@ -41,7 +42,6 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),  # accept the client's keepalives
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.so_reuseport", 0),  # a port already taken is an error, not a second listener
 ]
 
 
@@ -61,10 +61,16 @@ def server_credentials(serve: ServeSettings) -> grpc.ServerCredentials | None:
 
 
 class MarketDataServer:
-    def __init__(self, serve: ServeSettings, market: MarketSettings, redis: RedisSettings) -> None:
+    """`worker`: this process's index among `serve.processes` servers sharing the port
+    (SO_REUSEPORT, see `serving.runner`); None for a server alone on its port, for which a
+    port already taken is an error rather than a second listener."""
+
+    def __init__(self, serve: ServeSettings, market: MarketSettings, redis: RedisSettings,
+                 worker: int | None = None) -> None:
         self.serve = serve
         self.market = market
         self.redis = redis
+        self.worker = worker
         self.metrics = ServeMetrics()
         self.hub = Hub(market.symbols, queue_size=serve.client_queue_size,
                        max_lag_s=serve.client_max_lag_s, max_streams=serve.max_streams,
@@ -75,9 +81,9 @@ class MarketDataServer:
         self._tasks: list[asyncio.Task] = []
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "MarketDataServer":
+    def from_settings(cls, settings: Settings, worker: int | None = None) -> "MarketDataServer":
         """The server these settings describe (it takes their serve, market and redis sections)."""
-        return cls(settings.serve, settings.market, settings.redis)
+        return cls(settings.serve, settings.market, settings.redis, worker)
 
     @property
     def address(self) -> str:
@@ -88,10 +94,10 @@ class MarketDataServer:
 
     @property
     def instance(self) -> str:
-        return self.address
+        return self.address if self.worker is None else f"{self.address}#{self.worker}"
 
     def counters(self) -> dict:
-        return self.metrics.snapshot()
+        return {"pid": os.getpid(), **self.metrics.snapshot()}
 
     def failure(self) -> str | None:
         """A background task that ended on its own (the feed retries forever, so this is a bug)."""
@@ -103,7 +109,8 @@ class MarketDataServer:
     def _build(self) -> grpc.aio.Server:
         token = self.serve.token_value
         interceptors = [BearerTokenInterceptor(token)] if token else []
-        server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+        shared = [("grpc.so_reuseport", 0 if self.worker is None else 1)]
+        server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS + shared)
         server.add_generic_rpc_handlers((MarketDataService(self.hub).generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -163,17 +170,18 @@ class MarketDataServer:
         await self.stop()
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, worker: int | None = None) -> None:
     """Run until SIGINT or SIGTERM, then drain and shut down (the platform's lifecycle:
     signals, heartbeat with the serving counters, failure polling)."""
-    await run_service_async(MarketDataServer.from_settings(settings), Heartbeat(settings.redis, settings.heartbeat))
+    server = MarketDataServer.from_settings(settings, worker)
+    await run_service_async(server, Heartbeat(settings.redis, settings.heartbeat))
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, worker: int | None = None) -> None:
     """`serve` on uvloop where it is installed: ~15% less CPU per message written by grpc.aio."""
     try:
         import uvloop
     except ImportError:  # (not built for every platform)
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, worker))
     else:
-        uvloop.run(serve(settings))
+        uvloop.run(serve(settings, worker))

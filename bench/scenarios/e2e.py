@@ -18,6 +18,7 @@ from bench.harness import BenchContext, percentiles
 from bench.process_cpu import tree_cpu_seconds
 from quantcore.wire import market_data_pb2
 from quantcore.settings import ServeSettings
+from quantcore_platform.services.process import ManagedProcess
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore_platform.services.simulator_service import SimulatorService
 from quantcore_platform.streams.catalog import Stream, stream_launch
@@ -64,7 +65,9 @@ def run(ctx: BenchContext) -> dict:
         simulator = SimulatorService.from_settings(settings)
         simulator.start()
         stack.callback(simulator.stop)
-        pids = {"simulator": simulator.process.running().pid}
+        pids = {"simulator": simulator.process.running().pid,
+                **{name: ManagedProcess(name, settings.paths.run_dir, settings.paths.logs_dir).running().pid
+                   for name in SERVICES}}  # the harness started them under this home
         for stream in (Stream.serve, Stream.compute, Stream.ingest):
             process = StreamProcess(stream_launch(stream, {}, settings), on_line=lambda line: None)
             pids[stream.value] = process.start()

@@ -39,7 +39,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.harness import percentiles
-from bench.process_cpu import cpu_seconds, rss_mib
+from bench.process_cpu import cpu_seconds
+from quantcore_platform.services.process import rss_mib
 from quantcore.wire import MarketUpdate, market_data_pb2
 from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.services.process import free_port
@@ -328,7 +329,7 @@ def measure_round(settings: Settings, subscribers: int, duration_s: float, *, pa
         for _, conn in workers:
             conn.send(("finish", expected, settle_s))
         results = [_receive(conn, settle_s + 60) for _, conn in workers]
-        server_rss = rss_mib(process.pid)
+        server_rss = rss_mib([process.pid])
     finally:
         stop_server(process)
         for worker, _ in workers:

@@ -321,6 +321,13 @@ class ServeSettings(Section):
                                       description="On SIGINT/SIGTERM: time for streams to drain.")
     redis_backoff_max_s: float = setting(2.0, env="SERVE_REDIS_BACKOFF_MAX_S", gt=0,
                                          description="Cap of the Redis reconnect backoff (serve).")
+    processes: int = setting(2, env="SERVE_PROCESSES", ge=1, le=16,
+                             description="gRPC server processes sharing the port (SO_REUSEPORT): when one dies, "
+                                         "its clients reconnect to another.")
+    restart_backoff_s: float = setting(0.5, env="SERVE_RESTART_BACKOFF_S", gt=0,
+                                       description="First delay before a dead server process is restarted.")
+    restart_backoff_max_s: float = setting(30.0, env="SERVE_RESTART_BACKOFF_MAX_S", gt=0,
+                                           description="Cap of that delay for a process that keeps dying.")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServeSettings:

@@ -16,10 +16,16 @@ from quantcore.errors import PlatformError
 def serve(ctx: typer.Context,
           host: str = typer.Option(None, help="Listen address (default: grpc_host, loopback)."),
           port: int = typer.Option(None, help="Listen port (default: grpc_port, 50051).")) -> None:
-    """Run the gRPC market-data server until SIGINT/SIGTERM (then drain and stop)."""
+    """Run the gRPC market-data server until SIGINT/SIGTERM (then drain and stop): serve_processes
+    servers sharing the port (2 by default; 1 runs it in this process)."""
+    settings = settings_of(ctx).override(grpc_host=host, grpc_port=port).validate("serve")
+    if settings.serve.processes > 1:
+        from serving.runner import run_server_processes
+
+        raise typer.Exit(run_server_processes(settings))
     from serving.server import run_server
 
-    run_server(settings_of(ctx).override(grpc_host=host, grpc_port=port).validate("serve"))
+    run_server(settings)
 
 
 @app.command()
