@@ -6,7 +6,8 @@ an ingest shard, the shard runner, compute, serve): it
 
 1. dies with its parent (Linux parent-death signal), so no process of ours outlives the
    supervisor that started it;
-2. starts the service;
+2. starts the service (an async `start` that waits, such as a standby waiting for its turn,
+   is cancelled by a signal or `stop`, and the service is stopped without running);
 3. turns SIGINT/SIGTERM (main thread only) or the caller's `stop` event into a graceful stop;
 4. reports a heartbeat with the service's counters to Redis every `interval_s` (best effort:
    a Redis outage never stops the service);
@@ -18,6 +19,7 @@ an ingest shard, the shard runner, compute, serve): it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import inspect
 import signal
@@ -84,6 +86,20 @@ async def _call(method, *args):
     return await result if inspect.isawaitable(result) else result
 
 
+async def _start(service: Service, stopping: asyncio.Event, stop: threading.Event | None, poll_s: float) -> bool:
+    """Start `service`; False if a signal or `stop` came first (the start is cancelled)."""
+    starting = asyncio.ensure_future(_call(service.start))
+    while not starting.done():
+        if stopping.is_set() or (stop is not None and stop.is_set()):
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return False
+        await asyncio.wait({starting}, timeout=min(poll_s, 0.2))
+    starting.result()  # start's own exception, if any
+    return True
+
+
 def run_service(service: Service, heartbeat: Heartbeat | None = None, stop: threading.Event | None = None,
                 poll_s: float = 0.5) -> None:
     """Run `service` until a signal, `stop`, or its failure (see the module doc). Blocks;
@@ -103,7 +119,10 @@ async def run_service_async(service: Service, heartbeat: Heartbeat | None = None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-    await _call(service.start)
+    if not await _start(service, stopping, stop, poll_s):
+        log.info("stopped before it started")
+        await _call(service.stop)
+        return
     reporter = _reporter(service, heartbeat)
     problem = None
     try:

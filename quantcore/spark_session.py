@@ -99,6 +99,12 @@ def build_spark_session(settings: SparkSettings, paths: PathsSettings, app_name:
     return spark
 
 
+def driver_jvm_pid(spark: SparkSession) -> int | None:
+    """The pid of the JVM pyspark launched for this driver (None when it did not launch one)."""
+    process = getattr(spark.sparkContext._gateway, "proc", None)  # spark-submit execs java: same pid
+    return process.pid if process is not None else None
+
+
 @contextmanager
 def _jvm_dies_with_this_process() -> Iterator[None]:
     """While the session starts, make the driver JVM that pyspark launches ask the kernel for

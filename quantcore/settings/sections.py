@@ -303,6 +303,13 @@ class ComputeSettings(Section):
                                          description="Real-time trigger: checkpoint interval.")
     relay_topic: str = setting("qc.signals.relay.v1", env="COMPUTE_RELAY_TOPIC",
                                description="Real-time mode: computed rows on their way from Spark to Redis.")
+    standby: bool = setting(True, env="COMPUTE_STANDBY",
+                            description="Run a second, prepared compute process that takes over the query the "
+                                        "moment the first dies (costs a second Spark driver's memory).")
+    restart_backoff_s: float = setting(0.5, env="COMPUTE_RESTART_BACKOFF_S", gt=0,
+                                       description="First delay before a dead compute process is restarted.")
+    restart_backoff_max_s: float = setting(30.0, env="COMPUTE_RESTART_BACKOFF_MAX_S", gt=0,
+                                           description="Cap of that delay for a process that keeps dying.")
 
 
 class ServeSettings(Section):

@@ -16,11 +16,17 @@ def compute(ctx: typer.Context,
                                                 help="Without a checkpoint, start at the earliest offsets (default: latest)."),
             interval_ms: int = typer.Option(None, "--interval-ms", help="Micro-batch trigger interval (0 = back to back)."),
             master: str = typer.Option(None, help="Spark master (default: spark_master).")) -> None:
-    """Compute signals from the book topic into Redis until Ctrl-C / SIGTERM."""
-    from streaming.spark.compute_job import run_compute
-
+    """Compute signals from the book topic into Redis until Ctrl-C / SIGTERM: with
+    compute_standby (the default) as two processes, one running the query, one ready to take over."""
     settings = settings_of(ctx).override(trigger_interval_ms=interval_ms, spark_master=master)
     settings.validate("compute", "spark")  # a bad option fails here, naming the setting
     mode = trigger or settings.compute.trigger_mode
-    say(f"compute: {settings.kafka.book_topic} -> Redis {settings.redis.address} ({mode.value} trigger)")
+    say(f"compute: {settings.kafka.book_topic} -> Redis {settings.redis.address} ({mode.value} trigger"
+        f"{', with a standby' if settings.compute.standby else ''})")
+    if settings.compute.standby:
+        from streaming.spark.compute_group import run_compute_processes
+
+        raise typer.Exit(run_compute_processes(settings, mode, from_beginning))
+    from streaming.spark.compute_job import run_compute
+
     raise typer.Exit(run_compute(settings, mode, from_beginning))

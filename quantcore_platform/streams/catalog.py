@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from quantcore.settings import Settings
+from streaming.spark.compute_group import COMPUTE_SECTIONS
 
 
 class Stream(str, Enum):
@@ -33,7 +34,7 @@ class Stream(str, Enum):
 
 STREAM_SECTIONS: dict[Stream, tuple[str, ...]] = {
     Stream.ingest: ("kafka", "redis", "market", "ingest", "simulator", "heartbeat", "paths"),
-    Stream.compute: ("kafka", "redis", "spark", "compute", "signals", "heartbeat", "paths", "market"),
+    Stream.compute: COMPUTE_SECTIONS,
     Stream.serve: ("serve", "redis", "market", "heartbeat"),
 }
 

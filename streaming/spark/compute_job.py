@@ -24,17 +24,23 @@ keeps the ordinary long poll (a short one would keep 30 consumers polling the br
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from quantcore.errors import PlatformError
+from quantcore.exclusive_lock import ExclusiveLock
 from quantcore.lifecycle import Heartbeat, run_service
 from quantcore.log import get_logger
 from quantcore.settings import (
@@ -51,10 +57,12 @@ from streaming.spark.compute_rows import computed_books
 from streaming.spark.query_progress import progress_counters, progress_dict
 from streaming.spark.realtime_relay import RealtimeRelay, ensure_relay_topic, relay_group, relay_records
 from streaming.spark.redis_writer import STATS_SCHEMA, ArrowPartitionWriter, WriteStats
-from quantcore.spark_session import build_spark_session, local_threads
+from quantcore.spark_session import build_spark_session, driver_jvm_pid, local_threads
 
 HEARTBEAT_COMPONENT = "compute"
 HEARTBEAT_INSTANCE = "0"
+STANDBY_POLL_S = 0.1  # how soon a standby notices the lock is free
+PREVIOUS_JVM_GRACE_S = 10.0  # a dead driver's JVM gets this long to exit before it is killed
 RELAY_LINGER_MS = 1  # a record waits at most 1 ms for company: fewer produce requests under load
 
 log = get_logger("compute")
@@ -128,6 +136,40 @@ class ComputeStream:
 def start_compute(spark: SparkSession, settings: Settings, trigger: TriggerMode | None = None,
                   from_beginning: bool = False) -> ComputeStream:
     """Start the compute query on `spark`; returns at once (the query runs in Spark)."""
+    return prepare_compute(spark, settings, trigger, from_beginning).start()
+
+
+@dataclass
+class PreparedQuery:
+    """A compute query with everything but its start done (see `prepare_compute`)."""
+
+    name: str
+    mode: TriggerMode
+    checkpoint: str
+    writer: DataStreamWriter
+    kafka: KafkaSettings
+    redis: RedisSettings
+    relay_topic: str | None = None  # real-time mode: the computed rows go through it to Redis
+    batch_stats: WriteStats = field(default_factory=WriteStats)  # micro-batch mode: the writes, summed
+
+    def start(self) -> ComputeStream:
+        log.info("starting compute query", query=self.name, topic=self.kafka.book_topic, checkpoint=self.checkpoint)
+        if self.relay_topic is None:
+            return ComputeStream(self.writer.start(), self.mode, batch_stats=self.batch_stats)
+        group = relay_group(self.name, self.relay_topic)
+        relay = RealtimeRelay(self.kafka, self.redis, self.relay_topic, group).start()
+        try:
+            query = self.writer.start()
+        except Exception:
+            relay.stop()
+            raise
+        return ComputeStream(query, self.mode, relay=relay)
+
+
+def prepare_compute(spark: SparkSession, settings: Settings, trigger: TriggerMode | None = None,
+                    from_beginning: bool = False) -> PreparedQuery:
+    """Everything up to starting the query: the plan, the writer, the relay topic. On a cold
+    JVM the plan alone takes ~10 s (warm: 2 s), so a standby prepares, then waits its turn."""
     kafka, compute = settings.kafka, settings.compute
     mode = TriggerMode(trigger or compute.trigger_mode)
     name = query_name(mode)
@@ -136,15 +178,16 @@ def start_compute(spark: SparkSession, settings: Settings, trigger: TriggerMode 
     checkpoint = checkpoint_location(settings.paths, name)
     writer = (computed if mode is TriggerMode.microbatch else relay_records(computed)).writeStream \
         .queryName(name).option("checkpointLocation", checkpoint)
-    log.info("starting compute query", query=name, topic=kafka.book_topic, checkpoint=checkpoint)
+    prepared = PreparedQuery(name, mode, checkpoint, writer, kafka, settings.redis)
     if mode is TriggerMode.microbatch:
-        return _start_microbatch(spark, kafka, settings.redis, compute, writer, mode)
-    return _start_realtime(spark, kafka, settings.redis, compute, writer, mode, name, partitions)
+        prepared.writer = _microbatch_writer(spark, kafka, settings.redis, compute, writer, prepared.batch_stats)
+    else:
+        prepared.writer, prepared.relay_topic = _realtime_writer(spark, kafka, compute, writer, partitions)
+    return prepared
 
 
-def _start_microbatch(spark: SparkSession, kafka: KafkaSettings, redis: RedisSettings, compute: ComputeSettings,
-                      writer, mode: TriggerMode) -> ComputeStream:
-    totals = WriteStats()
+def _microbatch_writer(spark: SparkSession, kafka: KafkaSettings, redis: RedisSettings, compute: ComputeSettings,
+                       writer: DataStreamWriter, totals: WriteStats) -> DataStreamWriter:
     partition_writer = ArrowPartitionWriter(redis, kafka)  # pickled to the executors: sections only
     tasks = compute.writer_tasks or spark.sparkContext.defaultParallelism
 
@@ -158,13 +201,11 @@ def _start_microbatch(spark: SparkSession, kafka: KafkaSettings, redis: RedisSet
         # (write-if-newer), so replaying the uncommitted tail after a crash is harmless.
         writer = writer.option("asyncProgressTrackingEnabled", "true") \
             .option("_asyncProgressTrackingOverrideSinkSupportCheck", "true")
-    query = writer.foreachBatch(write_batch) \
-        .trigger(processingTime=f"{compute.trigger_interval_ms} milliseconds").start()
-    return ComputeStream(query, mode, batch_stats=totals)
+    return writer.foreachBatch(write_batch).trigger(processingTime=f"{compute.trigger_interval_ms} milliseconds")
 
 
-def _start_realtime(spark: SparkSession, kafka: KafkaSettings, redis: RedisSettings, compute: ComputeSettings,
-                    writer, mode: TriggerMode, name: str, partitions: int) -> ComputeStream:
+def _realtime_writer(spark: SparkSession, kafka: KafkaSettings, compute: ComputeSettings, writer: DataStreamWriter,
+                     partitions: int) -> tuple[DataStreamWriter, str]:
     slots = local_threads(spark.sparkContext.master)
     if slots is not None and slots < partitions:
         raise PlatformError(
@@ -173,15 +214,10 @@ def _start_realtime(spark: SparkSession, kafka: KafkaSettings, redis: RedisSetti
             "or use --trigger microbatch")
     relay_topic = ensure_relay_topic(kafka, compute)
     spark.conf.set("spark.sql.streaming.realTimeMode.minBatchDuration", "1000")
-    relay = RealtimeRelay(kafka, redis, relay_topic, relay_group(name)).start()
-    try:
-        query = (writer.format("kafka").options(**kafka.spark_options())
-                 .option("topic", relay_topic).option("kafka.linger.ms", str(RELAY_LINGER_MS))
-                 .outputMode("update").trigger(realTime=f"{compute.realtime_checkpoint_s} seconds").start())
-    except Exception:
-        relay.stop()
-        raise
-    return ComputeStream(query, mode, relay=relay)
+    writer = (writer.format("kafka").options(**kafka.spark_options())
+              .option("topic", relay_topic).option("kafka.linger.ms", str(RELAY_LINGER_MS))
+              .outputMode("update").trigger(realTime=f"{compute.realtime_checkpoint_s} seconds"))
+    return writer, relay_topic
 
 
 def _topic_partitions(kafka: KafkaSettings, wait_s: float = 10.0) -> int:
@@ -209,40 +245,86 @@ def task_slots_needed(settings: Settings, mode: TriggerMode) -> int | None:
 
 class ComputeProcess:
     """The compute stream as a service of the platform's lifecycle (quantcore.lifecycle):
-    `start` starts the query, `failure` is the query's or the relay's death."""
+    `start` prepares the query, waits for the query's lock, then starts it; `failure` is the
+    query's or the relay's death.
+
+    The lock (an flock under the run directory) makes one process the query's only writer
+    of its checkpoint. A second process (`compute.standby`, see `quantcore_platform` /
+    `stream compute`) prepares its session and plan and waits on the lock: the kernel frees
+    it the moment the active process dies, kill -9 included, and the standby starts the query
+    from the checkpoint at once, without the ~15 s of JVM and plan a restart costs."""
 
     component, instance = HEARTBEAT_COMPONENT, HEARTBEAT_INSTANCE
 
-    def __init__(self, start: Callable[[], ComputeStream]) -> None:
-        self._start = start
+    def __init__(self, prepare: Callable[[], PreparedQuery], lock: ExclusiveLock, jvm_pid: int | None = None) -> None:
+        self._prepare = prepare
+        self._lock = lock
+        self._owner = f"{os.getpid()} {jvm_pid or 0}"  # the lock file: this process and its driver JVM
         self.stream: ComputeStream | None = None
 
-    def start(self) -> None:
-        self.stream = self._start()
+    async def start(self) -> None:
+        prepared = self._prepare()
+        if not self._lock.try_acquire(self._owner):
+            log.info("standing by: another process runs the query", lock=str(self._lock.path))
+            while not self._lock.try_acquire(self._owner):
+                await asyncio.sleep(STANDBY_POLL_S)
+            log.info("taking over the query", lock=str(self._lock.path))
+        await _previous_driver_gone(self._lock.previous_owner)
+        self.stream = prepared.start()
 
     def counters(self) -> dict[str, Any]:
-        return self.stream.counters() if self.stream is not None else {}
+        return {"pid": os.getpid(), **(self.stream.counters() if self.stream is not None else {})}
 
     def failure(self) -> str | None:
         problem = self.stream.failure() if self.stream is not None else None
         return f"the compute stream failed: {problem}" if problem else None
 
     def stop(self) -> None:
-        if self.stream is not None:
-            log.info("stopping compute query", **self.stream.write_stats())
-            self.stream.stop()
+        try:
+            if self.stream is not None:
+                log.info("stopping compute query", **self.stream.write_stats())
+                self.stream.stop()
+        finally:
+            self._lock.release()  # after the query stopped: a standby must not start beside it
+
+
+async def _previous_driver_gone(previous_owner: str) -> None:
+    """The lock dies with the Python process; its JVM follows a moment later (parent-death
+    signal) and may still be writing the checkpoint. Wait for it (it is ours: kill it when it
+    lingers), so two queries never write one checkpoint."""
+    fields = previous_owner.split()
+    jvm = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else 0
+    deadline = time.monotonic() + PREVIOUS_JVM_GRACE_S
+    while jvm and _is_java(jvm):
+        if time.monotonic() > deadline:
+            log.warning("the previous driver's JVM lingers; killing it", pid=jvm)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(jvm, signal.SIGKILL)
+        await asyncio.sleep(0.05)
+
+
+def _is_java(pid: int) -> bool:
+    try:
+        return b"java" in Path(f"/proc/{pid}/cmdline").read_bytes()  # not a reused pid
+    except OSError:
+        return False
+
+
+def query_lock(settings: Settings, mode: TriggerMode) -> ExclusiveLock:
+    return ExclusiveLock(settings.paths.run_dir / f"{query_name(mode)}.lock")
 
 
 def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beginning: bool = False,
                 stop: threading.Event | None = None) -> int:
     """The compute process: runs until SIGINT/SIGTERM (or `stop`), then stops the query
     and returns 0. Raises ServiceFailed (a PlatformError) if the query fails; the stream
-    resumes from its checkpoint on restart."""
+    resumes from its checkpoint on restart. Stands by while another process holds the query."""
     mode = TriggerMode(trigger or settings.compute.trigger_mode)
     spark = build_spark_session(settings.spark, settings.paths, "quantcore-compute",
                                 task_slots=task_slots_needed(settings, mode))
     try:
-        process = ComputeProcess(lambda: start_compute(spark, settings, mode, from_beginning))
+        process = ComputeProcess(lambda: prepare_compute(spark, settings, mode, from_beginning),
+                                 query_lock(settings, mode), driver_jvm_pid(spark))
         run_service(process, Heartbeat(settings.redis, settings.heartbeat), stop, poll_s=1.0)
         return 0
     finally:

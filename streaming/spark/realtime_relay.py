@@ -154,6 +154,11 @@ class RealtimeRelay:
         config = {
             **self.kafka.client_config(),
             "group.id": self.group_id,
+            # Static membership (KIP-345): a relay restarted after a kill -9 takes over the dead
+            # one's partitions at once. As a dynamic member it waited for the dead member's
+            # session to time out (45 s) before the rebalance gave it any partition: that wait
+            # was the whole of the compute stream's 45 s heal time.
+            "group.instance.id": f"{self.group_id}-relay",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
             "enable.auto.offset.store": False,  # stored after a successful write only
@@ -222,5 +227,8 @@ def _next_offsets(records: list) -> list:
     return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()]
 
 
-def relay_group(query_name: str) -> str:
-    return f"quantcore-{query_name}-relay"
+def relay_group(query_name: str, relay_topic: str) -> str:
+    """One consumer group per query and relay topic: its static member id (below) then names
+    one relay only. Shared across topics, a closed static member of another topic's relay
+    stays in the group until its session times out, and holds up this relay's assignment."""
+    return f"quantcore-{query_name}-{relay_topic}"

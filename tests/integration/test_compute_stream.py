@@ -26,7 +26,7 @@ from quantcore.settings import KafkaSettings, Settings, TriggerMode
 from quantcore.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
 from quantcore_platform.streams.catalog import Stream
 from streaming.spark import book_validation
-from streaming.spark.compute_job import ComputeStream, start_compute
+from streaming.spark.compute_job import ComputeStream, query_lock, start_compute
 from tests.support.books import TEST_SEED, book_record, produce_books, random_book
 
 pytestmark = pytest.mark.slow
@@ -307,3 +307,52 @@ def test_cli_realtime_trigger_heartbeat_and_graceful_stop(kafka, redis_conn, fre
     first = {r.symbol: r for r in records if r.update_id == 1}
     for symbol in SYMBOLS:
         assert_hash_matches(redis_conn, latest[symbol], first[symbol], settings.signals.obi_lambda)
+
+
+def test_the_standby_takes_over_when_the_active_driver_is_killed(kafka, redis_conn, fresh_topic, tmp_path,
+                                                                 published):
+    """`stream compute` with its standby (the default): kill -9 of the process running the
+    query, and the waiting one (its session and plan ready) runs it from the checkpoint; the
+    group restarts the dead one. No symbol goes backwards; the new records get computed."""
+    settings = compute_settings(kafka, fresh_topic, tmp_path, spark_driver_memory="1g", heartbeat_interval_s=0.5)
+    symbols = [f"T{i:02d}USDT" for i in range(8)]  # Redis is shared: other tests' ids must not shadow ours
+    rng = random.Random(11)
+    book = {(s, uid): random_book(rng, s, uid) for uid in (1, 2, 3) for s in symbols}
+    produce_books(settings.kafka, fresh_topic, [book[(s, 1)] for s in symbols])
+    env = settings.child_env(*Stream.compute.sections)
+    command = [sys.executable, "-m", "quantcore_platform.cli", "stream", "compute", "--trigger", "realtime",
+               "--from-beginning"]
+    log_path = tmp_path / "compute.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    lock = query_lock(settings, TriggerMode.realtime).path
+    try:
+        alive = {"alive": lambda: process.poll() is None, "on_timeout": lambda: log_path.read_text()[-3000:]}
+        wait_until(all_at(redis_conn, {s: 1 for s in symbols}), 180, "update 1 from the active driver",
+                   interval=POLL_S, **alive)
+        wait_until(lambda: "standing by" in log_path.read_text(), 180, "the standby prepared", interval=POLL_S, **alive)
+        runner = read_heartbeats(redis_conn, "compute-runner")["compute-runner:runner"]
+        active = int(lock.read_text().split()[0])
+        (standby,) = {runner["compute-a_pid"], runner["compute-b_pid"]} - {active}
+
+        os.kill(active, signal.SIGKILL)
+        produce_books(settings.kafka, fresh_topic, [book[(s, 2)] for s in symbols])
+        wait_until(all_at(redis_conn, {s: 2 for s in symbols}), 60, "update 2 after the kill", interval=POLL_S,
+                   **alive)
+        assert int(lock.read_text().split()[0]) == standby, "the prepared standby took over, not a new process"
+        assert "taking over the query" in log_path.read_text()
+        wait_until(lambda: (beat := read_heartbeats(redis_conn, "compute-runner")["compute-runner:runner"])
+                   and beat["restarts"] == 1 and active not in (beat["compute-a_pid"], beat["compute-b_pid"]),
+                   30, "the killed worker restarted", interval=POLL_S)
+        produce_books(settings.kafka, fresh_topic, [book[(s, 3)] for s in symbols])
+        wait_until(all_at(redis_conn, {s: 3 for s in symbols}), 60, "update 3", interval=POLL_S, **alive)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(90)
+        log.close()
+    assert code == 0, log_path.read_text()[-3000:]
+    for symbol in symbols:
+        assert_hash_matches(redis_conn, book[(symbol, 3)], book[(symbol, 2)], settings.signals.obi_lambda)
+    for symbol, ids in published.ids_by_symbol().items():
+        assert ids == sorted(ids), f"{symbol} went backwards: {ids}"
