@@ -15,9 +15,12 @@ locals {
 
   # The platform's non-secret settings, as every container receives them.
   platform_env = {
-    QUANTCORE_SOURCE                  = "binance"
-    QUANTCORE_SYMBOLS                 = join(",", var.symbols)
-    QUANTCORE_SHARDS                  = tostring(var.shard_count)
+    QUANTCORE_SOURCE  = "binance"
+    QUANTCORE_SYMBOLS = join(",", var.symbols)
+    QUANTCORE_SHARDS  = tostring(var.shard_count)
+    # A/B ingest arbitrates with lock files on one host; each ECS task has its own, so twins
+    # there would both publish. One reader per group until a distributed lease exists.
+    QUANTCORE_INGEST_TWIN             = "false"
     QUANTCORE_PARTITIONS              = tostring(var.partitions)
     QUANTCORE_BOOK_TOPIC              = var.book_topic
     QUANTCORE_DEAD_LETTER_TOPIC       = var.dead_letter_topic

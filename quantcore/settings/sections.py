@@ -260,6 +260,11 @@ class IngestSettings(Section):
                                       description="Bounded local Kafka producer queue.")
     linger_ms: float = setting(5.0, env="INGEST_LINGER_MS", ge=0, le=1000, description="Producer batching delay.")
     compression: str = setting("lz4", env="INGEST_COMPRESSION", pattern="^(none|gzip|snappy|lz4|zstd)$")
+    twin: bool = setting(True, env="INGEST_TWIN",
+                         description="A/B feeds: every symbol group is read by two shards (needs 2 or more); "
+                                     "the one holding the group's lease publishes, the other takes over with no gap.")
+    twin_buffer_s: float = setting(30.0, env="INGEST_TWIN_BUFFER_S", gt=0, le=600,
+                                   description="A/B feeds: how long the standby keeps its records.")
     restart_backoff_s: float = setting(1.0, env="INGEST_RESTART_BACKOFF_S", gt=0,
                                        description="Shard runner: first restart delay of a crashed shard.")
     restart_backoff_max_s: float = setting(30.0, env="INGEST_RESTART_BACKOFF_MAX_S", gt=0,

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 @dataclass
 class IngestCounters:
     frames: int = 0  # WebSocket frames received
-    records: int = 0  # book records handed to Kafka
+    books: int = 0  # book records made (published, or kept by an A/B standby)
+    records: int = 0  # book records handed to Kafka (counted by the arbiter)
     resyncs: int = 0  # local books dropped and rebuilt (gap or crossed)
     crossed: int = 0  # of which: crossed books
     dead_letters: int = 0  # frames/snapshots sent to the dead-letter topic
@@ -21,7 +22,12 @@ class IngestCounters:
     snapshots: int = 0  # REST snapshots loaded
     snapshot_retries: int = 0  # snapshot requests that failed or were too old
     queue_full: int = 0  # times the bounded producer queue pushed back
-    last_record_monotonic: float = field(default=0.0, repr=False)
+    groups_held: int = 0  # A/B: symbol groups this shard publishes (it holds their lease)
+    leases_taken: int = 0  # A/B: group leases taken (at the start too, and from a twin that died)
+    takeover_published: int = 0  # records published from what was kept, at those takeovers
+    takeover_gaps: int = 0  # symbols whose kept records did not reach back to Kafka's last
+    standby_dead_letters: int = 0  # dead letters of a group another shard publishes (not sent)
+    last_record_monotonic: float = field(default=0.0, repr=False)  # the last book made (published or kept)
 
     def as_report(self) -> dict[str, int | float]:
         """The heartbeat payload: counters plus pid and the age of the last record."""

@@ -24,7 +24,11 @@ DIFF, PARTIAL_MODE = "diff", "partial"
 
 
 class Sink(Protocol):
-    def publish(self, symbol: str, value: bytes) -> None: ...
+    """Where the records go. The ids and the receive time are for the A/B arbitration
+    (streaming.ingest.arbitration); a sink that only stores records ignores them."""
+
+    def publish(self, symbol: str, value: bytes, update_id: int, first_update_id: int,
+                received_us: int) -> None: ...
     def dead_letter(self, symbol: str, value: bytes) -> None: ...
 
 
@@ -55,6 +59,11 @@ class ShardPipeline:
     def streams(self) -> list[str]:
         return list(self._routes)
 
+    def synced(self, symbols) -> bool:
+        """Whether every one of `symbols` has a book to publish from (diff mode: loaded from a
+        snapshot and in sequence; partial mode: always, each frame is a whole book)."""
+        return all(self.books[s].synced for s in symbols) if self.mode == DIFF else True
+
     # --- frames --------------------------------------------------------------------------
     def on_frame(self, raw: str | bytes, received_us: int) -> None:
         self.counters.frames += 1
@@ -81,7 +90,7 @@ class ShardPipeline:
             self.counters.stale += 1
             return
         depth = self.depth
-        self._publish(symbol, snapshot.last_update_id, book_record(
+        self._publish(symbol, snapshot.last_update_id, 0, received_us, book_record(
             symbol=symbol, update_id=snapshot.last_update_id, first_update_id=0, event_time_us=0,
             ingest_time_us=received_us, bids=snapshot.bids[:depth], asks=snapshot.asks[:depth],
             mode=PARTIAL, shard_id=self.shard_id, provenance=self.provenance))
@@ -118,7 +127,7 @@ class ShardPipeline:
             if event.last_id <= self._last_emitted[symbol]:  # a snapshot older than our last record
                 self.counters.stale += 1
                 return
-            self._publish(symbol, event.last_id, book_record(
+            self._publish(symbol, event.last_id, event.first_id, event.received_us, book_record(
                 symbol=symbol, update_id=event.last_id, first_update_id=event.first_id,
                 event_time_us=event.event_time_ms * 1000, ingest_time_us=event.received_us,
                 bids=outcome.bids, asks=outcome.asks, mode=LOCAL_BOOK, shard_id=self.shard_id,
@@ -141,11 +150,11 @@ class ShardPipeline:
             self._request_snapshot(symbol)
 
     # --- output -------------------------------------------------------------------------------
-    def _publish(self, symbol: str, update_id: int, value: bytes) -> None:
+    def _publish(self, symbol: str, update_id: int, first_update_id: int, received_us: int, value: bytes) -> None:
         self._last_emitted[symbol] = update_id
-        self._sink.publish(symbol, value)
+        self._sink.publish(symbol, value, update_id, first_update_id, received_us)
         counters = self.counters
-        counters.records += 1
+        counters.books += 1
         counters.last_record_monotonic = time.monotonic()
 
     def _dead_letter(self, reason: str, raw: str | bytes, symbol: str) -> None:

@@ -15,7 +15,7 @@ from quantcore.lifecycle import Heartbeat
 from quantcore.settings import Settings
 from quantcore.worker_group import WorkerGroup
 
-SHARD_SECTIONS = ("kafka", "redis", "market", "ingest", "simulator", "heartbeat")  # what a shard reads
+SHARD_SECTIONS = ("paths", "kafka", "redis", "market", "ingest", "simulator", "heartbeat")  # what a shard reads
 
 
 def shard_command(shard_id: int, shards: int) -> list[str]:

@@ -3,7 +3,9 @@
 `run_shard` is what `python -m streaming.ingest.shard --shard-id i --shards n` (the shard
 runner's child, configured by QUANTCORE_* variables) and `quantcore stream ingest
 --shard-id i` run, and what tests run in a thread: WebSocket connections ->
-`ShardPipeline` -> `KafkaSink`, REST snapshots in diff mode. The shard is a service run by
+`ShardPipeline` -> `FeedArbiter` -> `KafkaSink`, REST snapshots in diff mode. With A/B
+feeds (`ingest.twin`, the default with 2+ shards) the shard reads its own symbol group and
+its neighbour's, and publishes those whose lease it holds (streaming.ingest.arbitration). The shard is a service run by
 the platform's one lifecycle (`quantcore.lifecycle.run_service`: signals, heartbeat with the
 counters in Redis, failure polling, graceful stop that flushes Kafka).
 """
@@ -22,13 +24,16 @@ from quantcore.errors import PlatformError
 from quantcore.lifecycle import Heartbeat, run_service
 from quantcore.log import get_logger
 from quantcore.settings import BookModeSetting, ConfigError, Settings, Source, load_settings
+from streaming.ingest.arbitration import FeedArbiter
 from streaming.ingest.connection import ConnectionSet
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import exchange_urls, plan_connections
+from streaming.ingest.kafka_tail import last_update_ids
+from streaming.ingest.leases import GroupLeases, group_lock
 from streaming.ingest.pipeline import DIFF, ShardPipeline
 from streaming.ingest.producer import KafkaSink
 from streaming.ingest.records import Provenance
-from streaming.ingest.sharding import shard_symbols
+from streaming.ingest.sharding import shard_groups, shard_symbols
 from streaming.ingest.snapshots import SnapshotFetcher
 
 FLUSH_TIMEOUT_S = 30.0
@@ -43,8 +48,8 @@ class IngestShard:
 
     def __init__(self, settings: Settings, shard_id: int, shards: int, *,
                  on_ack: Callable[[Message], None] | None = None, counters: IngestCounters | None = None) -> None:
-        self.market, self.ingest, self.kafka, self.simulator = (
-            settings.market, settings.ingest, settings.kafka, settings.simulator)
+        self.market, self.ingest, self.kafka, self.simulator, self.paths = (
+            settings.market, settings.ingest, settings.kafka, settings.simulator, settings.paths)
         self.shard_id, self.shards = shard_id, shards
         self.instance = f"shard-{shard_id}"
         self.stats = counters or IngestCounters()
@@ -53,9 +58,10 @@ class IngestShard:
         self._sink: KafkaSink | None = None
         self._fetcher: SnapshotFetcher | None = None
         self._connections: ConnectionSet | None = None
+        self._leases: GroupLeases | None = None
+        self._lease_task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        symbols = shard_symbols(self.market.symbols, self.shard_id, self.shards)
         ws_base, rest_base = exchange_urls(self.market, self.simulator, self.ingest)
         sink = KafkaSink(self.kafka, self.ingest, self.stats, on_ack=self._on_ack)
         try:
@@ -64,11 +70,13 @@ class IngestShard:
             sink.close(0)
             raise
         self._sink = sink
+        arbiter = self._arbiter(sink)
+        symbols = [symbol for group in arbiter.groups.values() for symbol in group]
         mode = BookModeSetting(self.market.book_mode).value
         fetcher = SnapshotFetcher(rest_base, self.ingest.snapshot_limit, self.stats) if mode == DIFF else None
         provenance = Provenance.of(self.market.source, self.simulator.seed)
         pipeline = ShardPipeline(shard_id=self.shard_id, symbols=symbols, mode=mode, depth=self.market.depth,
-                                 sink=sink, provenance=provenance, counters=self.stats,
+                                 sink=arbiter, provenance=provenance, counters=self.stats,
                                  request_snapshot=fetcher.request if fetcher else (lambda symbol: None))
         if fetcher:
             fetcher.deliver_to(pipeline.on_snapshot)
@@ -77,13 +85,35 @@ class IngestShard:
         self._connections = ConnectionSet(plans, on_frame=pipeline.on_frame, counters=self.stats,
                                           ingest=self.ingest, name=f"shard-{self.shard_id}")
         self._connections.start()
-        self._log.info("shard started", symbols=len(symbols), connections=len(plans), mode=mode,
-                       source=Source(self.market.source).value, topic=sink.book_topic)
+        self._start_leases(arbiter, pipeline)
+        self._log.info("shard started", symbols=len(symbols), groups=list(arbiter.groups), connections=len(plans),
+                       mode=mode, source=Source(self.market.source).value, topic=sink.book_topic)
+
+    def _arbiter(self, sink: KafkaSink) -> FeedArbiter:
+        groups = shard_groups(self.shard_id, self.shards, self.ingest.twin)
+        return FeedArbiter(sink, {g: shard_symbols(self.market.symbols, g, self.shards) for g in groups},
+                           buffer_s=self.ingest.twin_buffer_s, counters=self.stats)
+
+    def _start_leases(self, arbiter: FeedArbiter, pipeline: ShardPipeline) -> None:
+        """One group without a twin is simply held; twins compete for each group's lease."""
+        if len(arbiter.groups) == 1:
+            arbiter.hold(self.shard_id)
+            return
+        topic = self._sink.book_topic
+        locks = {g: group_lock(self.paths.run_dir, topic, g, self.shards) for g in arbiter.groups}
+        self._leases = GroupLeases(arbiter, locks, owner=self.instance, own_group=self.shard_id,
+                                   ready=pipeline.synced, last_update_ids=(
+                                       lambda symbols, since_ms: last_update_ids(self.kafka, topic, symbols, since_ms)))
+        self._lease_task = asyncio.get_running_loop().create_task(self._leases.run(), name="group-leases")
 
     def counters(self) -> dict:
         return self.stats.as_report()
 
     def failure(self) -> str | None:
+        task = self._lease_task
+        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+            self._log.error("group leases crashed", error=repr(task.exception()))
+            return f"shard {self.shard_id}: group leases crashed: {task.exception()!r}"
         crash = self._connections.crashed() if self._connections else None
         if crash is None:
             return None
@@ -91,11 +121,15 @@ class IngestShard:
         return f"shard {self.shard_id}: connection task crashed: {crash!r}"
 
     async def stop(self) -> None:
+        if self._lease_task:
+            self._lease_task.cancel()
         if self._connections:
             await self._connections.close()
         if self._fetcher:
             await self._fetcher.close()
         undelivered = await asyncio.to_thread(self._sink.close, FLUSH_TIMEOUT_S) if self._sink else 0
+        if self._leases:  # only now: the twin continues from what Kafka holds
+            self._leases.release()
         self._log.info("shard stopped", undelivered=undelivered, **self.stats.as_report())
 
 

@@ -41,7 +41,7 @@ EXCHANGE_INFO = "/api/v3/exchangeInfo"
 class NoSink:
     """The pipeline's records are not needed when only recording."""
 
-    def publish(self, symbol: str, value: bytes) -> None:
+    def publish(self, symbol: str, value: bytes, *_ids_and_time: int) -> None:
         pass
 
     def dead_letter(self, symbol: str, value: bytes) -> None:

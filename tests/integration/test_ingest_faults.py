@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from quantcore import wire
 from quantcore.heartbeats import read_heartbeats
 from quantcore.polling import wait_until
 from quantcore.timeutil import now_us
+from streaming.ingest.leases import TWIN_DEFER_S
 from streaming.ingest.sharding import shard_symbols
 from streaming.simulator import start_simulator
 from tests.support.ingest import (
@@ -33,10 +35,10 @@ pytestmark = pytest.mark.slow
 FEW = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT"]
 
 
-def test_a_killed_shard_is_restarted_and_its_symbols_continue(kafka, redis_conn, fresh_topic, dead_letter_topic,
-                                                              simulator, tmp_path):
+def test_without_twins_a_killed_shard_is_restarted_and_its_symbols_continue(
+        kafka, redis_conn, fresh_topic, dead_letter_topic, simulator, tmp_path):
     settings = ingest_settings(kafka, simulator, fresh_topic, dead_letter_topic, symbols=FEW, shards=3,
-                               ingest_restart_backoff_s=0.5)
+                               ingest_restart_backoff_s=0.5, ingest_twin=False)
     victims = shard_symbols(FEW, 1, 3)
     with shard_runner(settings, tmp_path / "runner.log"):
         beats = wait_until(lambda: (b := shard_beats(redis_conn, 3)) and all(x["records"] > 20 for x in b.values())
@@ -58,6 +60,53 @@ def test_a_killed_shard_is_restarted_and_its_symbols_continue(kafka, redis_conn,
             assert gaps(records) <= 1  # what the dead process missed, once
         else:
             assert gaps(records) == 0, f"{symbol} was disturbed by another shard's crash"
+
+
+
+def test_with_twins_a_killed_shard_loses_no_exchange_event(kafka, redis_conn, fresh_topic, dead_letter_topic,
+                                                           simulator, tmp_path):
+    """A/B feeds: shard i reads groups i and i-1. Kill -9 shard 1: shard 2 takes over group 1.
+    Then kill -9 shard 2, which holds groups 1 and 2: the restarted shard 1 takes group 1
+    back and shard 0 takes group 2. Every symbol's chain in Kafka: no gap, no duplicate."""
+    settings = ingest_settings(kafka, simulator, fresh_topic, dead_letter_topic, symbols=FEW, shards=3,
+                               ingest_restart_backoff_s=0.5)
+
+    def beats_where(condition, why: str) -> dict[int, dict]:
+        return wait_until(lambda: (b := shard_beats(redis_conn, 3)) and condition(b) and b, 60, why, interval=POLL_S,
+                          on_timeout=lambda: f"heartbeats: {shard_beats(redis_conn, 3)}")
+
+    def kill(beats: dict[int, dict], shard: int) -> int:
+        os.kill(beats[shard]["pid"], signal.SIGKILL)
+        return beats[shard]["pid"]
+
+    with shard_runner(settings, tmp_path / "runner.log"):
+        beats = beats_where(lambda b: all(x["records"] > 20 and x["groups_held"] == 1 for x in b.values()),
+                            "every shard publishing its own group")
+        time.sleep(TWIN_DEFER_S)  # the twins stand by for their neighbours' groups from now on
+        first_victim = kill(beats, 1)
+        killed_at_us = now_us()
+        beats = beats_where(lambda b: b[2]["leases_taken"] == 2 and b[2]["groups_held"] == 2
+                            and b[1]["pid"] != first_victim and b[1]["books"] > 20,
+                            "shard 2 holding group 1, and the restarted shard 1 standing by")
+        assert beats[1]["groups_held"] == 0 and beats[1]["records"] == 0
+        kill(beats, 2)
+        beats_where(lambda b: b[0]["leases_taken"] == 2 and b[1]["leases_taken"] == 1
+                    and b[0]["groups_held"] == 2 and b[1]["groups_held"] == 1,
+                    "shards 0 and 1 holding the dead shard's two groups")
+        settled = sum(x["records"] for x in shard_beats(redis_conn, 3).values())
+        wait_until(lambda: sum(x["records"] for x in shard_beats(redis_conn, 3).values()) > settled + 60, 30,
+                   "records after the second takeover", interval=POLL_S)
+        final_takeovers = {i: x["takeover_gaps"] for i, x in shard_beats(redis_conn, 3).items()}
+
+    assert final_takeovers == {0: 0, 1: 0, 2: 0}
+    streams = by_symbol(read_books(settings, fresh_topic))
+    assert set(streams) == set(FEW)
+    for symbol, records in streams.items():
+        assert_strictly_increasing(records)  # no duplicate
+        assert gaps(records) == 0, f"{symbol}: the chain in Kafka has a gap"
+        assert any(r.ingest_time_us > killed_at_us for r in records), f"{symbol} did not continue"
+    moved = {r.shard_id for symbol in shard_symbols(FEW, 1, 3) for r in streams[symbol]}
+    assert moved == {1, 2}, "group 1 was published by shard 1, then by its twin shard 2, then by shard 1 again"
 
 
 def test_dropped_and_stalled_connections_reconnect_without_duplicates(kafka, redis_service, fresh_topic,

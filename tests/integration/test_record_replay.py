@@ -41,7 +41,7 @@ class KeptRecords:
         self.values: list[bytes] = []
         self.dead: list[bytes] = []
 
-    def publish(self, symbol: str, value: bytes) -> None:
+    def publish(self, symbol: str, value: bytes, *_ids_and_time: int) -> None:
         self.values.append(value)
 
     def dead_letter(self, symbol: str, value: bytes) -> None:

@@ -295,6 +295,7 @@ def test_container_env_has_every_required_setting_and_no_secret():
     assert unq(env["QUANTCORE_DATA_ROOT"]).startswith("s3://")
     assert unq(env["QUANTCORE_CHECKPOINT_ROOT"]).startswith("s3://")
     assert "bootstrap_brokers_sasl_scram" in env["QUANTCORE_KAFKA_BOOTSTRAP"]
+    assert unq(env["QUANTCORE_INGEST_TWIN"]) == "false"  # its leases are lock files of one host
 
 
 def test_secrets_reach_containers_by_arn():

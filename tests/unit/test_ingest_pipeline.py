@@ -21,7 +21,7 @@ class ListSink:
         self.records: list[tuple[str, wire.BookRecord]] = []
         self.dead: list[tuple[str, wire.DeadLetter]] = []
 
-    def publish(self, symbol: str, value: bytes) -> None:
+    def publish(self, symbol: str, value: bytes, *_ids_and_time: int) -> None:
         self.records.append((symbol, wire.BookRecord.FromString(value)))
 
     def dead_letter(self, symbol: str, value: bytes) -> None:
@@ -61,7 +61,7 @@ def test_diff_mode_syncs_on_the_snapshot_and_emits_the_true_top_n():
     assert last.event_time_us == (1_700_000_000_000 + 49) * 1000
     for previous, record in zip(records, records[1:]):
         assert record.first_update_id == previous.update_id + 1  # no gap
-    assert pipeline.counters.records == 50 and pipeline.counters.snapshots == 1
+    assert pipeline.counters.books == 50 and pipeline.counters.snapshots == 1
 
 
 def test_a_gap_resyncs_and_shows_in_the_records():

@@ -19,7 +19,8 @@ def test_children_run_the_shard_module_with_only_the_settings_a_shard_uses(monke
     assert env["QUANTCORE_SHARDS"] == "2" and env["QUANTCORE_SYMBOLS"] == "BTCUSDT,ETHUSDT,SOLUSDT"
     assert env["QUANTCORE_REDIS_PASSWORD"] == "redis-pw"  # heartbeats go to Redis
     assert "QUANTCORE_GRPC_TOKEN" not in env and "QUANTCORE_GRPC_PORT" not in env
-    assert "QUANTCORE_HOME" not in env and env["QUANTCORE_CONFIG"] == ""
+    assert env["QUANTCORE_HOME"] == str(settings.paths.home)  # the A/B leases live in its run directory
+    assert env["QUANTCORE_CONFIG"] == ""
 
 
 def test_a_bad_shard_id_is_refused_before_anything_starts(capsys):
