@@ -28,6 +28,7 @@ from quantcore_platform.cli.console import console, say, settings_of, stdout_con
 
 # Command modules, one per part of the system; importing them registers their commands.
 from quantcore_platform.cli import (  # noqa: E402, F401
+    chaos_commands,
     compute_commands,
     ingest_commands,
     replay_commands,

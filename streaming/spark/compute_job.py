@@ -266,8 +266,11 @@ class ComputeProcess:
         prepared = self._prepare()
         if not self._lock.try_acquire(self._owner):
             log.info("standing by: another process runs the query", lock=str(self._lock.path))
+            marker = standby_marker(self._lock)
+            marker.write_text(f"{os.getpid()}\n")  # says a ready standby exists (`quantcore chaos` waits for one)
             while not self._lock.try_acquire(self._owner):
                 await asyncio.sleep(STANDBY_POLL_S)
+            marker.unlink(missing_ok=True)
             log.info("taking over the query", lock=str(self._lock.path))
         await _previous_driver_gone(self._lock.previous_owner)
         self.stream = prepared.start()
@@ -312,6 +315,11 @@ def _is_java(pid: int) -> bool:
 
 def query_lock(settings: Settings, mode: TriggerMode) -> ExclusiveLock:
     return ExclusiveLock(settings.paths.run_dir / f"{query_name(mode)}.lock")
+
+
+def standby_marker(lock: ExclusiveLock) -> Path:
+    """The file a prepared standby writes its pid to while it waits on `lock`."""
+    return lock.path.with_suffix(".standby")
 
 
 def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beginning: bool = False,

@@ -1,0 +1,85 @@
+"""Which process to kill for a component of a running platform, and when it is back.
+
+The local services (broker, Redis) are found by their pid files, the streams by their
+heartbeats in Redis (each carries its pid) and the compute query by its lock file, whose
+holder is the active driver (a standby waits on the same lock).
+"""
+
+from __future__ import annotations
+
+import time
+
+from quantcore.clients import redis_client
+from quantcore.errors import PlatformError
+from quantcore.heartbeats import read_heartbeats
+from quantcore.settings import Settings
+from quantcore_platform.services import platform
+from quantcore_platform.services.process import pid_alive
+from streaming.spark.compute_job import query_lock, standby_marker
+
+INGEST_VICTIM = "ingest:shard-1"  # any shard but 0 (shard 0 is all there is with one shard)
+FRESH_HEARTBEAT_S = 5.0
+SERVICE_NAMES = {"redis": "redis", "kafka": "kafka"}
+
+
+def victim_pid(settings: Settings, component: str) -> int:
+    """The pid that `component`'s kill -9 targets now."""
+    if component in SERVICE_NAMES:
+        pid = _service_pid(settings, SERVICE_NAMES[component])
+    elif component == "compute":
+        pid = _compute_pid(settings)
+    else:
+        pid = _stream_pid(settings, component)
+    if not pid:
+        raise PlatformError(f"no running {component} process found",
+                            "start the platform first (`quantcore up -d`), and check `quantcore status`")
+    return pid
+
+
+def back(settings: Settings, component: str, killed_pid: int) -> bool:
+    """Whether another process now does the killed one's work (and, for services, is healthy)."""
+    try:
+        pid = victim_pid(settings, component)
+    except Exception:  # noqa: BLE001 - Redis or the broker still down: not back yet
+        return False
+    return pid != killed_pid and pid_alive(pid)
+
+
+def redundant(settings: Settings, component: str) -> bool:
+    """Whether the component's designed redundancy is in place: for compute, a standby driver
+    that has prepared its query and waits on the lock (other components need nothing)."""
+    if component != "compute":
+        return True
+    try:
+        pid = int(standby_marker(query_lock(settings, settings.compute.trigger_mode)).read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return pid_alive(pid)
+
+
+def _service_pid(settings: Settings, name: str) -> int | None:
+    (found,) = platform.status(settings, only=[name])
+    if not found.managed:
+        raise PlatformError(f"{name} is external here: chaos kills only what `quantcore up` started",
+                            f"leave out {name}, or run against a platform that manages it")
+    return found.pid if found.healthy else None
+
+
+def _compute_pid(settings: Settings) -> int | None:
+    lock = query_lock(settings, settings.compute.trigger_mode)
+    try:
+        owner = lock.path.read_text().split()
+    except FileNotFoundError:
+        return None
+    return int(owner[0]) if owner and owner[0].isdigit() else None
+
+
+def _stream_pid(settings: Settings, component: str) -> int | None:
+    beats = read_heartbeats(redis_client(settings.redis), component)
+    fresh = {name: beat for name, beat in beats.items()
+             if time.time() - beat.get("ts_us", 0) / 1e6 < FRESH_HEARTBEAT_S and beat.get("pid")}
+    if component == "ingest":
+        beat = fresh.get(INGEST_VICTIM) or next(iter(fresh.values()), None)
+    else:  # serve: the first server process
+        beat = fresh[min(fresh)] if fresh else None
+    return int(beat["pid"]) if beat else None
