@@ -166,6 +166,8 @@ def compute_process(settings: Settings, topic: str, mode: TriggerMode, overrides
     env = settings.override(**{
         "book_topic": topic, "trigger_mode": mode, "compute_relay_topic": f"{topic}.relay",
         "checkpoint_root": str(settings.paths.home_dir / "bench-checkpoints" / topic), "heartbeat_interval_s": 1.0,
+        # the stage's own cost: a standby driver's JVM would take the cores while it prepares
+        "compute_standby": False,
         **overrides}).child_env(*Stream.compute.sections)
     process = StreamProcess(StreamLaunch(list(command), env), on_line=on_line)
     process.start()

@@ -25,6 +25,7 @@ from quantcore.topics import temporary_topic
 from quantcore.settings import DEFAULT_SYMBOLS, Settings
 from quantcore.timeutil import now_us
 from streaming.ingest.counters import IngestCounters
+from streaming.ingest.arbitration import FeedArbiter
 from streaming.ingest.records import Provenance
 from streaming.ingest.pipeline import DIFF, PARTIAL_MODE, ShardPipeline, stream_name
 from streaming.ingest.producer import KafkaSink
@@ -89,11 +90,13 @@ def measure_throughput(settings: Settings, symbols: list[str], mode: str, durati
     with temporary_topic(settings.kafka, "qc.bench.ingest") as topic:
         sink = KafkaSink(settings.kafka, settings.ingest, counters, book_topic=topic, dead_letter_topic=topic)
         sink.wait_until_ready()
+        publisher = FeedArbiter(sink, {0: symbols}, buffer_s=settings.ingest.twin_buffer_s, counters=counters)
+        publisher.hold(0)  # a shard publishing its own group, as without a twin
         fed = passes = 0
         started = time.perf_counter()
         while time.perf_counter() - started < duration_s:
             requested: list[str] = []  # a fresh shard per pass: the same frames sync again
-            pipeline = ShardPipeline(shard_id=0, symbols=symbols, mode=mode, depth=depth, sink=sink,
+            pipeline = ShardPipeline(shard_id=0, symbols=symbols, mode=mode, depth=depth, sink=publisher,
                                      provenance=Provenance.of(settings.market.source, settings.simulator.seed),
                                      request_snapshot=requested.append, counters=counters)
             on_frame, on_snapshot = pipeline.on_frame, pipeline.on_snapshot
