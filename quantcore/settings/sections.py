@@ -27,6 +27,17 @@ DEFAULT_SYMBOLS = (
 ).split()
 
 
+
+def restart_delay(prefix: str, initial_s: float):
+    """A worker group's first restart delay (quantcore.worker_group), read from QUANTCORE_{prefix}_RESTART_BACKOFF_S."""
+    return setting(initial_s, env=f"{prefix}_RESTART_BACKOFF_S", gt=0,
+                   description="First delay before a dead worker process is restarted (doubles per death).")
+
+
+def restart_delay_cap(prefix: str, cap_s: float = 30.0):
+    return setting(cap_s, env=f"{prefix}_RESTART_BACKOFF_MAX_S", gt=0,
+                   description="Cap of that delay for a worker process that keeps dying.")
+
 class Source(str, Enum):
     simulator = "simulator"
     binance = "binance"
@@ -268,10 +279,8 @@ class IngestSettings(Section):
                                      "the one holding the group's lease publishes, the other takes over with no gap.")
     twin_buffer_s: float = setting(30.0, env="INGEST_TWIN_BUFFER_S", gt=0, le=600,
                                    description="A/B feeds: how long the standby keeps its records.")
-    restart_backoff_s: float = setting(1.0, env="INGEST_RESTART_BACKOFF_S", gt=0,
-                                       description="Shard runner: first restart delay of a crashed shard.")
-    restart_backoff_max_s: float = setting(30.0, env="INGEST_RESTART_BACKOFF_MAX_S", gt=0,
-                                           description="Shard runner: cap of the restart delay.")
+    restart_backoff_s: float = restart_delay("INGEST", 1.0)
+    restart_backoff_max_s: float = restart_delay_cap("INGEST")
 
 
 class SparkSettings(Section):
@@ -314,10 +323,8 @@ class ComputeSettings(Section):
     standby: bool = setting(True, env="COMPUTE_STANDBY",
                             description="Run a second, prepared compute process that takes over the query the "
                                         "moment the first dies (costs a second Spark driver's memory).")
-    restart_backoff_s: float = setting(0.5, env="COMPUTE_RESTART_BACKOFF_S", gt=0,
-                                       description="First delay before a dead compute process is restarted.")
-    restart_backoff_max_s: float = setting(30.0, env="COMPUTE_RESTART_BACKOFF_MAX_S", gt=0,
-                                           description="Cap of that delay for a process that keeps dying.")
+    restart_backoff_s: float = restart_delay("COMPUTE", 0.5)
+    restart_backoff_max_s: float = restart_delay_cap("COMPUTE")
 
 
 class ServeSettings(Section):
@@ -339,10 +346,8 @@ class ServeSettings(Section):
     processes: int = setting(2, env="SERVE_PROCESSES", ge=1, le=16,
                              description="gRPC server processes sharing the port (SO_REUSEPORT): when one dies, "
                                          "its clients reconnect to another.")
-    restart_backoff_s: float = setting(0.5, env="SERVE_RESTART_BACKOFF_S", gt=0,
-                                       description="First delay before a dead server process is restarted.")
-    restart_backoff_max_s: float = setting(30.0, env="SERVE_RESTART_BACKOFF_MAX_S", gt=0,
-                                           description="Cap of that delay for a process that keeps dying.")
+    restart_backoff_s: float = restart_delay("SERVE", 0.5)
+    restart_backoff_max_s: float = restart_delay_cap("SERVE")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServeSettings:

@@ -75,11 +75,10 @@ def _kill_one(settings: Settings, component: str, symbols: list[str], client: Cl
     back_after = _seconds_until(lambda: targets.back(settings, component, pid), killed_s, timeout_s)
     _seconds_until(lambda: signals_again_after(client.since(first_update), symbols, killed_s) is not None,
                    killed_s, timeout_s)
-    seen = client.since(first_update)
+    signals_after = signals_again_after(client.since(first_update), symbols, killed_s)
     time.sleep(SETTLED_AFTER_S)
     ends_after = _when_readable(lambda: end_offsets(settings.kafka, topic), timeout_s)
-    return Outcome(component=component, killed_pid=pid, back_after_s=back_after,
-                   signals_after_s=signals_again_after(seen, symbols, killed_s),
+    return Outcome(component=component, killed_pid=pid, back_after_s=back_after, signals_after_s=signals_after,
                    regressions=regressions(client.since(first_update)),
                    chain=chain_faults(_chains(settings, topic, ends_before)),
                    acknowledged_lost=acknowledged_lost(ends_before, ends_after))

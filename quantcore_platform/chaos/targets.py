@@ -19,13 +19,13 @@ from streaming.spark.compute_job import query_lock, standby_marker
 
 INGEST_VICTIM = "ingest:shard-1"  # any shard but 0 (shard 0 is all there is with one shard)
 FRESH_HEARTBEAT_S = 5.0
-SERVICE_NAMES = {"redis": "redis", "kafka": "kafka"}
+SERVICES = ("redis", "kafka")  # platform components of the same name
 
 
 def victim_pid(settings: Settings, component: str) -> int:
     """The pid that `component`'s kill -9 targets now."""
-    if component in SERVICE_NAMES:
-        pid = _service_pid(settings, SERVICE_NAMES[component])
+    if component in SERVICES:
+        pid = _service_pid(settings, component)
     elif component == "compute":
         pid = _compute_pid(settings)
     else:
