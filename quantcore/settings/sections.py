@@ -273,6 +273,10 @@ class IngestSettings(Section):
     producer_queue_max: int = setting(100_000, env="INGEST_PRODUCER_QUEUE_MAX", ge=1000,
                                       description="Bounded local Kafka producer queue.")
     linger_ms: float = setting(5.0, env="INGEST_LINGER_MS", ge=0, le=1000, description="Producer batching delay.")
+    delivery_timeout_s: float = setting(
+        300.0, env="INGEST_DELIVERY_TIMEOUT_S", ge=10, le=3600,
+        description="How long a record may wait in the producer queue while Kafka is unreachable; a longer "
+                    "outage fails it (counted in delivery_errors; a gap in the symbol's chain in Kafka).")
     compression: str = setting("lz4", env="INGEST_COMPRESSION", pattern="^(none|gzip|snappy|lz4|zstd)$")
     twin: bool = setting(True, env="INGEST_TWIN",
                          description="A/B feeds: every symbol group is read by two shards (needs 2 or more); "

@@ -45,6 +45,10 @@ class ClientObserver:
             self.updates.extend(ClientUpdate(u.symbol, u.update_id, received, u.times.exchange_event_us / 1e6)
                                 for u in message.updates)
 
+    def watching_s(self) -> float:
+        """Seconds since the first update arrived (0 before it)."""
+        return time.time() - self.updates[0].received_s if self.updates else 0.0
+
     def since(self, index: int) -> list[ClientUpdate]:
         return self.updates[index:len(self.updates)]
 

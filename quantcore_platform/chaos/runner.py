@@ -5,6 +5,10 @@ watermarks, kill -9 the component's process, then wait until every symbol has sh
 update made from an exchange event after the kill and the component is back; then read
 the book records written since the kill's watermarks and check every symbol's update-id
 chain. `quantcore chaos` and tests/chaos call `run_chaos` against a running platform.
+
+With `pause_s` the process is not killed but frozen (SIGSTOP) that long and then let go
+(SIGCONT): a long outage without a restart (a broker on a stalled disk, a partitioned host),
+measured from the moment it is let go; meanwhile the ingest producers' queues are sampled.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from quantcore_platform.chaos.verdict import (
 
 SETTLE_TIMEOUT_S = 180.0
 SETTLED_AFTER_S = 3.0  # after recovering, let the pipeline drain before reading Kafka
+FLOOR_BEFORE_S = 2.0  # the no-kill floor is measured from this long before the kill
 
 
 def check_components(components: Iterable[str]) -> list[str]:
@@ -45,13 +50,13 @@ def check_components(components: Iterable[str]) -> list[str]:
 
 
 def run_chaos(settings: Settings, components: Iterable[str] = (), timeout_s: float = 120.0,
-              report: Callable[[str], None] = lambda line: None) -> list[Outcome]:
+              report: Callable[[str], None] = lambda line: None, pause_s: float | None = None) -> list[Outcome]:
     chosen = check_components(components)
     symbols = list(settings.market.symbols)
     outcomes = []
     with ClientObserver(settings) as client:
         for component in chosen:
-            outcome = _kill_one(settings, component, symbols, client, timeout_s, report)
+            outcome = _kill_one(settings, component, symbols, client, timeout_s, report, pause_s)
             report(f"{component}: back after {seconds(outcome.back_after_s)}, signals at the client again after "
                    f"{seconds(outcome.signals_after_s)}")
             outcomes.append(outcome)
@@ -59,20 +64,29 @@ def run_chaos(settings: Settings, components: Iterable[str] = (), timeout_s: flo
 
 
 def _kill_one(settings: Settings, component: str, symbols: list[str], client: ClientObserver, timeout_s: float,
-              report: Callable[[str], None]) -> Outcome:
+              report: Callable[[str], None], pause_s: float | None = None) -> Outcome:
     topic = settings.kafka.book_topic
     wait_until(lambda: client.steady(symbols), SETTLE_TIMEOUT_S,
                f"a steady platform (every symbol updating within {STEADY_LATENCY_S:g} s) before killing {component}")
     wait_until(lambda: targets.redundant(settings, component), SETTLE_TIMEOUT_S,
                f"{component}'s standby ready (it prepares after its own restart)")
+    # the no-kill floor needs the client watching since before its window (not a first snapshot)
+    time.sleep(max(0.0, FLOOR_BEFORE_S + 1.0 - client.watching_s()))
     pid = targets.victim_pid(settings, component)
     ends_before = end_offsets(settings.kafka, topic)
     first_update = len(client.updates)
-    report(f"{component}: kill -9 {pid}")
-    killed_s = time.time()
-    os.kill(pid, signal.SIGKILL)
+    # what "every symbol updated from an event after t" takes with nothing killed: a symbol's
+    # next book is up to 100 ms away, and then the pipeline's latency; no recovery beats it
+    floor = signals_again_after(client.updates[:first_update], symbols, time.time() - FLOOR_BEFORE_S)
+    if pause_s is None:
+        report(f"{component}: kill -9 {pid}")
+        killed_s = time.time()
+        os.kill(pid, signal.SIGKILL)
+    else:
+        killed_s = _pause(settings, component, pid, pause_s, report)
 
-    back_after = _seconds_until(lambda: targets.back(settings, component, pid), killed_s, timeout_s)
+    back_after = _seconds_until(lambda: targets.back(settings, component, pid, replaced=pause_s is None),
+                                killed_s, timeout_s)
     _seconds_until(lambda: signals_again_after(client.since(first_update), symbols, killed_s) is not None,
                    killed_s, timeout_s)
     signals_after = signals_again_after(client.since(first_update), symbols, killed_s)
@@ -81,7 +95,22 @@ def _kill_one(settings: Settings, component: str, symbols: list[str], client: Cl
     return Outcome(component=component, killed_pid=pid, back_after_s=back_after, signals_after_s=signals_after,
                    regressions=regressions(client.since(first_update)),
                    chain=chain_faults(_chains(settings, topic, ends_before)),
-                   acknowledged_lost=acknowledged_lost(ends_before, ends_after))
+                   acknowledged_lost=acknowledged_lost(ends_before, ends_after), floor_s=floor, paused_s=pause_s)
+
+
+def _pause(settings: Settings, component: str, pid: int, pause_s: float, report: Callable[[str], None]) -> float:
+    """Freeze `pid` for `pause_s`, reporting the ingest producers' queues; returns when it was let go."""
+    report(f"{component}: SIGSTOP {pid} for {pause_s:g} s")
+    os.kill(pid, signal.SIGSTOP)
+    until = time.time() + pause_s
+    try:
+        while (left := until - time.time()) > 0:
+            time.sleep(min(10.0, left))
+            report(f"{component}: paused, ingest records waiting for Kafka per shard: {targets.kafka_pending(settings)}")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    report(f"{component}: SIGCONT {pid}")
+    return time.time()
 
 
 def _seconds_until(condition: Callable[[], bool], since_s: float, timeout_s: float) -> float | None:

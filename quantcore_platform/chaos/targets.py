@@ -15,9 +15,10 @@ from quantcore.heartbeats import read_heartbeats
 from quantcore.settings import Settings
 from quantcore_platform.services import platform
 from quantcore_platform.services.process import pid_alive
+from streaming.ingest.sharding import shard_groups
 from streaming.spark.compute_job import query_lock, standby_marker
 
-INGEST_VICTIM = "ingest:shard-1"  # any shard but 0 (shard 0 is all there is with one shard)
+INGEST_VICTIM = "ingest:shard-1"  # among equals, a shard but 0 (shard 0 is all there is with one shard)
 FRESH_HEARTBEAT_S = 5.0
 SERVICES = ("redis", "kafka")  # platform components of the same name
 
@@ -36,18 +37,33 @@ def victim_pid(settings: Settings, component: str) -> int:
     return pid
 
 
-def back(settings: Settings, component: str, killed_pid: int) -> bool:
-    """Whether another process now does the killed one's work (and, for services, is healthy)."""
+def back(settings: Settings, component: str, killed_pid: int, replaced: bool = True) -> bool:
+    """Whether another process now does the killed one's work (and, for services, is healthy);
+    with `replaced` False (a paused process let go), whether it does its work again itself."""
     try:
         pid = victim_pid(settings, component)
     except Exception:  # noqa: BLE001 - Redis or the broker still down: not back yet
         return False
-    return pid != killed_pid and pid_alive(pid)
+    return (pid != killed_pid or not replaced) and pid_alive(pid)
+
+
+def kafka_pending(settings: Settings) -> dict[str, int]:
+    """{shard: records its producer holds for Kafka} from the ingest heartbeats (Redis must be up)."""
+    try:
+        beats = _fresh_beats(settings, "ingest")
+    except Exception:  # noqa: BLE001 - best effort: a report line, not a verdict
+        return {}
+    return {name.split(":")[-1]: int(beat.get("kafka_pending", 0)) for name, beat in sorted(beats.items())
+            if name.startswith("ingest:shard-")}
 
 
 def redundant(settings: Settings, component: str) -> bool:
     """Whether the component's designed redundancy is in place: for compute, a standby driver
-    that has prepared its query and waits on the lock (other components need nothing)."""
+    that has prepared its query and waits on the lock; for ingest with twins, every shard up
+    and ready for both its groups (a shard restarted by the last kill syncs its books first:
+    killing its twin before that is a double fault). Other components need nothing."""
+    if component == "ingest":
+        return _twins_ready(settings)
     if component != "compute":
         return True
     try:
@@ -55,6 +71,16 @@ def redundant(settings: Settings, component: str) -> bool:
     except (FileNotFoundError, ValueError):
         return False
     return pid_alive(pid)
+
+
+def _twins_ready(settings: Settings) -> bool:
+    shards = settings.ingest.shards
+    if not settings.ingest.twin or shards < 2:
+        return True
+    beats = _fresh_beats(settings, "ingest")
+    shard_beats = [beats.get(f"ingest:shard-{i}") for i in range(shards)]
+    return all(beat and beat.get("groups_ready", 0) >= len(shard_groups(i, shards, True))
+               for i, beat in enumerate(shard_beats))
 
 
 def _service_pid(settings: Settings, name: str) -> int | None:
@@ -74,12 +100,17 @@ def _compute_pid(settings: Settings) -> int | None:
     return int(owner[0]) if owner and owner[0].isdigit() else None
 
 
-def _stream_pid(settings: Settings, component: str) -> int | None:
+def _fresh_beats(settings: Settings, component: str) -> dict[str, dict]:
     beats = read_heartbeats(redis_client(settings.redis), component)
-    fresh = {name: beat for name, beat in beats.items()
-             if time.time() - beat.get("ts_us", 0) / 1e6 < FRESH_HEARTBEAT_S and beat.get("pid")}
-    if component == "ingest":
-        beat = fresh.get(INGEST_VICTIM) or next(iter(fresh.values()), None)
+    return {name: beat for name, beat in beats.items()
+            if time.time() - beat.get("ts_us", 0) / 1e6 < FRESH_HEARTBEAT_S and beat.get("pid")}
+
+
+def _stream_pid(settings: Settings, component: str) -> int | None:
+    fresh = _fresh_beats(settings, component)
+    if component == "ingest":  # a shard publishing the most groups: killing a standby proves nothing
+        beat = max(fresh.values(), key=lambda b: (b.get("groups_held", 1), b is fresh.get(INGEST_VICTIM)),
+                   default=None)
     else:  # serve: the first server process
         beat = fresh[min(fresh)] if fresh else None
     return int(beat["pid"]) if beat else None

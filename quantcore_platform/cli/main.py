@@ -154,10 +154,10 @@ def run() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - click usage errors
+    except Exception as exc:  # noqa: BLE001 - usage errors: click's, and those of the click typer vendors
         from click import ClickException
 
-        if isinstance(exc, ClickException):
+        if isinstance(exc, (ClickException, typer.TyperException)) and hasattr(exc, "show"):
             exc.show()
             sys.exit(exc.exit_code)
         raise

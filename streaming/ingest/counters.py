@@ -23,6 +23,7 @@ class IngestCounters:
     snapshot_retries: int = 0  # snapshot requests that failed or were too old
     queue_full: int = 0  # times the bounded producer queue pushed back
     groups_held: int = 0  # A/B: symbol groups this shard publishes (it holds their lease)
+    groups_ready: int = 0  # A/B: groups it holds or would take at once if their holder died
     leases_taken: int = 0  # A/B: group leases taken (at the start too, and from a twin that died)
     takeover_published: int = 0  # records published from what was kept, at those takeovers
     takeover_gaps: int = 0  # symbols whose kept records did not reach back to Kafka's last

@@ -6,6 +6,12 @@ shard polling it learns within `LEASE_POLL_S`. The new holder waits `TAKEOVER_GR
 dead producer's last requests in flight land or fail), reads the last update id per symbol
 from Kafka, and lets the arbiter publish what it kept after those.
 
+Why 0.1 s of grace is enough: when a process dies the kernel closes its sockets, so a
+request it had written is already in the broker's socket buffer on this machine (loopback)
+and is appended within milliseconds; what it had not written is gone with it. A record
+appended after the tail read would be published twice; the chaos suite's duplicate count
+checks this on every run.
+
 The leases are local to one machine (the shards of one platform run under one runner);
 shards on several hosts would need a distributed lease (e.g. a Kafka consumer group or a
 DynamoDB lock) behind the same two calls.
@@ -24,7 +30,7 @@ from quantcore.log import get_logger
 from streaming.ingest.arbitration import FeedArbiter
 
 LEASE_POLL_S = 0.05
-TAKEOVER_GRACE_S = 0.3
+TAKEOVER_GRACE_S = 0.1
 TAIL_MARGIN_S = 5.0  # read Kafka from this long before the oldest record a standby keeps
 TWIN_DEFER_S = 5.0  # a starting shard leaves its neighbour's group to the neighbour this long
 OWN_GROUP_WAIT_S = 10.0  # ...and takes its own group after this long even if a book is not synced
@@ -57,8 +63,11 @@ class GroupLeases:
         ingest starts together each shard publishes its own group (see `_may_try`)."""
         started = time.monotonic()
         while True:
-            for group in self._arbiter.standing_by():
-                if self._may_try(group, time.monotonic() - started) and self._locks[group].try_acquire(self._owner):
+            standing_by = self._arbiter.standing_by()
+            may_try = [g for g in standing_by if self._may_try(g, time.monotonic() - started)]
+            self._arbiter.counters.groups_ready = len(self._arbiter.groups) - len(standing_by) + len(may_try)
+            for group in may_try:
+                if self._locks[group].try_acquire(self._owner):
                     await self._take_over(group)
             await asyncio.sleep(LEASE_POLL_S)
 

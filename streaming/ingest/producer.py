@@ -3,7 +3,10 @@
 Idempotent producer with `acks=all` (no duplicates or reordering on retries), lz4/zstd
 compression, a few ms of linger, Java's murmur2 partitioner (so every client agrees on
 a symbol's partition) and a bounded local queue: when it is full, `publish` waits for
-deliveries until there is room, which pushes back on the WebSocket reader. A background
+deliveries until there is room, which pushes back on the WebSocket reader. While the
+broker is away the queue holds what the shard made (the heartbeat's `kafka_pending`), up
+to `producer_queue_max` records and `delivery_timeout_s` each, and delivers it in order
+once the broker is back. A background
 thread serves delivery reports as they arrive, so failures are counted at once and an
 acknowledgement is seen when it happens (not at the next poll).
 """
@@ -36,6 +39,7 @@ def producer_config(kafka: KafkaSettings, ingest: IngestSettings, *, report_succ
         "linger.ms": ingest.linger_ms,
         "queue.buffering.max.messages": ingest.producer_queue_max,
         "queue.buffering.max.kbytes": 256 * 1024,
+        "message.timeout.ms": int(ingest.delivery_timeout_s * 1000),
         "partitioner": "murmur2_random",
         "delivery.report.only.error": not report_successes,
     }

@@ -28,7 +28,7 @@ from streaming.ingest.arbitration import FeedArbiter
 from streaming.ingest.connection import ConnectionSet
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import exchange_urls, plan_connections
-from streaming.ingest.kafka_tail import last_update_ids
+from streaming.ingest.kafka_tail import KafkaTail
 from streaming.ingest.leases import GroupLeases, group_lock
 from streaming.ingest.pipeline import DIFF, ShardPipeline
 from streaming.ingest.producer import KafkaSink
@@ -59,6 +59,7 @@ class IngestShard:
         self._fetcher: SnapshotFetcher | None = None
         self._connections: ConnectionSet | None = None
         self._leases: GroupLeases | None = None
+        self._tail: KafkaTail | None = None
         self._lease_task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -101,13 +102,14 @@ class IngestShard:
             return
         topic = self._sink.book_topic
         locks = {g: group_lock(self.paths.run_dir, topic, g, self.shards) for g in arbiter.groups}
+        self._tail = KafkaTail(self.kafka, topic)
         self._leases = GroupLeases(arbiter, locks, owner=self.instance, own_group=self.shard_id,
-                                   ready=pipeline.synced, last_update_ids=(
-                                       lambda symbols, since_ms: last_update_ids(self.kafka, topic, symbols, since_ms)))
+                                   ready=pipeline.synced, last_update_ids=self._tail.last_update_ids)
         self._lease_task = asyncio.get_running_loop().create_task(self._leases.run(), name="group-leases")
 
     def counters(self) -> dict:
-        return self.stats.as_report()
+        """The heartbeat: the counters, and the records waiting in the producer for Kafka."""
+        return {**self.stats.as_report(), "kafka_pending": self._sink.pending() if self._sink else 0}
 
     def failure(self) -> str | None:
         task = self._lease_task
@@ -130,6 +132,8 @@ class IngestShard:
         undelivered = await asyncio.to_thread(self._sink.close, FLUSH_TIMEOUT_S) if self._sink else 0
         if self._leases:  # only now: the twin continues from what Kafka holds
             self._leases.release()
+        if self._tail:
+            self._tail.close()
         self._log.info("shard stopped", undelivered=undelivered, **self.stats.as_report())
 
 

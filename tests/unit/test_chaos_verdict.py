@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from quantcore.errors import PlatformError
@@ -58,14 +61,18 @@ def test_acknowledged_records_are_lost_when_a_watermark_moves_back():
     assert acknowledged_lost({0: 100}, {}) == 100  # the partition is gone
 
 
-def outcome(component="serve", signals=1.5, back=0.4, regressions_=0, chain=ChainFaults(0, 0), lost=0) -> Outcome:
-    return Outcome(component, 4242, back, signals, regressions_, chain, lost)
+def outcome(component="serve", signals=1.5, back=0.4, regressions_=0, chain=ChainFaults(0, 0), lost=0,
+            floor=None) -> Outcome:
+    return Outcome(component, 4242, back, signals, regressions_, chain, lost, floor)
 
 
 @pytest.mark.parametrize("case, verdict", [
     (outcome(), "ok"),
     (outcome(signals=2.5), "slow"),
     (outcome(component="redis", back=4.0, signals=12.0), "ok"),  # Redis's promise runs from when it is back
+    (outcome(component="ingest", signals=0.6, floor=0.15), "ok"),  # "0 s": within half a second of no kill
+    (outcome(component="ingest", signals=0.7, floor=0.15), "slow"),
+    (outcome(component="ingest", signals=0.9, floor=None), "ok"),  # no floor measured: assumed 0.5 s
     (outcome(signals=None), "NOT RECOVERED"),
     (outcome(back=None), "NOT RECOVERED"),
     (outcome(chain=ChainFaults(1, 0)), "LOSS"),
@@ -81,3 +88,16 @@ def test_an_unknown_component_is_refused_with_the_choices():
     assert check_components([]) == ["ingest", "compute", "serve", "redis", "kafka"]
     with pytest.raises(PlatformError, match="choose from ingest, compute, serve, redis, kafka"):
         check_components(["ingest", "dagster"])
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--timeout", "1"), "Invalid value for '--timeout': Input should be greater than or equal to 5"),
+    (("--pause", "soon"), "Invalid value for '--pause'"),
+    (("dagster",), "choose from ingest, compute, serve, redis, kafka"),
+])
+def test_bad_chaos_arguments_fail_in_one_line_before_touching_anything(tmp_path, args, needle):
+    # typer vendors its own click: its usage errors once escaped as a traceback with exit 0
+    result = subprocess.run([sys.executable, "-m", "quantcore_platform.cli", "--home", str(tmp_path), "chaos", *args],
+                            capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output and needle in output, output

@@ -12,11 +12,13 @@ from streaming.ingest.producer import KafkaSink, producer_config
 
 
 def test_the_producer_is_idempotent_compressed_bounded_and_keyed_like_java():
-    settings = load_settings(ingest_linger_ms=3, ingest_compression="zstd", ingest_producer_queue_max=5000)
+    settings = load_settings(ingest_linger_ms=3, ingest_compression="zstd", ingest_producer_queue_max=5000,
+                             ingest_delivery_timeout_s=45)
     config = producer_config(settings.kafka, settings.ingest, report_successes=False)
     assert config["enable.idempotence"] is True and config["acks"] == "all"
     assert config["compression.type"] == "zstd" and config["linger.ms"] == 3
     assert config["queue.buffering.max.messages"] == 5000
+    assert config["message.timeout.ms"] == 45_000  # how long a broker outage the queue rides through
     assert config["partitioner"] == "murmur2_random"  # the Java client's choice: same partition per key
     assert config["delivery.report.only.error"] is True
     reporting = producer_config(settings.kafka, settings.ingest, report_successes=True)
