@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from quantcore.backoff import backoff_delay
@@ -35,6 +35,7 @@ class Worker:
     restart_at: float = 0.0
     failures: int = 0  # consecutive short-lived runs (backoff exponent)
     restarts: int = 0
+    waits_for: Callable[[], bool] | None = None  # at the group's start: spawn once this is true
 
 
 class WorkerGroup:
@@ -43,9 +44,14 @@ class WorkerGroup:
     instance = "runner"
 
     def __init__(self, component: str, commands: Mapping[str, list[str]], env: dict[str, str], *,
-                 backoff_s: float, backoff_max_s: float) -> None:
+                 backoff_s: float, backoff_max_s: float, start_when: Mapping[str, Callable[[], bool]] | None = None,
+                 start_when_max_s: float = 120.0) -> None:
+        """`start_when`: workers that start (the first time) only once their condition holds, or
+        after `start_when_max_s` anyway; e.g. a standby that would only slow the active's start."""
         self.component = component
-        self.workers = [Worker(label, command) for label, command in commands.items()]
+        self.workers = [Worker(label, command, waits_for=(start_when or {}).get(label))
+                        for label, command in commands.items()]
+        self._start_when_max_s = start_when_max_s
         self._env = env
         self._backoff = (backoff_s, backoff_max_s)
         self._log = get_logger(component, workers=len(self.workers))
@@ -53,7 +59,10 @@ class WorkerGroup:
     # --- the service protocol (quantcore.lifecycle) ---------------------------------------
     def start(self) -> None:
         for worker in self.workers:
-            self._spawn(worker)
+            if worker.waits_for is None:
+                self._spawn(worker)
+            else:
+                worker.restart_at = time.monotonic() + self._start_when_max_s
 
     def failure(self) -> None:
         """Polled by the lifecycle: restart the workers that died (the group itself never fails)."""
@@ -102,5 +111,8 @@ class WorkerGroup:
                 worker.restarts += 1
                 self._log.warning("worker exited; restarting", worker=worker.label, exit_code=code,
                                   lived_s=round(lived, 1), restart_in_s=round(delay, 2))
+            if worker.process is None and worker.waits_for is not None and worker.waits_for():
+                worker.restart_at = now  # its condition came true before the deadline
             if worker.process is None and now >= worker.restart_at:
+                worker.waits_for = None  # only the first start waits
                 self._spawn(worker)

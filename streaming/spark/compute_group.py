@@ -7,6 +7,10 @@ waits (see `ComputeProcess`). kill -9 of the active one frees the lock at once a
 standby starts the query from the checkpoint; the group restarts the dead worker, which
 becomes the new standby. Supervision (backoff, graceful stop, parent-death signal) is
 `quantcore.worker_group`'s.
+
+At the group's start the standby waits until the first worker holds the query's lock (its
+session and plan are built): two JVMs starting together on a small machine delay the first
+signals by ~20 s (`make run`: 88 s vs 66 s to the first gRPC update).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 from quantcore.lifecycle import Heartbeat
 from quantcore.settings import Settings, TriggerMode
 from quantcore.worker_group import WorkerGroup
+from streaming.spark.compute_job import query_lock
 
 COMPUTE_SECTIONS = ("kafka", "redis", "spark", "compute", "signals", "heartbeat", "paths", "market")
 WORKERS = ("compute-a", "compute-b")
@@ -31,9 +36,20 @@ class ComputeGroup(WorkerGroup):
     def __init__(self, settings: Settings, mode: TriggerMode, from_beginning: bool = False) -> None:
         self.settings = settings.validate("compute", "spark")
         compute = self.settings.compute
+        self._lock_path = query_lock(self.settings, mode).path
         super().__init__("compute-runner", {label: compute_command(mode, from_beginning) for label in WORKERS},
                          self.settings.child_env(*COMPUTE_SECTIONS),
-                         backoff_s=compute.restart_backoff_s, backoff_max_s=compute.restart_backoff_max_s)
+                         backoff_s=compute.restart_backoff_s, backoff_max_s=compute.restart_backoff_max_s,
+                         start_when={WORKERS[1]: self._first_holds_the_lock})
+
+    def _first_holds_the_lock(self) -> bool:
+        """The lock file names its holder's pid; an old file from an earlier run names another."""
+        first = self.workers[0].process
+        try:
+            owner = self._lock_path.read_text().split()
+        except OSError:
+            return False
+        return first is not None and bool(owner) and owner[0] == str(first.pid) and first.poll() is None
 
 
 def run_compute_processes(settings: Settings, mode: TriggerMode, from_beginning: bool = False,

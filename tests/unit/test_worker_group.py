@@ -65,3 +65,37 @@ def test_run_stops_every_worker_when_asked():
     stop.set()
     runner.join(30)
     assert not runner.is_alive() and all(p.poll() is not None for p in processes)
+
+
+def test_a_worker_with_a_start_condition_waits_for_it_only_the_first_time():
+    ready = threading.Event()
+    workers = WorkerGroup("test-group", {"active": SLEEPER, "standby": SLEEPER}, dict(os.environ), backoff_s=0.1,
+                          backoff_max_s=0.4, start_when={"standby": ready.is_set}, start_when_max_s=60)
+    workers.start()
+    try:
+        for _ in range(5):
+            workers.failure()
+            time.sleep(0.05)
+        assert workers.counters()["active_pid"] and workers.counters()["standby_pid"] == 0, "standby waits"
+        ready.set()
+        standby = wait_until(lambda: (workers.failure(), workers.counters()["standby_pid"])[1], 10, "standby started",
+                             interval=0.05)
+        ready.clear()  # a restart does not wait again
+        os.kill(standby, signal.SIGKILL)
+        wait_until(lambda: (workers.failure(), workers.counters()["standby_pid"] not in (0, standby))[1], 10,
+                   "standby restarted without waiting", interval=0.05)
+    finally:
+        workers.stop()
+
+
+def test_a_start_condition_that_never_holds_delays_the_worker_only_so_long():
+    workers = WorkerGroup("test-group", {"standby": SLEEPER}, dict(os.environ), backoff_s=0.1, backoff_max_s=0.4,
+                          start_when={"standby": lambda: False}, start_when_max_s=0.5)
+    workers.start()
+    try:
+        started = time.monotonic()
+        wait_until(lambda: (workers.failure(), workers.counters()["standby_pid"])[1], 10, "standby started anyway",
+                   interval=0.05)
+        assert time.monotonic() - started >= 0.4
+    finally:
+        workers.stop()
