@@ -45,6 +45,9 @@ def progress_counters(progress: dict | None) -> dict[str, Any]:
         "input_rows_per_s": round(float(progress.get("inputRowsPerSecond") or 0.0), 1),
         "processed_rows_per_s": round(float(progress.get("processedRowsPerSecond") or 0.0), 1),
         "batch_duration_ms": durations.get("triggerExecution", 0),
+        # where a batch's time went (addBatch, commitOffsets, latestOffset, walCommit, ...):
+        # with the real-time trigger a batch is a checkpoint interval, and its boundary a pause
+        "batch_phases_ms": {phase: int(ms) for phase, ms in durations.items() if phase != "triggerExecution"},
         "latest_offsets": latest,
         "latest_offset_total": sum(latest.values()),
     }

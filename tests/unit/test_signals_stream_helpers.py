@@ -29,8 +29,8 @@ def test_progress_counters():
     counters = progress_counters(progress_dict(FakeProgress(PROGRESS)))
     assert counters == {
         "batch_id": 7, "input_rows": 300, "input_rows_per_s": 290.4, "processed_rows_per_s": 3000.0,
-        "batch_duration_ms": 100, "latest_offsets": {"qc.books.v1/0": 10, "qc.books.v1/1": 32},
-        "latest_offset_total": 42,
+        "batch_duration_ms": 100, "batch_phases_ms": {"addBatch": 80},
+        "latest_offsets": {"qc.books.v1/0": 10, "qc.books.v1/1": 32}, "latest_offset_total": 42,
     }
     assert progress_counters(progress_dict(None)) == {"batch_id": -1}
     as_string = {**PROGRESS, "sources": [{"latestOffset": json.dumps({"t": {"3": 5}})}]}
