@@ -16,7 +16,7 @@ from quantcore.settings import Settings
 from quantcore_platform.services import platform
 from quantcore_platform.services.process import pid_alive
 from streaming.ingest.sharding import shard_groups
-from streaming.spark.compute_job import query_lock, standby_marker
+from streaming.spark.compute_job import query_lock, query_lock_owner, standby_marker
 
 INGEST_VICTIM = "ingest:shard-1"  # among equals, a shard but 0 (shard 0 is all there is with one shard)
 FRESH_HEARTBEAT_S = 5.0
@@ -50,11 +50,10 @@ def back(settings: Settings, component: str, killed_pid: int, replaced: bool = T
 def kafka_pending(settings: Settings) -> dict[str, int]:
     """{shard: records its producer holds for Kafka} from the ingest heartbeats (Redis must be up)."""
     try:
-        beats = _fresh_beats(settings, "ingest")
+        shards = _shard_beats(settings)
     except Exception:  # noqa: BLE001 - best effort: a report line, not a verdict
         return {}
-    return {name.split(":")[-1]: int(beat.get("kafka_pending", 0)) for name, beat in sorted(beats.items())
-            if name.startswith("ingest:shard-")}
+    return {f"shard-{i}": int(beat.get("kafka_pending", 0)) for i, beat in sorted(shards.items())}
 
 
 def redundant(settings: Settings, component: str) -> bool:
@@ -77,10 +76,16 @@ def _twins_ready(settings: Settings) -> bool:
     shards = settings.ingest.shards
     if not settings.ingest.twin or shards < 2:
         return True
-    beats = _fresh_beats(settings, "ingest")
-    shard_beats = [beats.get(f"ingest:shard-{i}") for i in range(shards)]
-    return all(beat and beat.get("groups_ready", 0) >= len(shard_groups(i, shards, True))
-               for i, beat in enumerate(shard_beats))
+    beats = _shard_beats(settings)
+    return all(i in beats and beats[i].get("groups_ready", 0) >= len(shard_groups(i, shards, True))
+               for i in range(shards))
+
+
+def _shard_beats(settings: Settings) -> dict[int, dict]:
+    """{shard id: its fresh heartbeat} (the beats are named `ingest:shard-<i>`)."""
+    prefix = "ingest:shard-"
+    return {int(name[len(prefix):]): beat for name, beat in _fresh_beats(settings, "ingest").items()
+            if name.startswith(prefix) and name[len(prefix):].isdigit()}
 
 
 def _service_pid(settings: Settings, name: str) -> int | None:
@@ -92,12 +97,7 @@ def _service_pid(settings: Settings, name: str) -> int | None:
 
 
 def _compute_pid(settings: Settings) -> int | None:
-    lock = query_lock(settings, settings.compute.trigger_mode)
-    try:
-        owner = lock.path.read_text().split()
-    except FileNotFoundError:
-        return None
-    return int(owner[0]) if owner and owner[0].isdigit() else None
+    return query_lock_owner(query_lock(settings, settings.compute.trigger_mode))
 
 
 def _fresh_beats(settings: Settings, component: str) -> dict[str, dict]:

@@ -21,7 +21,7 @@ import threading
 from quantcore.lifecycle import Heartbeat
 from quantcore.settings import Settings, TriggerMode
 from quantcore.worker_group import WorkerGroup
-from streaming.spark.compute_job import query_lock
+from streaming.spark.compute_job import query_lock, query_lock_owner
 
 COMPUTE_SECTIONS = ("kafka", "redis", "spark", "compute", "signals", "heartbeat", "paths", "market")
 WORKERS = ("compute-a", "compute-b")
@@ -36,7 +36,7 @@ class ComputeGroup(WorkerGroup):
     def __init__(self, settings: Settings, mode: TriggerMode, from_beginning: bool = False) -> None:
         self.settings = settings.validate("compute", "spark")
         compute = self.settings.compute
-        self._lock_path = query_lock(self.settings, mode).path
+        self._lock = query_lock(self.settings, mode)
         super().__init__("compute-runner", {label: compute_command(mode, from_beginning) for label in WORKERS},
                          self.settings.child_env(*COMPUTE_SECTIONS),
                          backoff_s=compute.restart_backoff_s, backoff_max_s=compute.restart_backoff_max_s,
@@ -45,11 +45,7 @@ class ComputeGroup(WorkerGroup):
     def _first_holds_the_lock(self) -> bool:
         """The lock file names its holder's pid; an old file from an earlier run names another."""
         first = self.workers[0].process
-        try:
-            owner = self._lock_path.read_text().split()
-        except OSError:
-            return False
-        return first is not None and bool(owner) and owner[0] == str(first.pid) and first.poll() is None
+        return first is not None and first.poll() is None and query_lock_owner(self._lock) == first.pid
 
 
 def run_compute_processes(settings: Settings, mode: TriggerMode, from_beginning: bool = False,

@@ -317,6 +317,16 @@ def query_lock(settings: Settings, mode: TriggerMode) -> ExclusiveLock:
     return ExclusiveLock(settings.paths.run_dir / f"{query_name(mode)}.lock")
 
 
+def query_lock_owner(lock: ExclusiveLock) -> int | None:
+    """The pid of the compute process that holds (or last held) `lock`: the file's first word
+    (`ComputeProcess` writes "<pid> <jvm pid>"); None when there is no such file."""
+    try:
+        owner = lock.path.read_text().split()
+    except OSError:
+        return None
+    return int(owner[0]) if owner and owner[0].isdigit() else None
+
+
 def standby_marker(lock: ExclusiveLock) -> Path:
     """The file a prepared standby writes its pid to while it waits on `lock`."""
     return lock.path.with_suffix(".standby")
