@@ -41,3 +41,11 @@ def tree_cpu_seconds(pid: int) -> dict[int, float]:
             pass
     return seconds
 
+
+
+def machine_busy_seconds() -> float:
+    """Core-seconds every CPU of the machine has been busy since boot (/proc/stat: user,
+    nice, system, irq, softirq, steal), so a window's delta counts every process in it."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from quantcore.log import get_logger
 from quantcore.settings import PathsSettings, ReplaySettings
+from streaming.spark import book_layout
 
 BOOKS_RAW = "books_raw"
 BOOK_SIGNALS = "book_signals"
@@ -36,8 +37,8 @@ COMMENTS: dict[str, str] = {
     "update_id": "exchange update id: monotonic per symbol",
     "first_update_id": "diff mode: first update id (U) of the last applied event; else 0",
     "ingest_time_us": f"receipt of the frame on the ingest shard, {TIME_NOTE}",
-    "bids": "bid levels best first: price and qty as exact decimal strings, as the exchange sent them",
-    "asks": "ask levels best first: price and qty as exact decimal strings, as the exchange sent them",
+    "bid_levels": "how many bid levels the record carried (bid_*_N beyond are null)",
+    "ask_levels": "how many ask levels the record carried (ask_*_N beyond are null)",
     "mode": "BOOK_MODE_PARTIAL_SNAPSHOT (exchange top-N) or BOOK_MODE_LOCAL_BOOK (snapshot + diffs)",
     "shard_id": "ingest shard that produced the record",
     "origin": "provenance: ORIGIN_EXCHANGE (the live exchange) or ORIGIN_SIMULATOR (simulated, never real)",
@@ -70,17 +71,32 @@ COMMENTS: dict[str, str] = {
     # quarantine
     "kafka_key": "Kafka record key (the symbol, as bytes)",
     "payload": "the raw Kafka value, untouched",
-    "reason": "why the record could not be replayed (undecodable, or no symbol)",
+    "reason": "why the record could not be replayed: undecodable, no symbol, or levels that the flat exact "
+              "decimals of books_raw cannot hold unchanged",
 }
 
+
+
+def level_comment(column: str) -> str:
+    """`bid_px_3` -> 'bid price at level 3 (1 = best), exact DECIMAL(18, 8) ...'."""
+    side, what, level = column.split("_")
+    scale = book_layout.scale(what)
+    name = "price" if what == "px" else "quantity"
+    return (f"{side} {name} at level {level} (1 = best), exact DECIMAL({book_layout.PRECISION}, {scale}) "
+            "as the exchange printed it; null beyond the record's levels")
+
+
+COMMENTS |= {column: level_comment(column) for column in book_layout.level_columns()}
+
 DESCRIPTIONS = {
-    BOOKS_RAW: "Every book record of the Kafka book topic, as ingested (exact decimal strings), "
-               "with its Kafka coordinates. Rebuilt by `quantcore replay`.",
+    BOOKS_RAW: "Every book record of the Kafka book topic, as ingested, one row per record: its fields, its "
+               f"levels flat (bid_px_1..{book_layout.DEPTH}, bid_qty_.., ask_px_.., ask_qty_..; exact decimals) "
+               "and its Kafka coordinates. Rebuilt by `quantcore replay`.",
     BOOK_SIGNALS: "Signals of every book (one row per symbol and update id), computed by the same "
                   "validation and signal expressions as the live stream; a book the stream rejects has "
                   "its invalid_reason and null signals. Rebuilt by `quantcore replay`.",
-    BOOKS_QUARANTINE: "Kafka records that are not a BookRecord with a symbol, kept with their "
-                      "offsets and bytes instead of failing the day.",
+    BOOKS_QUARANTINE: "Kafka records that are not a BookRecord with a symbol (or whose levels books_raw cannot "
+                      "hold exactly), kept with their offsets and bytes instead of failing the day.",
 }
 
 
@@ -120,6 +136,7 @@ def ensure_table(spark: SparkSession, paths: PathsSettings, replay: ReplaySettin
                  source_topic: str) -> str:
     """Create the table (schema of `frame`, comments, properties) unless it exists; its path."""
     path = table_path(paths, name)
+    refuse_old_layout(spark, path, frame)
     builder = (DeltaTable.createIfNotExists(spark).location(path).comment(DESCRIPTIONS[name])
                .partitionedBy("date"))
     for field in frame.schema.fields:
@@ -129,6 +146,23 @@ def ensure_table(spark: SparkSession, paths: PathsSettings, replay: ReplaySettin
         builder = builder.property(key, value)
     builder.execute()
     return path
+
+
+OLD_LAYOUT_COLUMNS = ("bids", "asks")  # books_raw before the flat layout
+
+
+def refuse_old_layout(spark: SparkSession, path: str, frame: DataFrame) -> None:
+    """A table written with the level arrays cannot take the flat columns day by day: the
+    other days would keep arrays and the new ones nulls there. Say so instead of mixing."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        return
+    existing = set(DeltaTable.forPath(spark, path).toDF().columns)
+    old = [column for column in OLD_LAYOUT_COLUMNS if column in existing and column not in frame.columns]
+    if old:
+        raise ValueError(
+            f"{path} has the old books_raw layout (columns {', '.join(old)}: levels as arrays of strings). "
+            "Move it away (or point QUANTCORE_DATA_ROOT at a new directory) and run `quantcore replay --all`: "
+            "the replay rebuilds it from Kafka in the flat layout of docs/analysts.md.")
 
 
 def replace_days_predicate(days: Iterable[date]) -> str:

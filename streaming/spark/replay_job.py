@@ -34,12 +34,10 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from quantcore.wire import BOOK_MESSAGE
 from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, PathsSettings, ReplaySettings, Settings, SignalsSettings
-from streaming.spark import book_validation, delta_tables, signals
+from streaming.spark import book_layout, book_validation, delta_tables, flat_books, signals
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
-from streaming.spark.protobuf_decode import decode, message_descriptor
 from streaming.spark.replay_offsets import offsets_json, parse_days
 from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
 
@@ -107,8 +105,9 @@ def read_runs(spark: SparkSession, kafka: KafkaSettings, plan: ReplayPlan) -> Da
 
 
 def decoded_records(kafka: DataFrame, days: list[date]) -> DataFrame:
-    """Kafka rows of `days` with their decoded book (null when undecodable) and Kafka coordinates.
-    The day comes from the Kafka timestamp in integer arithmetic: no session time zone involved."""
+    """Kafka rows of `days` with their decoded flat book (flat_books.py; null when
+    undecodable) and Kafka coordinates. The day comes from the Kafka timestamp in integer
+    arithmetic: no session time zone involved."""
     timestamp_us = F.unix_micros(F.col("timestamp"))
     return (kafka
             .select(F.col("topic").alias("kafka_topic"), F.col("partition").alias("kafka_partition"),
@@ -116,54 +115,46 @@ def decoded_records(kafka: DataFrame, days: list[date]) -> DataFrame:
                     F.when(F.col("timestampType") == 1, "LogAppendTime").otherwise("CreateTime")
                     .alias("kafka_timestamp_type"),
                     F.col("key").alias("kafka_key"), F.col("value").alias("payload"),
-                    decode(F.col("value"), BOOK_MESSAGE).alias("book"))
+                    flat_books.decode_flat(F.col("value")).alias("book"))
             .withColumn("date", F.date_from_unix_date(F.floor(F.col("kafka_timestamp_us") / US_PER_DAY)
                                                       .cast("int")))
             .where(F.col("date").isin(list(days))))
 
 
-def unreplayable(book: Column) -> Column:
-    """A record without a book or a symbol has no place in books_raw: it is quarantined.
-    These are the first two verdicts of book_validation (UNDECODABLE, MISSING_SYMBOL), tested
-    cheaply here; the full verdict is computed once, in the signals pass."""
-    return book.isNull() | (book["symbol"] == "")
+UNFIT_LEVELS = (f"levels do not fit books_raw's exact decimals: more than {book_layout.DEPTH} levels, more "
+                f"decimals than the column's scale (price {book_layout.scale('px')}, qty {book_layout.scale('qty')}), "
+                f"more than {book_layout.PRECISION} digits, or not a plain decimal number")
+
+
+def quarantine_reason(book: Column) -> Column:
+    """Why a record has no place in books_raw (null: it has one). The first two are the
+    first verdicts of book_validation (UNDECODABLE, MISSING_SYMBOL); a book whose levels
+    would change in the flat layout is kept whole here rather than rounded."""
+    return (F.when(book.isNull(), book_validation.UNDECODABLE)
+            .when(book["symbol"] == "", book_validation.MISSING_SYMBOL)
+            .when(~book[flat_books.FITS], UNFIT_LEVELS))
 
 
 KAFKA_COLUMNS = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp_us", "kafka_timestamp_type"]
-
-
-def parsed_and_checked(frame: DataFrame, book: Column, bids: Column, asks: Column) -> DataFrame:
-    """`frame` plus the stream's verdict `invalid_reason` (book_validation.py; null when the book
-    is usable) and, like the stream, the level arrays parsed once for the checks and signals."""
-    parsed = frame.select("*", *(column.alias(name) for name, column in signals.level_columns(bids, asks).items()))
-    levels = [F.col(name) for name in signals.LEVEL_COLUMNS]
-    return parsed.select("*", book_validation.invalid_reason(book, *levels).alias("invalid_reason"))
-
-
-def raw_rows(decoded: DataFrame) -> DataFrame:
-    """Every record with a book and a symbol, exactly as decoded."""
-    return decoded.where(~unreplayable(F.col("book"))).select("book.*", *KAFKA_COLUMNS, "date")
-
-
-def quarantine_rows(decoded: DataFrame) -> DataFrame:
-    bad = decoded.where(unreplayable(F.col("book")))
-    book = F.col("book")
-    return (parsed_and_checked(bad, book, book["bids"], book["asks"])
-            .select(*KAFKA_COLUMNS, "kafka_key", "payload", F.col("invalid_reason").alias("reason"), "date"))
-
-
-# --- signals ---------------------------------------------------------------------------------
-
+BOOK_COLUMNS = [*(f.name for f in flat_books.book_fields()), *flat_books.COUNTS, *book_layout.level_columns()]
+QUARANTINE_COLUMNS = [*KAFKA_COLUMNS, "kafka_key", "payload", "reason", "date"]
 SIGNAL_KEYS = ["symbol", "exchange", "origin", "simulator_seed", "update_id", "mode", "event_time_us", "ingest_time_us",
                "kafka_timestamp_us", "kafka_partition", "kafka_offset"]
 TOP_OF_BOOK = ("best_bid", "best_bid_qty", "best_ask", "best_ask_qty")
 
 
-def book_struct(books: DataFrame) -> Column:
-    """books_raw's BookRecord fields as the struct book_validation inspects."""
-    fields = [f.name for f in message_descriptor(BOOK_MESSAGE).fields if f.name in books.columns]
-    return F.struct(*(F.col(name) for name in fields))
+def raw_rows(decoded: DataFrame) -> DataFrame:
+    """Every record with a book whose levels fit, exactly as decoded."""
+    return (decoded.where(quarantine_reason(F.col("book")).isNull())
+            .select(*(F.col(f"book.{name}").alias(name) for name in BOOK_COLUMNS), *KAFKA_COLUMNS, "date"))
 
+
+def quarantine_rows(decoded: DataFrame) -> DataFrame:
+    return (decoded.select("*", quarantine_reason(F.col("book")).alias("reason"))
+            .where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS))
+
+
+# --- signals ---------------------------------------------------------------------------------
 
 def signal_rows(books: DataFrame, signal_settings: SignalsSettings) -> DataFrame:
     """One row per (symbol, update_id) of books_raw with the stream's verdict and signals.
@@ -173,9 +164,12 @@ def signal_rows(books: DataFrame, signal_settings: SignalsSettings) -> DataFrame
     the same day, as the stream's writer chains it: a day replays identically alone or
     within --all. A re-sent record (same symbol and update id) counts once: the first in
     update id, then Kafka order. Signals are computed before the shuffle by symbol, so the
-    level arrays never cross it."""
-    checked = parsed_and_checked(books.select(*SIGNAL_KEYS, "bids", "asks", "date", book_struct(books).alias("book")),
-                                 F.col("book"), F.col("bids"), F.col("asks"))
+    levels never cross it."""
+    levels = flat_books.level_arrays()
+    parsed = books.select(*SIGNAL_KEYS, "date", *(column.alias(name) for name, column in levels.items()))
+    book = F.struct("symbol", "update_id")  # what book_validation asks of the record itself
+    checked = parsed.select("*", book_validation.invalid_reason(
+        book, *(F.col(name) for name in signals.LEVEL_COLUMNS)).alias("invalid_reason"))
     valid = F.col("invalid_reason").isNull()
     values = [F.when(valid, F.col(name)).alias(name) for name in signals.VALUE_COLUMNS]
     computed = (signals.add_signals(checked, signal_settings.obi_lambda)
@@ -232,11 +226,11 @@ def timed(phases: dict[str, float], name: str) -> Iterator[None]:
 
 def write_raw(spark: SparkSession, kafka: KafkaSettings, paths: PathsSettings, replay_settings: ReplaySettings,
               plan: ReplayPlan) -> tuple[int, int]:
-    """books_raw in one pass over Kafka; returns (records read, records not replayable)."""
+    """books_raw in the run's one pass over Kafka; returns (records read, records quarantined)."""
     observation = Observation("replay_read")
     decoded = decoded_records(read_runs(spark, kafka, plan), plan.write_days).observe(
         observation, F.count(F.lit(1)).alias("read"),
-        F.count(F.when(unreplayable(F.col("book")), True)).alias("invalid"))
+        F.count(quarantine_reason(F.col("book"))).alias("invalid"))
     delta_tables.replace_days(spark, paths, replay_settings, BOOKS_RAW, raw_rows(decoded), plan.write_days,
                               plan.topic)
     metrics = observation.get
@@ -254,7 +248,9 @@ def write_quarantine(spark: SparkSession, kafka: KafkaSettings, paths: PathsSett
 
 def write_signals(spark: SparkSession, paths: PathsSettings, replay_settings: ReplaySettings,
                   signal_settings: SignalsSettings, plan: ReplayPlan) -> None:
-    """book_signals of the written days, from books_raw."""
+    """book_signals of the written days, from books_raw's columns (not from Kafka again:
+    measured against caching the decoded records and against a second Kafka read, in
+    bench/README.md)."""
     days = plan.write_days
     books = (spark.read.format("delta").load(delta_tables.table_path(paths, BOOKS_RAW))
              .where(F.col("date").isin(list(days))))

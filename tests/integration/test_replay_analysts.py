@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -68,10 +69,23 @@ def run_block(code: str) -> str:
     return out.getvalue()
 
 
-def test_doc_has_the_three_ways_in():
+def test_doc_has_the_three_ways_in_and_the_arrays_shape():
     blocks = python_blocks(Path(DOC).read_text())
-    assert len(blocks) == 3
-    assert "build_spark_session" in blocks[0] and "scan_delta" in blocks[1] and "duckdb.sql" in blocks[2]
+    assert len(blocks) == 4
+    assert "build_spark_session" in blocks[0] and "scan_delta" in blocks[1] and "delta_scan" in blocks[2]
+    assert "list_filter" in blocks[3]
+
+
+def test_the_arrays_shape_gives_back_each_books_levels(analyst_root, monkeypatch):
+    monkeypatch.setenv("QUANTCORE_DATA_ROOT", analyst_root)
+    printed = run_block(python_blocks(Path(DOC).read_text())[3])
+    books = {(b.symbol, b.update_id): b for day in (DAY1, DAY2) for b in expected_signal_books(day, valid_only=False)}
+    lines = re.findall(r"^bids ([A-Z]+) (\d+) (\d+) (\S+) (\S+)$", printed, re.M)
+    assert len(lines) == 3, printed
+    for symbol, update_id, depth, price, qty in lines:
+        book = books[(symbol, int(update_id))]
+        assert int(depth) == len(book.bids)
+        assert (Decimal(price), Decimal(qty)) == (Decimal(book.bids[0].price), Decimal(book.bids[0].qty))
 
 
 @pytest.mark.parametrize("index, engine", [(0, "spark"), (1, "deltalake+polars"), (2, "duckdb")])

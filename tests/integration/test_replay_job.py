@@ -8,6 +8,7 @@ cannot be given past days); the replay reads Kafka's `timestamp` whatever its ty
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -17,10 +18,10 @@ from quantcore.clients import admin_client
 from quantcore.settings import PathsSettings, Settings
 from quantcore.timeutil import day_start_ms
 from quantcore.topics import CREATE_TIME, temporary_topic
-from streaming.spark import book_validation, delta_tables
+from streaming.spark import book_layout, book_validation, delta_tables
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
 from streaming.spark.ofi import TopOfBook, ofi_value
-from streaming.spark.replay_job import replay
+from streaming.spark.replay_job import UNFIT_LEVELS, replay
 from tests.support.replay_records import (
     DAY1,
     DAY2,
@@ -112,8 +113,11 @@ def test_books_raw_keeps_every_field_exactly(spark, replayed):
     by_key = {(r.book.symbol, r.book.update_id, r.ts_ms * 1000): r for r in RECORDS if r.book is not None}
     for row in rows:
         sent = by_key[(row.symbol, row.update_id, row.kafka_timestamp_us)]
-        assert row.bids == [(lv.price, lv.qty) for lv in sent.book.bids], "decimal strings untouched"
-        assert row.asks == [(lv.price, lv.qty) for lv in sent.book.asks]
+        assert (row.bid_levels, row.ask_levels) == (len(sent.book.bids), len(sent.book.asks))
+        for side, levels in (("bid", sent.book.bids), ("ask", sent.book.asks)):
+            stored = [(row[f"{side}_px_{i}"], row[f"{side}_qty_{i}"]) for i in range(1, book_layout.DEPTH + 1)]
+            exact = [(Decimal(lv.price), Decimal(lv.qty)) for lv in levels]
+            assert stored == exact + [(None, None)] * (book_layout.DEPTH - len(levels)), "exact decimals, flat"
         assert (row.exchange, row.event_time_us, row.ingest_time_us, row.mode) == (
             "binance", sent.book.event_time_us, sent.book.ingest_time_us, "BOOK_MODE_LOCAL_BOOK")
         assert row.kafka_timestamp_type == "CreateTime" and row.kafka_topic == settings.kafka.book_topic
@@ -125,12 +129,21 @@ def test_books_raw_keeps_every_field_exactly(spark, replayed):
     assert [r.date for r in last_of_day1] == [DAY1] and [r.date for r in first_of_day2] == [DAY2]
 
 
+def sent_books(spark):
+    """The produced books as the stream sees them (levels as decimal strings), straight from
+    the records, not from the replay."""
+    level = "array<struct<price:string,qty:string>>"
+    rows = [(r.book.symbol, r.book.update_id, [(lv.price, lv.qty) for lv in r.book.bids],
+             [(lv.price, lv.qty) for lv in r.book.asks]) for r in RECORDS if r.book is not None]
+    return spark.createDataFrame(rows, f"symbol string, update_id long, bids {level}, asks {level}")
+
+
 def test_signals_equal_the_streaming_module(spark, replayed):
     from streaming.spark import signals
 
     settings, _ = replayed
     replayed_rows = spark.read.format("delta").load(table_path(settings.paths, BOOK_SIGNALS))
-    books = spark.read.format("delta").load(table_path(settings.paths, BOOKS_RAW))
+    books = sent_books(spark)
     levels = signals.level_columns(F.col("bids"), F.col("asks"))
     direct = signals.add_signals(books.withColumns(levels), settings.signals.obi_lambda)
     compared = [c for c in (*signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS) if c != "ofi"]  # OFI: below
@@ -184,17 +197,18 @@ def test_ofi_chains_consecutive_valid_books_of_a_symbol_within_the_day(spark, re
 
 def test_bad_records_are_quarantined_and_the_day_completes(spark, replayed):
     settings, result = replayed
-    assert result.quarantined == 2 and result.complete
+    assert result.quarantined == 3 and result.complete
     quarantined = (spark.read.format("delta").load(table_path(settings.paths, BOOKS_QUARANTINE))
-                   .orderBy("date").collect())
+                   .orderBy("kafka_timestamp_us").collect())
 
     bad = [r for r in RECORDS if r.book is None]
     assert [(q.payload, q.kafka_timestamp_us, q.date) for q in quarantined] == [
         (bytearray(r.value), r.ts_ms * 1000, r.day) for r in bad]
-    assert [q.reason for q in quarantined] == [book_validation.UNDECODABLE, book_validation.MISSING_SYMBOL]
+    assert [q.reason for q in quarantined] == [book_validation.UNDECODABLE, book_validation.MISSING_SYMBOL,
+                                               UNFIT_LEVELS]
     assert [q.kafka_partition for q in quarantined] == [partition_of(r.key) for r in bad]
     assert all(q.kafka_offset >= 0 and q.kafka_timestamp_type == "CreateTime" for q in quarantined)
-    assert result.rows_by_day[BOOKS_QUARANTINE] == {"2024-03-01": 1, "2024-03-02": 1}
+    assert result.rows_by_day[BOOKS_QUARANTINE] == {"2024-03-01": 1, "2024-03-02": 2}
 
 
 def test_tables_document_their_schema(replayed):

@@ -1,8 +1,9 @@
 """The known records of two simulated UTC days, for the replay tests, and what each becomes.
 
 Books of 3 symbols (depths 5/10/20, one side empty once, one crossed book), a book at the
-last and at the first millisecond of the days, a re-sent duplicate and two records that are
-not books; produced to explicit partitions with producer (CreateTime) timestamps.
+last and at the first millisecond of the days, a re-sent duplicate, two records that are
+not books and a book whose levels books_raw's exact decimals cannot hold; produced to
+explicit partitions with producer (CreateTime) timestamps.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def known_records() -> list[Sent]:
     records.append(Sent(b"AAAUSDT", b"\x0a\xff\xff\x01", day_start_ms(DAY1) + 30_000_000, None))  # truncated
     records.append(Sent(b"", wire.BookRecord(exchange="binance").SerializeToString(),
                         day_start_ms(DAY2) + 30_000_000, None))  # decodes, but names no symbol
+    unfit = make_book("CCCUSDT", 1, depth=5, base=120.0)
+    unfit.bids[2].qty = "1.0000001"  # 7 decimals: more than books_raw's qty scale
+    records.append(Sent(b"CCCUSDT", unfit.SerializeToString(), day_start_ms(DAY2) + 40_000_000, None))
     return sorted(records, key=lambda r: r.ts_ms)
 
 
