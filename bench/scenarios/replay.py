@@ -82,7 +82,7 @@ def kafka_source_only(spark, settings: Settings) -> int:
 
 
 def measure_replay(settings: Settings, records: int, partitions: int | None = None,
-                   progress=print, native: bool = True, queries: bool = True) -> dict:
+                   progress=print, native: bool = True, queries: bool = True, warm_up: bool = True) -> dict:
     """Pre-fill a topic with `records` books of one day, then time and size each step."""
     from bench.scenarios.analyst_queries import time_queries
     from bench.scenarios.replay_native import table_bytes, write_native
@@ -104,7 +104,8 @@ def measure_replay(settings: Settings, records: int, partitions: int | None = No
     try:
         # Warm-up, not timed: an empty day creates the tables and loads the JVM's code paths
         # once, as on a running platform; the figure is then the replay of the day itself.
-        replay(spark, replay_settings, [BENCH_DAY - timedelta(days=1)])
+        if warm_up:
+            replay(spark, replay_settings, [BENCH_DAY - timedelta(days=1)])
         _, source = costs.measure(lambda: kafka_source_only(spark, replay_settings), records)
         progress(f"kafka source alone: {source}")
         result, spark_costs = costs.measure(lambda: replay(spark, replay_settings), records)
@@ -143,5 +144,7 @@ def measure_replay(settings: Settings, records: int, partitions: int | None = No
 def run(ctx) -> dict:
     """The `quantcore bench replay` entry (bench.harness.BenchContext)."""
     records = int(ctx.option("records", 1_000_000, smoke_default=20_000))
-    return measure_replay(ctx.settings, records, progress=ctx.progress,
-                          native=bool(ctx.option("native", True)), queries=bool(ctx.option("queries", True)))
+    # The smoke proves the harness: no warm-up, and the analyst queries run in tests/ already.
+    return measure_replay(ctx.settings, records, progress=ctx.progress, warm_up=not ctx.smoke,
+                          native=bool(ctx.option("native", True)),
+                          queries=bool(ctx.option("queries", True, smoke_default=0)))
