@@ -4,6 +4,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 MS_PER_DAY = 86_400_000
+US_PER_DAY = MS_PER_DAY * 1000
 
 
 def now_us() -> int:

@@ -43,6 +43,7 @@ from google.protobuf.message import DecodeError
 
 from quantcore.errors import PlatformError
 from quantcore.settings import KafkaSettings
+from quantcore.timeutil import US_PER_DAY
 from quantcore.topic_reader import end_offsets
 from quantcore.wire import BookMode, BookRecord, Origin
 from streaming.spark import book_layout as layout
@@ -51,7 +52,6 @@ CONSUME_BATCH = 10_000  # records per consume() call
 BATCH_RECORDS = 100_000  # records per Arrow batch (one vectorized decimal cast per column)
 CONSUME_WAIT_S = 1.0
 STALL_S = 60.0  # no record for this long before the ends are reached: the broker is gone
-US_PER_DAY = 86_400_000_000
 # Same level as Spark's zstd (parquet-java's parquet.compression.codec.zstd.level defaults
 # to 3; delta-rs would use 1), so both write the same kind of file.
 ZSTD_LEVEL = 3

@@ -36,12 +36,12 @@ from pyspark.sql.types import (
 
 from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, PathsSettings, ReplaySettings, Settings, SignalsSettings
+from quantcore.timeutil import US_PER_DAY
 from streaming.spark import book_layout, book_validation, delta_tables, flat_books, signals
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
 from streaming.spark.replay_offsets import offsets_json, parse_days
 from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
 
-US_PER_DAY = 86_400_000_000
 
 # The Kafka source's schema, for an empty frame when there is nothing to read.
 KAFKA_SCHEMA = StructType([
