@@ -1,9 +1,7 @@
 """replay: Kafka -> Delta throughput of the replay job, its cost per record against a
 native writer, the Kafka source's own cost, the tables' size and the analysts' queries.
 
-A topic is pre-filled fast with synthetic BookRecords (20 levels a side, serialized once per
-symbol; each record appends its own update id and event time as extra protobuf fields, which
-parse as the last value of the field), stamped across one UTC day. Then, one at a time on
+A topic is pre-filled with a day's BookRecords (20 levels a side; see BOOKS below). Then, one at a time on
 the same records, each timed with the CPU of the whole machine (/proc/stat: the broker, the
 Spark JVM and Python alike):
 
@@ -15,8 +13,11 @@ Spark JVM and Python alike):
 3. native: the bench-only delta-rs writer of books_raw (replay_native.py), the yardstick.
 4. analyst queries of docs/analysts.md, each cold in a fresh process (analyst_queries.py).
 
-The synthetic books repeat 16 level patterns per symbol, so they compress better than a
-real market day: the size per million records is a lower bound.
+Books (`--set books=`): `market` (default), a day of the simulator's market model
+(bench/market_books.py, made once and cached: 20 levels whose prices and quantities move
+like a market's, timestamps like the live records'); `synthetic` (quantcore.samples: 16
+level patterns per symbol, evenly spaced identical timestamps) is fast to make but
+compresses ~20x better than a market and decodes shorter strings: its sizes say nothing.
 
     quantcore bench replay                         # 1 M records
     quantcore bench replay --set records=3000000
@@ -31,12 +32,16 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.market_books import cached_market_day
 from bench.process_cpu import cpu_seconds, machine_busy_seconds
+from quantcore.errors import PlatformError
 from quantcore.samples import synthetic_day
 from quantcore.settings import Settings
 from quantcore.topics import CREATE_TIME, create_topic, produce_all
 
 BENCH_DAY = date(2024, 3, 1)
+# Where the books come from (`--set books=...`): see the module doc.
+BOOKS = {"market": cached_market_day, "synthetic": synthetic_day}
 
 
 def directory_bytes(path: str) -> int:
@@ -82,8 +87,10 @@ def kafka_source_only(spark, settings: Settings) -> int:
 
 
 def measure_replay(settings: Settings, records: int, partitions: int | None = None,
-                   progress=print, native: bool = True, queries: bool = True, warm_up: bool = True) -> dict:
-    """Pre-fill a topic with `records` books of one day, then time and size each step."""
+                   progress=print, native: bool = True, queries: bool = True, warm_up: bool = True,
+                   books: str = "market") -> dict:
+    """Pre-fill a topic with `records` books of one day (BOOKS: the market model's or the
+    synthetic ones), then time and size each step."""
     from bench.scenarios.analyst_queries import time_queries
     from bench.scenarios.replay_native import table_bytes, write_native
     from quantcore.spark_session import build_spark_session
@@ -95,7 +102,7 @@ def measure_replay(settings: Settings, records: int, partitions: int | None = No
     symbols = settings.market.symbols
     create_topic(settings.kafka, topic, partitions, CREATE_TIME)
     started = time.perf_counter()
-    sent = produce_all(settings.kafka, topic, synthetic_day(symbols, records, BENCH_DAY))
+    sent = produce_all(settings.kafka, topic, BOOKS[books](symbols, records, BENCH_DAY))
     produce_s = time.perf_counter() - started
     progress(f"produced {sent:,} records in {produce_s:.1f}s")
     replay_settings = settings.override(book_topic=topic)
@@ -117,7 +124,7 @@ def measure_replay(settings: Settings, records: int, partitions: int | None = No
     per_million = lambda b: round(b / (records / 1e6) / 2**20, 1)  # noqa: E731
     figures = {
         "records_per_s": spark_costs["records_per_s"], "core_us_per_record": spark_costs["core_us_per_record"],
-        "records": records, "symbols": len(symbols), "partitions": partitions, "depth": 20,
+        "records": records, "books": books, "symbols": len(symbols), "partitions": partitions, "depth": 20,
         "cores": os.cpu_count(), "produce_records_per_s": round(sent / produce_s),
         "replay": spark_costs, "kafka_source": source,
         "spark_beyond_kafka_source_core_us_per_record": round(
@@ -144,7 +151,10 @@ def measure_replay(settings: Settings, records: int, partitions: int | None = No
 def run(ctx) -> dict:
     """The `quantcore bench replay` entry (bench.harness.BenchContext)."""
     records = int(ctx.option("records", 1_000_000, smoke_default=20_000))
+    books = str(ctx.option("books", "market", smoke_default="synthetic"))
+    if books not in BOOKS:
+        raise PlatformError(f"unknown books={books!r}", f"use --set books= one of {', '.join(BOOKS)}")
     # The smoke proves the harness: no warm-up, and the analyst queries run in tests/ already.
     return measure_replay(ctx.settings, records, progress=ctx.progress, warm_up=not ctx.smoke,
                           native=bool(ctx.option("native", True)),
-                          queries=bool(ctx.option("queries", True, smoke_default=0)))
+                          queries=bool(ctx.option("queries", True, smoke_default=0)), books=books)
