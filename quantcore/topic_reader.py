@@ -15,12 +15,16 @@ from collections.abc import Iterator, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from quantcore.backoff import Backoff
 from quantcore.errors import PlatformError
 from quantcore.settings import KafkaSettings
 
 BATCH = 5000
 CONSUME_WAIT_S = 0.005  # consume() waits this long for a full batch: the end is near, do not wait for more
 LATEST = -1  # offsets_for_times: timestamp -1 asks for each partition's end (Kafka ListOffsets)
+# A partition between leaders: just created, or its broker restarting. librdkafka does not
+# call these retriable for ListOffsets, but they pass within a second or two.
+LEADERLESS = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE})
 
 
 class TopicReader:
@@ -70,9 +74,18 @@ class TopicReader:
             self._consumer.unassign()
 
     def _ends(self, partitions: list[int], timeout_s: float) -> dict[int, int]:
-        latest = self._consumer.offsets_for_times([TopicPartition(self.topic, p, LATEST) for p in partitions],
-                                                  timeout=timeout_s)
-        return {tp.partition: tp.offset for tp in latest}
+        """Each partition's end; waits (the platform's backoff) while a partition has no leader."""
+        deadline, backoff = time.monotonic() + timeout_s, Backoff(initial=0.05, cap=1.0)
+        while True:
+            try:
+                latest = self._consumer.offsets_for_times(
+                    [TopicPartition(self.topic, p, LATEST) for p in partitions],
+                    timeout=max(0.1, deadline - time.monotonic()))
+                return {tp.partition: tp.offset for tp in latest}
+            except KafkaException as exc:
+                if exc.args[0].code() not in LEADERLESS or time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
 
     def _assign(self, starts: list[TopicPartition], timeout_s: float) -> dict[int, int]:
         """Assign the partitions that have records at or after their start; returns their ends."""

@@ -320,8 +320,10 @@ class ComputeSettings(Section):
         description="Micro-batch: write offsets and commits off the critical path (the Redis sink is idempotent).")
     writer_tasks: int = setting(0, env="COMPUTE_WRITER_TASKS", ge=0,
                                 description="Micro-batch writer tasks per batch; 0 = Spark's default parallelism.")
-    realtime_checkpoint_s: int = setting(120, env="REALTIME_CHECKPOINT_S", ge=1,
-                                         description="Real-time trigger: checkpoint interval.")
+    realtime_checkpoint_s: int = setting(
+        3600, env="REALTIME_CHECKPOINT_S", ge=1,
+        description="Real-time trigger: checkpoint interval; the stream pauses ~1 s at each. Restarts do not "
+                    "depend on it (they resume after what the relay topic holds).")
     relay_topic: str = setting("qc.signals.relay.v1", env="COMPUTE_RELAY_TOPIC",
                                description="Real-time mode: computed rows on their way from Spark to Redis.")
     standby: bool = setting(True, env="COMPUTE_STANDBY",

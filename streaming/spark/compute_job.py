@@ -14,7 +14,9 @@ Two triggers, one projection (compute_rows.py) and one writer (redis_writer.py):
   (the sink is idempotent).
 - realtime: Spark's real-time trigger (long-running tasks, one per Kafka partition) writes
   the computed rows to a relay topic, and a relay thread writes them to Redis (see
-  realtime_relay.py for why not a Python ForeachWriter).
+  realtime_relay.py for why not a Python ForeachWriter). Each start begins a fresh checkpoint
+  right after the rows the relay topic holds (realtime_resume.py), so the checkpoint interval
+  can be long: the stream pauses at each checkpoint.
 In micro-batch mode the Kafka source polls with a tiny `fetch.max.wait.ms`: the consumer
 keeps a prefetch in flight, and with the broker's 500 ms default every read of a quiet
 partition waits for the next record to arrive. The real-time reader never seeks, so it
@@ -56,6 +58,14 @@ from quantcore.settings import (
 from streaming.spark.compute_rows import computed_books
 from streaming.spark.query_progress import progress_counters, progress_dict
 from streaming.spark.realtime_relay import RealtimeRelay, ensure_relay_topic, relay_group, relay_records
+from streaming.spark.realtime_resume import (
+    EARLIEST,
+    LATEST,
+    fresh_checkpoint,
+    relayed_source_offsets,
+    remove_other_checkpoints,
+    starting_offsets,
+)
 from streaming.spark.redis_writer import STATS_SCHEMA, ArrowPartitionWriter, WriteStats
 from quantcore.spark_session import build_spark_session, driver_jvm_pid, local_threads
 
@@ -77,12 +87,14 @@ def checkpoint_location(paths: PathsSettings, name: str) -> str:
 
 
 def kafka_source(spark: SparkSession, kafka: KafkaSettings, compute: ComputeSettings, mode: TriggerMode,
-                 from_beginning: bool) -> DataFrame:
+                 from_beginning: bool, starting_offsets: str | None = None) -> DataFrame:
+    """The book topic as a stream; `starting_offsets` (Spark's JSON) overrides where a new
+    checkpoint starts (real-time mode: after what the relay holds, realtime_resume.py)."""
     reader = (
         spark.readStream.format("kafka")
         .options(**kafka.spark_options())
         .option("subscribe", kafka.book_topic)
-        .option("startingOffsets", "earliest" if from_beginning else "latest")  # without a checkpoint only
+        .option("startingOffsets", starting_offsets or ("earliest" if from_beginning else "latest"))  # new checkpoints
         .option("failOnDataLoss", "false")  # records past retention are gone: keep streaming
     )
     if mode is TriggerMode.microbatch:
@@ -151,11 +163,23 @@ class PreparedQuery:
     redis: RedisSettings
     relay_topic: str | None = None  # real-time mode: the computed rows go through it to Redis
     batch_stats: WriteStats = field(default_factory=WriteStats)  # micro-batch mode: the writes, summed
+    # real-time mode: what the relay topic held when the query was prepared ({source partition:
+    # newest offset}); the query starts after it
+    relayed: dict[int, int] | None = None
+
+    def stale(self) -> bool:
+        """Whether the relay topic moved on since this query was prepared (a standby's plan,
+        once the driver it replaces is gone): then it must be prepared again."""
+        if self.relayed is None:
+            return False
+        return relayed_source_offsets(self.kafka, self.relay_topic, self.kafka.book_topic) != self.relayed
 
     def start(self) -> ComputeStream:
         log.info("starting compute query", query=self.name, topic=self.kafka.book_topic, checkpoint=self.checkpoint)
         if self.relay_topic is None:
             return ComputeStream(self.writer.start(), self.mode, batch_stats=self.batch_stats)
+        for old in remove_other_checkpoints(self.checkpoint):
+            log.info("removed an earlier start's checkpoint", path=old)
         group = relay_group(self.name, self.relay_topic)
         relay = RealtimeRelay(self.kafka, self.redis, self.relay_topic, group).start()
         try:
@@ -174,15 +198,23 @@ def prepare_compute(spark: SparkSession, settings: Settings, trigger: TriggerMod
     mode = TriggerMode(trigger or compute.trigger_mode)
     name = query_name(mode)
     partitions = _topic_partitions(kafka)
-    computed = computed_books(kafka_source(spark, kafka, compute, mode, from_beginning), settings.signals.obi_lambda)
-    checkpoint = checkpoint_location(settings.paths, name)
+    checkpoint, starting = checkpoint_location(settings.paths, name), None
+    if mode is TriggerMode.realtime:  # every start: a fresh checkpoint after what the relay holds
+        relay_topic = ensure_relay_topic(kafka, compute)
+        relayed = relayed_source_offsets(kafka, relay_topic, kafka.book_topic)
+        starting = starting_offsets(kafka.book_topic, partitions, relayed, EARLIEST if from_beginning else LATEST)
+        checkpoint = fresh_checkpoint(checkpoint)
+        log.info("real-time query resumes after the relayed rows", partitions_relayed=len(relayed))
+    source = kafka_source(spark, kafka, compute, mode, from_beginning, starting)
+    computed = computed_books(source, settings.signals.obi_lambda)
     writer = (computed if mode is TriggerMode.microbatch else relay_records(computed)).writeStream \
         .queryName(name).option("checkpointLocation", checkpoint)
     prepared = PreparedQuery(name, mode, checkpoint, writer, kafka, settings.redis)
     if mode is TriggerMode.microbatch:
         prepared.writer = _microbatch_writer(spark, kafka, settings.redis, compute, writer, prepared.batch_stats)
     else:
-        prepared.writer, prepared.relay_topic = _realtime_writer(spark, kafka, compute, writer, partitions)
+        prepared.writer = _realtime_writer(spark, kafka, compute, writer, partitions, relay_topic)
+        prepared.relay_topic, prepared.relayed = relay_topic, relayed
     return prepared
 
 
@@ -205,19 +237,17 @@ def _microbatch_writer(spark: SparkSession, kafka: KafkaSettings, redis: RedisSe
 
 
 def _realtime_writer(spark: SparkSession, kafka: KafkaSettings, compute: ComputeSettings, writer: DataStreamWriter,
-                     partitions: int) -> tuple[DataStreamWriter, str]:
+                     partitions: int, relay_topic: str) -> DataStreamWriter:
     slots = local_threads(spark.sparkContext.master)
     if slots is not None and slots < partitions:
         raise PlatformError(
             f"the real-time trigger runs one task per Kafka partition: {partitions} needed, {slots} task slots",
             f"give Spark at least {partitions} cores (e.g. QUANTCORE_SPARK_MASTER=local[{partitions + 2}]), "
             "or use --trigger microbatch")
-    relay_topic = ensure_relay_topic(kafka, compute)
     spark.conf.set("spark.sql.streaming.realTimeMode.minBatchDuration", "1000")
-    writer = (writer.format("kafka").options(**kafka.spark_options())
-              .option("topic", relay_topic).option("kafka.linger.ms", str(RELAY_LINGER_MS))
-              .outputMode("update").trigger(realTime=f"{compute.realtime_checkpoint_s} seconds"))
-    return writer, relay_topic
+    return (writer.format("kafka").options(**kafka.spark_options())
+            .option("topic", relay_topic).option("kafka.linger.ms", str(RELAY_LINGER_MS))
+            .outputMode("update").trigger(realTime=f"{compute.realtime_checkpoint_s} seconds"))
 
 
 def _topic_partitions(kafka: KafkaSettings, wait_s: float = 10.0) -> int:
@@ -252,7 +282,8 @@ class ComputeProcess:
     of its checkpoint. A second process (`compute.standby`, see `quantcore_platform` /
     `stream compute`) prepares its session and plan and waits on the lock: the kernel frees
     it the moment the active process dies, kill -9 included, and the standby starts the query
-    from the checkpoint at once, without the ~15 s of JVM and plan a restart costs."""
+    at once, without the ~15 s of JVM and plan a restart costs (real-time mode: prepared again,
+    warm, at the relay topic's new end)."""
 
     component, instance = HEARTBEAT_COMPONENT, HEARTBEAT_INSTANCE
 
@@ -263,7 +294,7 @@ class ComputeProcess:
         self.stream: ComputeStream | None = None
 
     async def start(self) -> None:
-        prepared = self._prepare()
+        prepared = self._prepare()  # a standby waits with its session and plan warm
         if not self._lock.try_acquire(self._owner):
             log.info("standing by: another process runs the query", lock=str(self._lock.path))
             marker = standby_marker(self._lock)
@@ -273,6 +304,10 @@ class ComputeProcess:
             marker.unlink(missing_ok=True)
             log.info("taking over the query", lock=str(self._lock.path))
         await _previous_driver_gone(self._lock.previous_owner)
+        if prepared.stale():  # the last driver relayed more after this plan was made
+            started = time.monotonic()
+            prepared = self._prepare()
+            log.info("prepared again at the relay's end", seconds=round(time.monotonic() - started, 2))
         self.stream = prepared.start()
 
     def counters(self) -> dict[str, Any]:
@@ -335,8 +370,8 @@ def standby_marker(lock: ExclusiveLock) -> Path:
 def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beginning: bool = False,
                 stop: threading.Event | None = None) -> int:
     """The compute process: runs until SIGINT/SIGTERM (or `stop`), then stops the query
-    and returns 0. Raises ServiceFailed (a PlatformError) if the query fails; the stream
-    resumes from its checkpoint on restart. Stands by while another process holds the query."""
+    and returns 0. Raises ServiceFailed (a PlatformError) if the query fails; on restart the
+    stream resumes from its checkpoint (micro-batch) or after the relayed rows (real-time). Stands by while another process holds the query."""
     mode = TriggerMode(trigger or settings.compute.trigger_mode)
     spark = build_spark_session(settings.spark, settings.paths, "quantcore-compute",
                                 task_slots=task_slots_needed(settings, mode))

@@ -7,6 +7,7 @@ Redis against signals computed independently, in plain Python, from the same rec
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -15,7 +16,8 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,7 +28,9 @@ from quantcore.settings import KafkaSettings, Settings, TriggerMode
 from quantcore.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
 from quantcore_platform.streams.catalog import Stream
 from streaming.spark import book_validation
+from quantcore.topic_reader import end_offsets, read_to_end
 from streaming.spark.compute_job import ComputeStream, query_lock, start_compute
+from streaming.spark.realtime_relay import parse_row
 from tests.support.books import TEST_SEED, book_record, produce_books, random_book
 
 pytestmark = pytest.mark.slow
@@ -271,24 +275,26 @@ def test_restart_from_checkpoint_loses_nothing_and_regresses_nothing(
         assert ids == sorted(set(ids)), f"{symbol} went backwards or republished: {ids}"
 
 
-def test_cli_realtime_trigger_heartbeat_and_graceful_stop(kafka, redis_conn, fresh_topic, tmp_path, published):
+def test_cli_realtime_trigger_heartbeat_graceful_stop_and_resume_after_the_relay(
+        kafka, redis_conn, fresh_topic, tmp_path, published):
     """`quantcore stream compute --trigger realtime` as its own process (its own Spark, with a
-    task slot per partition): same values in Redis, a heartbeat, exit 0 on SIGINT."""
+    task slot per partition): same values in Redis, a heartbeat, exit 0 on SIGINT. Started
+    again (no checkpoint ever reached: the interval is an hour), it resumes right after the
+    rows the relay topic holds: the books written while it was down get computed, and no
+    book of the topic is computed twice."""
     settings = compute_settings(kafka, fresh_topic, tmp_path)
     rng = random.Random(9)
-    records = [random_book(rng, symbol, uid) for uid in (1, 2) for symbol in SYMBOLS]
+    records = [random_book(rng, symbol, uid) for uid in (1, 2, 3) for symbol in SYMBOLS]
     garbage = b"\x0a\xff\xff\xff"
     produce_books(settings.kafka, fresh_topic, records[:30], payloads=[("S05USDT", garbage)])
-    produce_books(settings.kafka, fresh_topic, records[30:])
-    env = settings.override(spark_driver_memory="1g").child_env(*Stream.compute.sections)  # as Dagster starts it
-    command = [sys.executable, "-m", "quantcore_platform.cli", "stream", "compute",
-               "--trigger", "realtime", "--from-beginning"]
-    log = (tmp_path / "compute.log").open("w")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_until(lambda: process.poll() is not None or all_at(redis_conn, {s: 2 for s in SYMBOLS})(), 150,
-                   "the realtime stream", interval=POLL_S)
-        assert process.poll() is None, (tmp_path / "compute.log").read_text()[-3000:]
+    produce_books(settings.kafka, fresh_topic, records[30:60])
+    env = settings.override(spark_driver_memory="1g", compute_standby=False).child_env(*Stream.compute.sections)
+    log_path = tmp_path / "compute.log"
+
+    with _compute_process(env, log_path, "--from-beginning"):
+        wait_until(all_at(redis_conn, {s: 2 for s in SYMBOLS}), 150, "the realtime stream", interval=POLL_S,
+                   on_timeout=lambda: log_path.read_text()[-3000:])
+
         def heartbeat() -> dict | None:
             beat = read_heartbeats(redis_conn, "compute").get("compute:0") or {}
             return beat if beat.get("published", 0) >= 30 else None
@@ -297,16 +303,43 @@ def test_cli_realtime_trigger_heartbeat_and_graceful_stop(kafka, redis_conn, fre
         assert beats["trigger_mode"] == "realtime" and beats["active"] is True
         (letter,) = dead_letters_from(settings.kafka, fresh_topic, expected=1)
         assert letter.reason == book_validation.UNDECODABLE and letter.payload == garbage
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-        code = process.wait(60)
-        log.close()
-    assert code == 0, (tmp_path / "compute.log").read_text()[-3000:]
-    latest = {r.symbol: r for r in records if r.update_id == 2}
-    first = {r.symbol: r for r in records if r.update_id == 1}
+
+    produce_books(settings.kafka, fresh_topic, records[60:])  # while the stream is down
+    with _compute_process(env, log_path):
+        wait_until(all_at(redis_conn, {s: 3 for s in SYMBOLS}), 150, "update 3 after the restart", interval=POLL_S,
+                   on_timeout=lambda: log_path.read_text()[-3000:])
+
+    latest = {r.symbol: r for r in records if r.update_id == 3}
+    previous = {r.symbol: r for r in records if r.update_id == 2}
     for symbol in SYMBOLS:
-        assert_hash_matches(redis_conn, latest[symbol], first[symbol], settings.signals.obi_lambda)
+        assert_hash_matches(redis_conn, latest[symbol], previous[symbol], settings.signals.obi_lambda)
+    computed = Counter((row["source_partition"], row["source_offset"])
+                       for row in relay_rows(settings.kafka, settings.compute.relay_topic))
+    written = end_offsets(settings.kafka, fresh_topic)
+    assert sum(written.values()) == len(records) + 1  # 90 books and the undecodable one
+    assert computed == Counter({(p, o): 1 for p, end in written.items() for o in range(end)}), \
+        "every book of the topic computed exactly once across the two runs"
+
+
+@contextlib.contextmanager
+def _compute_process(env: dict[str, str], log_path, *args: str) -> Iterator[subprocess.Popen]:
+    """`quantcore stream compute --trigger realtime` until the block ends, then SIGINT: exit 0."""
+    command = [sys.executable, "-m", "quantcore_platform.cli", "stream", "compute", "--trigger", "realtime", *args]
+    with log_path.open("a") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield process
+            assert process.poll() is None, log_path.read_text()[-3000:]
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+            code = process.wait(60)
+    assert code == 0, log_path.read_text()[-3000:]
+
+
+def relay_rows(kafka: KafkaSettings, relay_topic: str) -> list[dict]:
+    ends = end_offsets(kafka, relay_topic)
+    return [parse_row(m.value()) for m in read_to_end(kafka, relay_topic, offsets={p: 0 for p in ends})]
 
 
 def test_the_standby_takes_over_when_the_active_driver_is_killed(kafka, redis_conn, fresh_topic, tmp_path,
