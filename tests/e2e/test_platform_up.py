@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.platform_cost import OTHER
+from bench.scenarios.cost import measure_running_platform
 from quantcore.polling import wait_until
 from quantcore_platform.services.dagster_services import DagsterApi
 from quantcore_platform.services.process import processes_of_home, rss_mib
@@ -68,6 +70,23 @@ def test_up_brings_all_symbols_to_a_grpc_client(platform, artifacts_dir):
         {"up_to_first_update_s": round(up_seconds, 1), "all_symbols_after_s": round(seconds, 1),
          "platform_rss_mib": round(memory)}, indent=2))
     assert symbols == set(symbols_wanted)
+
+
+def test_standing_cost_of_each_component(platform, artifacts_dir):
+    """`quantcore bench cost`'s measure, on this running platform for a few seconds: every
+    process of the home is some component's, and each component costs memory; the data
+    path costs CPU while the client receives updates."""
+    settings, _ = platform
+    measured = measure_running_platform(settings, duration_s=6.0, sample_s=1.0)
+    (artifacts_dir / "platform-cost.json").write_text(json.dumps(measured, indent=2))
+    components = measured["components"]
+    assert OTHER not in components, f"processes of no component: {components.get(OTHER)}"
+    assert set(components) >= {"kafka", "redis", "simulator", "ingest", "compute", "serve", "supervisor",
+                               "dagster-code-server", "dagster-webserver", "dagster-daemon"}, sorted(components)
+    assert all(c["rss_mib_median"] > 0 and c["processes"] >= 1 for c in components.values()), components
+    assert all(components[name]["cores"] > 0 for name in ("kafka", "simulator", "ingest", "compute")), components
+    assert measured["client"]["updates"] > 0
+    assert 0 < measured["platform_cores"] <= measured["machine_cores_busy"] + 0.2, measured
 
 
 def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
