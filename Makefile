@@ -11,9 +11,12 @@ PROTOS := $(wildcard proto/quantcore/v1/*.proto)
 # Generated into the shared core: proto/quantcore/v1/x.proto -> quantcore/v1/x_pb2.py (module quantcore.v1.x_pb2).
 PROTO_OUT := quantcore/v1/quantcore.desc
 SPARK_SRC := $(shell find jvm/spark/src -name '*.java' 2>/dev/null)
+# The fanout benchmark's Go load client; where bench/go_client.py builds it too (tests build it lazily).
+LOADCLIENT := $(CURDIR)/.quantcore/bin/qc-subscribers
+LOADCLIENT_SRC := $(filter-out %_test.go,$(wildcard bench/loadclient/*.go)) bench/loadclient/go.mod bench/loadclient/go.sum
 PYTEST_ARGS ?=
 
-.PHONY: setup run test proto jars system-packages clean distclean bench
+.PHONY: setup run test proto jars loadclient system-packages clean distclean bench
 
 setup: $(VENV)/.installed .venv-checkov/.installed $(PROTO_OUT) $(JARS)/.kafka $(JARS)/.spark system-packages
 
@@ -57,6 +60,12 @@ $(JARS)/.spark: jvm/spark/pom.xml $(SPARK_SRC)
 	cp jvm/spark/target/quantcore-spark.jar $(JARS)/spark/
 	touch $@
 
+loadclient: $(LOADCLIENT)
+
+$(LOADCLIENT): $(LOADCLIENT_SRC)
+	@command -v go >/dev/null || { echo "Go 1.26+ is required for the fanout load client: apt-get install golang (or https://go.dev/dl)"; exit 1; }
+	cd bench/loadclient && CGO_ENABLED=0 go build -o $@ ./
+
 # Redis and Chromium (browser tests) come from the OS; installed when we are root.
 system-packages:
 	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -66,7 +75,7 @@ system-packages:
 	   else echo "please install:$$missing (sudo apt-get install -y$$missing)"; exit 1; fi; \
 	 fi
 
-bench: setup
+bench: setup loadclient
 	$(VENV)/bin/quantcore bench all
 
 clean:

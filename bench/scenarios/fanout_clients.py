@@ -1,0 +1,66 @@
+"""The fanout benchmark's subscribers, behind one interface: the Go load client (the
+default, `fanout_go.py`) or the Python grpc.aio workers (`fanout_python.py`).
+
+Either opens N Subscribe streams to every symbol, stamps each message as it arrives and
+counts the updates whose ids fall in a window. `finish` returns one result per client
+process, always in this shape, so `fanout.measure_round` has one path for both:
+
+    counts        per stream: updates counted in the window
+    errors        streams that failed
+    latencies_us  bytes, little-endian int64: receive_us - publish_us of each counted update
+    hops_us       bytes, int64 pairs per message with counted updates:
+                  (server_send_us - its first update's publish_us, receive_us - server_send_us)
+    seen          per sampled stream: [(symbol, update_id, receive_us), ...] of counted updates
+    cpu_s         the client's CPU seconds until the load was written (its receive cost)
+
+Why Go: grpc.aio costs ~55 µs of CPU per message, and the clients share the machine's
+2 cores with the server under test; what the Go client costs is in each round's figures
+(`client_cpu_us_per_update`, beside the server's).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from bench.process_cpu import cpu_seconds
+from quantcore.errors import PlatformError
+
+CLIENTS = ("go", "python")
+DEFAULT_CLIENT = "go"
+STREAMS_PER_CONNECTION = 100  # HTTP/2 streams multiplexed on one client connection
+SAMPLED_STREAMS = 5  # per client process: streams that log every (symbol, id) for the visibility figure
+QUIET_ENV = {"QUANTCORE_LOG_LEVEL": "WARNING"}  # the bench's child processes log warnings only
+
+
+class Subscribers(Protocol):
+    """Open streams, each past its snapshot: ready for the load."""
+
+    pids: list[int]  # the client processes, for CPU figures
+
+    def set_window(self, low: int, high: int) -> None:
+        """Count updates with ids in [low, high] from now on."""
+
+    def finish(self, expected: int, settle_s: float) -> list[dict[str, Any]]:
+        """The load is written: wait for `expected` updates per stream (at most `settle_s`),
+        close the streams and return each client process's result."""
+
+    def stop(self) -> None:
+        """End the client processes (after `finish`, or on an error)."""
+
+
+def open_subscribers(client: str, address: str, count: int) -> Subscribers:
+    """`count` streams to `address` through `client` ("go" or "python"), ready for the load."""
+    if client == "go":
+        from bench.scenarios.fanout_go import GoSubscribers
+
+        return GoSubscribers(address, count)
+    if client == "python":
+        from bench.scenarios.fanout_python import PythonSubscribers
+
+        return PythonSubscribers(address, count)
+    raise PlatformError(f"unknown fanout client {client!r}", f"use --set client={' or client='.join(CLIENTS)}")
+
+
+def clients_cpu_seconds(subscribers: Subscribers) -> float:
+    """CPU seconds of the client processes so far, read from /proc like the server's."""
+    return sum(cpu_seconds(pid) for pid in subscribers.pids)
