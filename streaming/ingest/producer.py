@@ -1,7 +1,7 @@
 """The Kafka edge of a shard: book records keyed by symbol, dead letters beside them.
 
 Idempotent producer with `acks=all` (no duplicates or reordering on retries), lz4/zstd
-compression, a few ms of linger, Java's murmur2 partitioner (so every client agrees on
+compression, 1 ms of linger (`ingest.linger_ms`), Java's murmur2 partitioner (so every client agrees on
 a symbol's partition) and a bounded local queue: when it is full, `publish` waits for
 deliveries until there is room, which pushes back on the WebSocket reader. While the
 broker is away the queue holds what the shard made (the heartbeat's `kafka_pending`), up
