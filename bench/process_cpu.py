@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 
 from bench.platform_cost import ProcessSample
@@ -32,6 +34,11 @@ def process_sample(pid: int, command: str) -> ProcessSample | None:
 
 def descendants(pid: int) -> list[int]:
     """`pid` and every live process below it (a stream's Python driver and its Spark JVM)."""
+    return trees([pid])
+
+
+def trees(pids: Iterable[int]) -> list[int]:
+    """`pids` and every live process below any of them, each once (one read of /proc)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -40,11 +47,13 @@ def descendants(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue  # gone while we looked
             children.setdefault(parent, []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
+    tree, seen, todo = [], set(), deque(pids)
+    while todo:  # breadth first: the roots in their order, then their children
+        current = todo.popleft()
+        if current not in seen:
+            seen.add(current)
+            tree.append(current)
+            todo.extend(children.get(current, []))
     return tree
 
 

@@ -17,10 +17,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bench.harness import BenchContext, percentiles
 from bench.platform_cost import ProcessSample, standing_cost
-from bench.process_cpu import machine_busy_seconds, process_sample
+from bench.process_cpu import machine_busy_seconds, process_sample, trees
 from bench.scenarios.e2e import collect, stalls
 from quantcore.errors import PlatformError
 from quantcore.settings import Settings
@@ -32,12 +33,21 @@ Samples = list[tuple[float, dict[int, ProcessSample]]]
 
 
 def sample_home(settings: Settings) -> dict[int, ProcessSample]:
-    """Every live process of the platform's home, now."""
+    """Every live process of the platform's home now, and every process below one: a child
+    that receives only its own settings sections (a serve worker, an ingest shard) has no
+    QUANTCORE_HOME to be found by."""
     found = {}
-    for pid, command in processes_of_home(settings.paths.home_dir).items():
-        if (sample := process_sample(pid, command)) is not None:
+    for pid in trees(processes_of_home(settings.paths.home_dir)):
+        if (sample := process_sample(pid, _command(pid))) is not None:
             found[pid] = sample
     return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def measure_running_platform(settings: Settings, duration_s: float, sample_s: float = 5.0,

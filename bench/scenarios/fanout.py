@@ -37,7 +37,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.harness import percentiles
 from bench.process_cpu import cpu_seconds
-from bench.scenarios.fanout_clients import CLIENTS, DEFAULT_CLIENT, QUIET_ENV, clients_cpu_seconds, open_subscribers
+from bench.scenarios.fanout_clients import (
+    CLIENTS,
+    DEFAULT_CLIENT,
+    QUIET_ENV,
+    STREAMS_PER_CONNECTION,
+    clients_cpu_seconds,
+    open_subscribers,
+)
 from quantcore_platform.services.process import rss_mib
 from quantcore.heartbeats import read_heartbeats
 from quantcore_platform.services.process import free_port
@@ -51,19 +58,26 @@ RATE_HZ = 10.0
 
 
 # --- the server under test (a child process) -------------------------------------------
-def serve_hub(settings: Settings) -> None:
-    """Our server: one Redis subscription, hub, per-client queues (`quantcore stream serve`)."""
+def serve_hub(settings: Settings, worker: int | None = None) -> None:
+    """Our server: one Redis subscription, hub, per-client queues (`quantcore stream serve`);
+    `worker` i of several sharing the port (SO_REUSEPORT), as `serve.processes` runs them."""
     os.environ.update(QUIET_ENV)
     from serving.server import run_server
 
-    run_server(settings)
+    run_server(settings, worker)
 
 
-def start_server(settings: Settings, target: Callable[[Settings], None]) -> multiprocessing.Process:
-    process = multiprocessing.get_context("spawn").Process(target=target, args=(settings,), daemon=True)
-    process.start()
-    wait_serving(settings.serve.address, process)
-    return process
+def start_servers(settings: Settings, target: Callable[..., None], count: int = 1) -> list[multiprocessing.Process]:
+    """`count` server processes on the port: one alone, or workers sharing it (`target` then
+    takes the worker index, as `serve_hub` does)."""
+    context = multiprocessing.get_context("spawn")
+    args = [(settings,)] if count == 1 else [(settings, worker) for worker in range(count)]
+    processes = [context.Process(target=target, args=arguments, daemon=True) for arguments in args]
+    for process in processes:
+        process.start()
+    for process in processes:
+        wait_serving(settings.serve.address, process)
+    return processes
 
 
 def wait_serving(address: str, process: multiprocessing.Process, timeout: float = 60) -> None:
@@ -148,9 +162,11 @@ def latency_figures(latencies_us) -> dict[str, float]:
 
 
 def measure_round(settings: Settings, subscribers: int, duration_s: float, *, pattern: str = "burst",
-                  server: Callable[[Settings], None] = serve_hub, client: str = DEFAULT_CLIENT,
+                  server: Callable[..., None] = serve_hub, client: str = DEFAULT_CLIENT,
+                  servers: int = 1, per_connection: int = STREAMS_PER_CONNECTION,
                   warmup_s: float = 1.0, settle_s: float = 10.0) -> dict[str, Any]:
-    """One server, `subscribers` streams of `client` (go or python), the load for `duration_s`:
+    """`servers` server processes on one port, `subscribers` streams of `client` (go or
+    python; `per_connection` streams to an HTTP/2 connection), the load for `duration_s`:
     latency, delivery and CPU figures."""
     import numpy as np
 
@@ -159,30 +175,32 @@ def measure_round(settings: Settings, subscribers: int, duration_s: float, *, pa
     symbols = settings.market.symbols[:SYMBOLS]
     redis = redis_client(settings.redis)
     store = SignalStore(redis)
-    process = start_server(settings, server)
+    processes = start_servers(settings, server, servers)
+    pids = [process.pid for process in processes]
     clients = None
     try:
-        clients = open_subscribers(client, address, subscribers)
+        clients = open_subscribers(client, address, subscribers, per_connection)
         warmup_ticks, ticks = int(warmup_s * RATE_HZ), max(1, int(duration_s * RATE_HZ))
         first_id = time.time_ns() // 1000  # newer than anything a previous round wrote
         low = first_id + warmup_ticks
         clients.set_window(low, low + ticks - 1)
         redis_cpu_before = _redis_cpu(redis)
-        cpu_before = cpu_seconds(process.pid)
+        cpu_before = servers_cpu_seconds(pids)
         write_load(store, symbols, first_id, warmup_ticks, pattern)
-        window_start = cpu_seconds(process.pid), clients_cpu_seconds(clients)
+        window_start = servers_cpu_seconds(pids), clients_cpu_seconds(clients)
         published: dict[tuple[str, int], int] = {}
         measured_s = write_load(store, symbols, low, ticks, pattern, published)
-        window_end = cpu_seconds(process.pid), clients_cpu_seconds(clients)
+        window_end = servers_cpu_seconds(pids), clients_cpu_seconds(clients)
         server_cpu = window_end[0] - cpu_before
         server_window_cpu, clients_window_cpu = (end - start for start, end in zip(window_start, window_end))
         redis_cpu = _redis_cpu(redis) - redis_cpu_before
         redis_clients = redis.info("clients")["connected_clients"]  # while every stream is open
         expected = ticks * len(symbols)
         results = clients.finish(expected, settle_s)
-        server_rss = rss_mib([process.pid])
+        server_rss = rss_mib(pids)
     finally:
-        stop_server(process)
+        for process in processes:
+            stop_server(process)
         if clients is not None:
             clients.stop()
     counts = [count for result in results for count in result["counts"]]
@@ -194,7 +212,8 @@ def measure_round(settings: Settings, subscribers: int, duration_s: float, *, pa
     delivered = sum(counts)
     figures = {
         "subscribers": subscribers, "pattern": pattern, "duration_s": round(measured_s, 2),
-        "client": client, "client_processes": len(results),
+        "client": client, "client_processes": len(results), "server_processes": servers,
+        "streams_per_connection": per_connection,
         "updates_written": expected, "updates_expected": expected * subscribers,
         "latency_ms": latency_figures(latencies),
         "per_message_hops_ms": {"publish_to_server_send": latency_figures(hops[:, 0]),
@@ -217,12 +236,19 @@ def measure_round(settings: Settings, subscribers: int, duration_s: float, *, pa
         "redis_cpu_pct": round(100 * redis_cpu / elapsed, 1),
         "redis_connected_clients": redis_clients,
     }
-    beat = read_heartbeats(redis, "serve").get(f"serve:{address}")
-    if beat:
-        figures["server"] = {k: beat[k] for k in ("messages_sent", "updates_sent", "conflated", "drops")}
-        figures["server"]["updates_per_message"] = round(beat["updates_sent"] / max(1, beat["messages_sent"]), 2)
+    beats = [beat for instance, beat in read_heartbeats(redis, "serve").items()
+             if instance == f"serve:{address}" or instance.startswith(f"serve:{address}#")]
+    if beats:
+        figures["server"] = {k: sum(beat[k] for beat in beats)
+                             for k in ("messages_sent", "updates_sent", "conflated", "drops")}
+        figures["server"]["updates_per_message"] = round(
+            figures["server"]["updates_sent"] / max(1, figures["server"]["messages_sent"]), 2)
     redis.close()
     return figures
+
+
+def servers_cpu_seconds(pids: Sequence[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def per_update_us(cpu_s: float, updates: int) -> float | None:
@@ -237,29 +263,38 @@ def _redis_cpu(redis) -> float:
 
 def measure_fanout(settings: Settings, subscriber_counts: Sequence[int] = (1, 10, 100, 1000),
                    duration_s: float = 20.0, *, pattern: str = "burst", client: str = DEFAULT_CLIENT,
+                   servers: int = 1, per_connection: int = STREAMS_PER_CONNECTION,
                    progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Latency (publish -> client receive) and delivery per subscriber count. Needs Redis per `settings`."""
     rounds = {}
     for count in subscriber_counts:
-        progress(f"fanout: {count} subscribers ({client} client), {pattern} load, {duration_s:g}s")
-        rounds[str(count)] = measure_round(settings, count, duration_s, pattern=pattern, client=client)
+        progress(f"fanout: {count} subscribers ({client} client, {per_connection} a connection), "
+                 f"{servers} server process(es), {pattern} load, {duration_s:g}s")
+        rounds[str(count)] = measure_round(settings, count, duration_s, pattern=pattern, client=client,
+                                           servers=servers, per_connection=per_connection)
         latency = rounds[str(count)]["latency_ms"]
         progress(f"  p50 {latency.get('p50')} ms, p99 {latency.get('p99')} ms, "
                  f"delivery {rounds[str(count)]['delivery_ratio']:.4f}")
     return {"load": {"symbols": SYMBOLS, "rate_hz_per_symbol": RATE_HZ, "pattern": pattern,
-                     "updates_per_s": SYMBOLS * RATE_HZ}, "client": client, "by_subscribers": rounds}
+                     "updates_per_s": SYMBOLS * RATE_HZ}, "client": client, "server_processes": servers,
+            "streams_per_connection": per_connection, "by_subscribers": rounds}
 
 
 # --- the harness entry point and a standalone one ------------------------------------------------
 def run(ctx) -> dict:
     """`quantcore bench fanout` (bench.harness.BenchContext): both load patterns, plus a plot.
-    `--set client=python` measures with the Python workers instead of the Go client."""
+    `--set client=python` measures with the Python workers instead of the Go client;
+    `--set servers=N` runs N server processes sharing the port (the platform runs
+    `serve.processes`, 2, for failover); `--set per_connection=N` streams share a client
+    connection (100 by default)."""
     counts = _counts(ctx.option("subscribers", "1,10,100,1000", smoke_default="1,10"))
     duration = float(ctx.option("duration", 20.0, smoke_default=2.0))
     patterns = str(ctx.option("patterns", "burst,spread", smoke_default="burst")).split(",")
     client = str(ctx.option("client", DEFAULT_CLIENT))
+    servers = int(ctx.option("servers", 1))
+    per_connection = int(ctx.option("per_connection", STREAMS_PER_CONNECTION))
     figures = {pattern: measure_fanout(ctx.settings, counts, duration, pattern=pattern, client=client,
-                                       progress=ctx.progress)
+                                       servers=servers, per_connection=per_connection, progress=ctx.progress)
                for pattern in patterns}
     _plot(figures, ctx.plot_path("fanout_latency.png"))
     return figures
@@ -298,12 +333,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--pattern", choices=("burst", "spread"), default="burst")
     parser.add_argument("--client", choices=CLIENTS, default=DEFAULT_CLIENT)
+    parser.add_argument("--servers", type=int, default=1, help="server processes sharing the port")
+    parser.add_argument("--per-connection", type=int, default=STREAMS_PER_CONNECTION)
     args = parser.parse_args()
     from bench.harness import temporary_platform
 
     with temporary_platform(("redis",)) as settings:
         figures = measure_fanout(settings, _counts(args.subscribers), args.duration, pattern=args.pattern,
-                                 client=args.client, progress=lambda line: print(line, flush=True))
+                                 client=args.client, servers=args.servers, per_connection=args.per_connection,
+                                 progress=lambda line: print(line, flush=True))
     print(json.dumps(figures, indent=2))
 
 

@@ -48,16 +48,20 @@ class Subscribers(Protocol):
         """End the client processes (after `finish`, or on an error)."""
 
 
-def open_subscribers(client: str, address: str, count: int) -> Subscribers:
-    """`count` streams to `address` through `client` ("go" or "python"), ready for the load."""
+def open_subscribers(client: str, address: str, count: int,
+                     per_connection: int = STREAMS_PER_CONNECTION) -> Subscribers:
+    """`count` streams to `address` through `client` ("go" or "python"), `per_connection` to
+    an HTTP/2 connection, ready for the load."""
+    if per_connection < 1:
+        raise PlatformError(f"bad per_connection={per_connection}", "use --set per_connection=N with N >= 1")
     if client == "go":
         from bench.scenarios.fanout_go import GoSubscribers
 
-        return GoSubscribers(address, count)
+        return GoSubscribers(address, count, per_connection)
     if client == "python":
         from bench.scenarios.fanout_python import PythonSubscribers
 
-        return PythonSubscribers(address, count)
+        return PythonSubscribers(address, count, per_connection=per_connection)
     raise PlatformError(f"unknown fanout client {client!r}", f"use --set client={' or client='.join(CLIENTS)}")
 
 

@@ -30,8 +30,9 @@ SERVICE = "quantcore.v1.MarketData"
 class PythonSubscribers:
     """`count` streams in worker processes of STREAMS_PER_WORKER streams at most."""
 
-    def __init__(self, address: str, count: int, per_worker: int = STREAMS_PER_WORKER) -> None:
-        self.workers = start_workers(address, count, per_worker)
+    def __init__(self, address: str, count: int, per_worker: int = STREAMS_PER_WORKER,
+                 per_connection: int = STREAMS_PER_CONNECTION) -> None:
+        self.workers = start_workers(address, count, per_worker, per_connection)
         self.pids = [process.pid for process, _ in self.workers]
 
     def set_window(self, low: int, high: int) -> None:
@@ -52,14 +53,14 @@ class PythonSubscribers:
                 worker.kill()
 
 
-def subscriber_worker(address: str, streams: int, conn) -> None:
+def subscriber_worker(address: str, streams: int, per_connection: int, conn) -> None:
     os.environ.update(QUIET_ENV)
     try:
         import uvloop  # the server's loop too: a fair client costs what the server does per message
     except ImportError:
-        asyncio.run(_subscribers(address, streams, conn))
+        asyncio.run(_subscribers(address, streams, per_connection, conn))
     else:
-        uvloop.run(_subscribers(address, streams, conn))
+        uvloop.run(_subscribers(address, streams, per_connection, conn))
 
 
 class StreamStats:
@@ -129,15 +130,17 @@ async def _until_quiet(stats: list[StreamStats], deadline: float, quiet_s: float
         await asyncio.sleep(quiet_s)
 
 
-async def _subscribers(address: str, streams: int, conn) -> None:
+async def _subscribers(address: str, streams: int, per_connection: int, conn) -> None:
     loop = asyncio.get_running_loop()
-    channels = [grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
-                for _ in range(math.ceil(streams / STREAMS_PER_CONNECTION))]
+    # A local subchannel pool per channel: channels to one address otherwise share a connection.
+    options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(address, options=options)
+                for _ in range(math.ceil(streams / per_connection))]
     stats = [StreamStats(sampled=i < SAMPLED_STREAMS) for i in range(streams)]
     latencies, hops = array("q"), array("q")
     calls, tasks = [], []
     for i, stat in enumerate(stats):
-        subscribe = channels[i // STREAMS_PER_CONNECTION].unary_stream(
+        subscribe = channels[i // per_connection].unary_stream(
             f"/{SERVICE}/Subscribe", request_serializer=market_data_pb2.SubscribeRequest.SerializeToString)
         call = subscribe(market_data_pb2.SubscribeRequest())  # responses stay bytes until `tally`
         calls.append(call)
@@ -167,7 +170,7 @@ async def _subscribers(address: str, streams: int, conn) -> None:
 
 
 def start_workers(address: str, subscribers: int, per_worker: int = STREAMS_PER_WORKER,
-                  ) -> list[tuple[multiprocessing.Process, Any]]:
+                  per_connection: int = STREAMS_PER_CONNECTION) -> list[tuple[multiprocessing.Process, Any]]:
     context = multiprocessing.get_context("spawn")
     workers, remaining = [], subscribers
     count = math.ceil(subscribers / per_worker)
@@ -175,7 +178,8 @@ def start_workers(address: str, subscribers: int, per_worker: int = STREAMS_PER_
         streams = remaining // (count - index)
         remaining -= streams
         parent, child = context.Pipe()
-        process = context.Process(target=subscriber_worker, args=(address, streams, child), daemon=True)
+        process = context.Process(target=subscriber_worker, args=(address, streams, per_connection, child),
+                                  daemon=True)
         process.start()
         workers.append((process, parent))
     for process, conn in workers:

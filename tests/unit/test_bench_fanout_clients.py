@@ -79,3 +79,10 @@ def test_an_unknown_client_is_explained():
         open_subscribers("rust", "127.0.0.1:1", 1)
 
     assert "client=go" in error.value.fix and "client=python" in error.value.fix
+
+
+@pytest.mark.parametrize("client", ["go", "python"])
+def test_a_connection_needs_at_least_one_stream(client):
+    with pytest.raises(PlatformError, match="per_connection=0") as raised:
+        open_subscribers(client, "127.0.0.1:1", 10, per_connection=0)
+    assert "N >= 1" in raised.value.fix
