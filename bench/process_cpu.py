@@ -15,21 +15,27 @@ PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of `pid` so far (its own threads; not its children)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _cpu_s(_stat_fields(pid))
 
 
 def process_sample(pid: int, command: str) -> ProcessSample | None:
     """`pid`'s parent, CPU seconds and resident memory now (one read of /proc/PID/stat);
     None once it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat_fields(pid)
     except OSError:
         return None
-    # after the command: state, ppid (index 1), ..., utime 11, stime 12, ..., rss pages 21
-    return ProcessSample(parent=int(fields[1]), command=command,
-                         cpu_s=(int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"),
+    return ProcessSample(parent=int(fields[1]), command=command, cpu_s=_cpu_s(fields),
                          rss_mib=int(fields[21]) * PAGE_MIB)
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command: state, ppid (index 1), ..., utime 11, stime 12, ..., rss pages 21."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_s(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(pid: int) -> list[int]:

@@ -45,13 +45,9 @@ func parseMarketUpdate(message []byte, into *marketUpdate) error {
 	return eachField(message, func(number protowire.Number, kind protowire.Type, value []byte) (int, error) {
 		switch {
 		case number == marketUpdateKind && kind == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(value)
-			into.kind = int64(v)
-			return n, nil
+			return consumeInt64(value, &into.kind)
 		case number == marketUpdateServerSendUS && kind == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(value)
-			into.serverSendUS = int64(v)
-			return n, nil
+			return consumeInt64(value, &into.serverSendUS)
 		case number == marketUpdateUpdates && kind == protowire.BytesType:
 			body, n := protowire.ConsumeBytes(value)
 			if n < 0 {
@@ -76,9 +72,7 @@ func parseSignalUpdate(message []byte, into *signalUpdate) error {
 			into.symbol = symbol
 			return n, nil
 		case number == signalUpdateID && kind == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(value)
-			into.updateID = int64(v)
-			return n, nil
+			return consumeInt64(value, &into.updateID)
 		case number == signalUpdateTimes && kind == protowire.BytesType:
 			times, n := protowire.ConsumeBytes(value)
 			if n < 0 {
@@ -86,15 +80,20 @@ func parseSignalUpdate(message []byte, into *signalUpdate) error {
 			}
 			return n, eachField(times, func(number protowire.Number, kind protowire.Type, value []byte) (int, error) {
 				if number == pipelineTimesPublishUS && kind == protowire.VarintType {
-					v, n := protowire.ConsumeVarint(value)
-					into.publishUS = int64(v)
-					return n, nil
+					return consumeInt64(value, &into.publishUS)
 				}
 				return protowire.ConsumeFieldValue(number, kind, value), nil
 			})
 		}
 		return protowire.ConsumeFieldValue(number, kind, value), nil
 	})
+}
+
+// consumeInt64 reads one varint field value (an int64 or enum) into `into`; returns its length.
+func consumeInt64(value []byte, into *int64) (int, error) {
+	v, n := protowire.ConsumeVarint(value)
+	*into = int64(v)
+	return n, nil
 }
 
 // eachField walks a message's fields: field consumes one value and returns its length

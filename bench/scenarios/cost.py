@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from bench.harness import BenchContext, percentiles
 from bench.platform_cost import ProcessSample, standing_cost
@@ -26,7 +25,7 @@ from bench.scenarios.e2e import collect, stalls
 from quantcore.errors import PlatformError
 from quantcore.settings import Settings
 from quantcore_platform.services import platform
-from quantcore_platform.services.process import processes_of_home
+from quantcore_platform.services.process import command_line, processes_of_home
 from quantcore_platform.services.readiness import wait_for_signals
 
 Samples = list[tuple[float, dict[int, ProcessSample]]]
@@ -38,16 +37,9 @@ def sample_home(settings: Settings) -> dict[int, ProcessSample]:
     QUANTCORE_HOME to be found by."""
     found = {}
     for pid in trees(processes_of_home(settings.paths.home_dir)):
-        if (sample := process_sample(pid, _command(pid))) is not None:
+        if (sample := process_sample(pid, command_line(pid))) is not None:
             found[pid] = sample
     return found
-
-
-def _command(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
 
 
 def measure_running_platform(settings: Settings, duration_s: float, sample_s: float = 5.0,

@@ -205,8 +205,20 @@ def processes_of_home(home: Path) -> dict[int, str]:
         except OSError:
             continue
         if cmdline and (marker_arg in cmdline or marker_env in environ.split(b"\0")):
-            found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+            found[int(entry.name)] = _printable(cmdline)
     return found
+
+
+def command_line(pid: int) -> str:
+    """`pid`'s command line as one string ("" once it is gone)."""
+    try:
+        return _printable(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return ""
+
+
+def _printable(cmdline: bytes) -> str:
+    return cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
 def rss_mib(pids: list[int]) -> float:
