@@ -20,6 +20,9 @@ COMMAND_PATTERNS: tuple[tuple[str, str], ...] = (
     (" stream compute", "compute"),
     (" stream serve", "serve"),
     ("execute_run", "dagster-run-workers"),
+    # The code server runs each launched run in a multiprocessing child (with its log tails):
+    # without this, the three stream runs' workers would count as the code server.
+    ("multiprocessing.spawn", "dagster-run-workers"),
     ("code-server", "dagster-code-server"),
     (" api grpc", "dagster-code-server"),
     ("dagster-webserver", "dagster-webserver"),

@@ -27,6 +27,9 @@ def p(parent: int, command: str, cpu_s: float, rss_mib: float = 10.0) -> Process
     ("/repo/.venv/bin/dagster-webserver -h 127.0.0.1 -p 3000 -w /h/workspace.yaml", "dagster-webserver"),
     ("/repo/.venv/bin/dagster-daemon run -w /h/workspace.yaml", "dagster-daemon"),
     ("/repo/.venv/bin/python -m dagster api execute_run {...}", "dagster-run-workers"),
+    ("/repo/.venv/bin/python -B -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=17)",
+     "dagster-run-workers"),
+    ("/repo/.venv/bin/python -B -c from multiprocessing.resource_tracker import main;main(16)", None),
     ("java org.apache.spark.deploy.SparkSubmit pyspark-shell", None),
 ])
 def test_each_command_names_its_component(command, component):
