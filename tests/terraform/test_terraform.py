@@ -4,8 +4,11 @@ Three layers, from always-on to best-effort:
 
 1. Static checks on the HCL itself (python-hcl2): the root wires every module output
    and variable, every ingress rule is scoped to a security group or a non-world CIDR,
-   no secret-like variable has a default, and the container settings are real
-   `QUANTCORE_*` settings of the platform. These always run.
+   no secret-like variable has a default, the container settings are real
+   `QUANTCORE_*` settings of the platform, and what is written once stays written once
+   (the Dagster task definitions are one `for_each`, every container definition comes
+   from `modules/ecs_container`, the Dagster IAM roles share their common statements).
+   These always run.
 2. `terraform fmt -check` (needs only the terraform binary).
 3. `terraform validate` and `terraform test` (mocked AWS provider) need the AWS provider
    plugin. `terraform init` cannot download it without internet access; it is used
@@ -121,9 +124,29 @@ def test_layout_has_every_required_module_and_root_file():
     assert list((TF_DIR / "tests").glob("*.tftest.hcl")), "terraform/tests/*.tftest.hcl is missing"
 
 
-def test_every_module_directory_is_called_by_the_root():
+def _nested_module_calls() -> list[tuple[str, str, dict, Path]]:
+    """Module calls made by the modules themselves: (caller, call name, body, source dir)."""
+    calls = []
+    for module in MODULE_DIRS:
+        for name, body in labelled(load_dir(module).get("module", [])).items():
+            calls.append((module.name, name, body, (module / unq(body["source"])).resolve()))
+    return calls
+
+
+def test_every_module_directory_is_called():
+    """By the root, or (shared building blocks such as ecs_container) by another module."""
     called = {module_source_dir(call) for call in MODULE_CALLS.values()}
+    called |= {source for _, _, _, source in _nested_module_calls()}
     assert {d.resolve() for d in MODULE_DIRS} == called
+
+
+@pytest.mark.parametrize("caller, name, call, source", _nested_module_calls(), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_nested_module_variable_is_passed_or_defaulted(caller, name, call, source):
+    variables = labelled(load_dir(source).get("variable", []))
+    passed = {k for k in call if k not in ("source", "__is_block__", "depends_on", "providers", "count", "for_each")}
+    missing = [v for v, body in variables.items() if "default" not in body and v not in passed]
+    assert not missing, f"{caller}: module {name} misses required variables {missing}"
+    assert not passed - set(variables), f"{caller}: module {name} passes undeclared variables {sorted(passed - set(variables))}"
 
 
 @pytest.mark.parametrize("call_name", sorted(MODULE_CALLS))
@@ -331,6 +354,146 @@ def test_ingest_runs_one_task_per_shard_with_its_shard_id():
     assert MODULE_CALLS["ingest"]["shard_count"] == "${var.shard_count}"
 
 
+# --- one definition per kind of thing: the ECS tasks and the Dagster IAM statements ----
+def _task_definitions() -> list[tuple[str, dict]]:
+    return [
+        (d.name, body)
+        for d in MODULE_DIRS
+        for rtype, _, body in resources(load_dir(d).get("resource", []))
+        if rtype == "aws_ecs_task_definition"
+    ]
+
+
+def test_dagster_task_definitions_are_one_for_each():
+    orchestration = load_dir(MODULES_DIR / "orchestration")
+    task_defs = [(name, body) for rtype, name, body in resources(orchestration["resource"]) if rtype == "aws_ecs_task_definition"]
+    assert [name for name, _ in task_defs] == ["dagster"], "the webserver, daemon and run task definitions are one resource"
+    body = task_defs[0][1]
+    assert body["for_each"] == "${local.tasks}"
+    tasks = locals_of(orchestration)["tasks"]
+    assert set(tasks) == {"webserver", "daemon", "run"}
+    # what each one runs, with which roles and sizes
+    assert tasks["webserver"]["command"][0] == '"dagster-webserver"' and "var.webserver_port" in tasks["webserver"]["command"][4]
+    assert tasks["daemon"]["command"][:2] == ['"dagster-daemon"', '"run"']
+    assert tasks["run"]["command"] is None  # set by the EcsRunLauncher
+    assert tasks["webserver"]["ports"] == ["${var.webserver_port}"] and tasks["daemon"]["ports"] == tasks["run"]["ports"] == []
+    for key, role in (("webserver", "web"), ("daemon", "daemon"), ("run", "run")):
+        assert tasks[key]["task_role_arn"] == f"${{var.{role}_task_role_arn}}"
+        assert tasks[key]["cpu"] == f"${{var.{key}_cpu}}" and tasks[key]["memory"] == f"${{var.{key}_memory}}"
+    assert tasks["webserver"]["execution_role_arn"] == "${var.web_execution_role_arn}"
+    assert tasks["daemon"]["execution_role_arn"] == tasks["run"]["execution_role_arn"] == "${var.worker_execution_role_arn}"
+    assert tasks["webserver"]["secrets"] == "${local.web_secrets}"
+    assert tasks["daemon"]["secrets"] == tasks["run"]["secrets"] == "${local.worker_secrets}"
+    # only the webserver (ECS Exec) has a writable root filesystem
+    assert {k: t["read_only"] for k, t in tasks.items()} == {"webserver": False, "daemon": True, "run": True}
+    # an existing deployment keeps its three task definitions: moved, not replaced
+    moved = {(m["from"], m["to"]) for m in orchestration.get("moved", [])}
+    for key in tasks:
+        assert (f"${{aws_ecs_task_definition.{key}}}", f'${{aws_ecs_task_definition.dagster["{key}"]}}') in moved, key
+    # the services and outputs point at the instances
+    text = tf_text(MODULES_DIR / "orchestration")
+    for ref in ('aws_ecs_task_definition.dagster["webserver"].arn', 'aws_ecs_task_definition.dagster["daemon"].arn', 'aws_ecs_task_definition.dagster["run"].family'):
+        assert ref in text, ref
+
+
+def test_every_container_definition_comes_from_the_ecs_container_module():
+    task_defs = _task_definitions()
+    assert {m for m, _ in task_defs} == {"ingest", "serving", "orchestration"}
+    for module, body in task_defs:
+        assert re.fullmatch(r"\$\{module\.container(\[(count\.index|each\.key)\])?\.json\}", body["container_definitions"]), module
+        (volume,) = [v['"volume"'] for v in body["dynamic"] if '"volume"' in v]
+        assert re.search(r"module\.container(\[\w+\.\w+\])?\.volumes", volume["for_each"]), module
+        call = labelled(load_dir(MODULES_DIR / module)["module"])["container"]
+        assert unq(call["source"]) == "../ecs_container"
+    # jsonencode of a container definition exists in one place only
+    for d in MODULE_DIRS:
+        if d.name != "ecs_container":
+            assert "readonlyRootFilesystem" not in tf_text(d) and "logConfiguration" not in tf_text(d), d.name
+
+
+def test_ecs_container_builds_a_hardened_definition():
+    """Checkov cannot render a container definition that is a module output, so its
+    container checks (privileged, host PID, read-only root) are made here."""
+    config = load_dir(MODULES_DIR / "ecs_container")
+    assert "resource" not in config and "data" not in config
+    definition = locals_of(config)["definition"]
+    for key in ("readonlyRootFilesystem = var.read_only_root_filesystem", "initProcessEnabled = true", "logDriver = \"awslogs\"", "essential = true"):
+        assert key in definition, key
+    for forbidden in ("privileged", "pidMode", "ipcMode", "user =", "linuxParameters = {capabilities"):
+        assert forbidden not in definition, forbidden
+    variables = labelled(config["variable"])
+    assert variables["read_only_root_filesystem"]["default"] is True
+    # who turns it off: the Dagster webserver only (tasks.read_only above)
+    for module in ("ingest", "serving"):
+        assert "read_only_root_filesystem" not in labelled(load_dir(MODULES_DIR / module)["module"])["container"], module
+
+
+def test_ingest_and_serve_keep_their_own_command_port_and_logs():
+    ingest = labelled(load_dir(MODULES_DIR / "ingest")["module"])["container"]
+    assert ingest["count"] == "${var.shard_count}" and ingest["command"] == "${local.commands[count.index]}"
+    assert unq(ingest["log_stream_prefix"]) == "shard-${count.index}" and "ports" not in ingest
+    assert ingest["stop_timeout"] == 30 and "var.state_dir" in ingest["environment"]
+    serve = labelled(load_dir(MODULES_DIR / "serving")["module"])["container"]
+    assert [unq(c) for c in serve["command"]] == ["quantcore", "stream", "serve"]
+    assert serve["ports"] == ["${var.grpc_port}"] and unq(serve["log_stream_prefix"]) == "serve"
+    assert serve["secrets"] == "${local.secrets}" and serve["stop_timeout"] == 30
+
+
+def _policy_docs() -> dict[str, dict]:
+    docs = {}
+    for block in load_dir(MODULES_DIR / "iam").get("data", []):
+        for dtype, named in block.items():
+            if unq(dtype) == "aws_iam_policy_document":
+                docs.update({unq(name): body for name, body in named.items()})
+    return docs
+
+
+def _statements(docs: dict[str, dict], name: str) -> list[tuple[str, frozenset, str, str]]:
+    """A document's statements, those of its source_policy_documents first:
+    (sid, actions, resources, conditions)."""
+    out = []
+    for source in docs[name].get("source_policy_documents", []) or []:
+        out += _statements(docs, re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", source).group(1))
+    for st in docs[name].get("statement", []):
+        out.append((unq(st["sid"]), frozenset(unq(a) for a in st["actions"]), json.dumps(st["resources"]), json.dumps(st.get("condition"))))
+    return out
+
+
+def test_dagster_roles_share_their_common_statements():
+    docs = _policy_docs()
+    shared = {"dagster_stop_runs", "dagster_watch", "dagster_kms", "dagster_list_compute_logs"}
+    assert shared <= set(docs)
+    sources = {name: [re.search(r"\.(\w+)\.json", s).group(1) for s in docs[name].get("source_policy_documents", [])] for name in ("dagster_web", "dagster_daemon", "dagster_run")}
+    assert set(sources["dagster_daemon"]) == {"dagster_stop_runs", "dagster_watch", "dagster_kms", "dagster_list_compute_logs"}
+    assert set(sources["dagster_run"]) == {"dagster_watch", "dagster_kms"}
+    assert set(sources["dagster_web"]) == {"dagster_stop_runs", "dagster_kms", "dagster_list_compute_logs"}
+    own = {}
+    for name in ("dagster_web", "dagster_daemon", "dagster_run"):
+        merged = _statements(docs, name)
+        sids = [s[0] for s in merged]
+        assert len(sids) == len(set(sids)), f"{name}: duplicate Sid after merging {sids}"  # source_policy_documents refuses them
+        own[name] = {(a, r, c) for _, acts, r, c in _statements({name: {"statement": docs[name]["statement"]}}, name) for a in acts}
+    # no (action, resources, condition) written twice across the Dagster roles' own statements
+    names = sorted(own)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            assert not own[first] & own[second], f"{first} and {second} repeat {sorted(own[first] & own[second])}"
+
+
+def test_dagster_watch_is_read_only_but_compute_logs():
+    """The statements the daemon shares with the runs must not let it change the platform."""
+    docs = _policy_docs()
+    actions = {a for _, acts, _, _ in _statements(docs, "dagster_watch") for a in acts}
+    mutating = {a for a in actions if not re.match(r"[\w-]+:(Describe|Get|List|Connect)", a)}
+    assert mutating == {"s3:PutObject"}, mutating
+    daemon = {a for _, acts, _, _ in _statements(docs, "dagster_daemon") for a in acts}
+    for action in ("ecs:UpdateService", "emr-serverless:StartJobRun", "emr-serverless:CancelJobRun", "kafka-cluster:CreateTopic", "s3:DeleteObject"):
+        assert action not in daemon, f"the daemon must not get {action}"
+    run = {a for _, acts, _, _ in _statements(docs, "dagster_run") for a in acts}
+    for action in ("ecs:UpdateService", "emr-serverless:StartJobRun", "kafka-cluster:CreateTopic", "ecs:DescribeServices", "emr-serverless:GetJobRun"):
+        assert action in run, f"the run role needs {action}"
+
+
 # --------------------------------------------------------------------------------------
 # 2. terraform fmt (no provider needed)
 # --------------------------------------------------------------------------------------
@@ -435,6 +598,8 @@ def test_checkov_has_no_failed_check():
     except json.JSONDecodeError:
         pytest.fail(f"checkov did not print a JSON report (rc={result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     reports = report if isinstance(report, list) else [report]
+    unparsed = [f for r in reports for f in r["results"].get("parsing_errors", [])]
+    assert not unparsed, f"checkov could not parse {unparsed}: what is in them goes unchecked"
     failed = [c for r in reports for c in r["results"]["failed_checks"]]
     assert not failed, "\n".join(f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in failed)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -147,23 +147,25 @@ data "aws_iam_policy_document" "ingest" {
 # serve: talks to Redis only (network + AUTH token); no AWS API at all.
 # It still gets its own empty role so the code never runs with the execution role.
 
-# dagster web: show compute logs, stop runs from the UI, ECS Exec for port forwarding.
-data "aws_iam_policy_document" "dagster_web" {
+# --- Statements the Dagster task roles share (merged with source_policy_documents) ---
+# KMS for the compute logs (S3) and secrets, only through those services: webserver,
+# daemon and run.
+data "aws_iam_policy_document" "dagster_kms" {
   statement {
-    sid       = "StopRuns"
-    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
-    resources = [local.ecs_task_arns]
+    sid       = "Kms"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = local.kms_via
+    }
   }
-  statement {
-    sid       = "DescribeTaskDefinitions"
-    actions   = ["ecs:DescribeTaskDefinition"]
-    resources = ["*"] # not resource-scoped by AWS
-  }
-  statement {
-    sid       = "ReadComputeLogs"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.artifacts_bucket_arn}/${var.compute_log_prefix}/*"]
-  }
+}
+
+# Listing the compute logs, under their prefix only: webserver and daemon (the run
+# role lists the buckets it reads, see ListBuckets).
+data "aws_iam_policy_document" "dagster_list_compute_logs" {
   statement {
     sid       = "ListComputeLogs"
     actions   = ["s3:ListBucket"]
@@ -174,15 +176,66 @@ data "aws_iam_policy_document" "dagster_web" {
       values   = ["${var.compute_log_prefix}/*"]
     }
   }
+}
+
+# Watching and stopping run tasks: webserver (stop a run from the UI) and daemon
+# (the EcsRunLauncher and run monitoring).
+data "aws_iam_policy_document" "dagster_stop_runs" {
   statement {
-    sid       = "Kms"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = local.kms_via
-    }
+    sid       = "StopRuns"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = [local.ecs_task_arns]
+  }
+  statement {
+    sid       = "DescribeTaskDefinitions"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"] # not resource-scoped by AWS
+  }
+}
+
+# What the daemon (health sensors) and the run tasks both do: watch the platform's
+# services, Spark jobs, Kafka topics and consumer lag, and read/write compute logs.
+# Read-only except the compute logs; the run role adds what changes things.
+data "aws_iam_policy_document" "dagster_watch" {
+  statement {
+    sid       = "WatchServices"
+    actions   = ["ecs:DescribeServices"]
+    resources = local.ecs_service_arns
+  }
+  statement {
+    sid       = "WatchSparkJobs"
+    actions   = ["emr-serverless:GetApplication", "emr-serverless:GetJobRun", "emr-serverless:ListJobRuns"]
+    resources = [var.emr_application_arn, "${var.emr_application_arn}/jobruns/*"]
+  }
+  statement {
+    sid       = "KafkaConnect"
+    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+    resources = [var.kafka_cluster_arn]
+  }
+  statement {
+    sid       = "WatchKafkaTopicsAndLag"
+    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeGroup"]
+    resources = [local.book_topic_arn, local.dlq_topic_arn, local.consumer_groups]
+  }
+  statement {
+    sid       = "ComputeLogs"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${var.artifacts_bucket_arn}/${var.compute_log_prefix}/*"]
+  }
+}
+
+# dagster web: show compute logs, stop runs from the UI, ECS Exec for port forwarding.
+data "aws_iam_policy_document" "dagster_web" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.dagster_stop_runs.json,
+    data.aws_iam_policy_document.dagster_kms.json,
+    data.aws_iam_policy_document.dagster_list_compute_logs.json,
+  ]
+
+  statement {
+    sid       = "ReadComputeLogs"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.artifacts_bucket_arn}/${var.compute_log_prefix}/*"]
   }
   statement {
     sid       = "EcsExec"
@@ -201,9 +254,17 @@ data "aws_iam_policy_document" "dagster_web" {
   }
 }
 
-# dagster daemon: the EcsRunLauncher (run, watch, tag and stop run tasks), compute
-# logs, and the read-only calls of the health sensors.
+# dagster daemon: the EcsRunLauncher (run and tag run tasks; watching and stopping
+# them is shared with the webserver), plus the shared watch statements for the
+# health sensors and the compute logs.
 data "aws_iam_policy_document" "dagster_daemon" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.dagster_stop_runs.json,
+    data.aws_iam_policy_document.dagster_watch.json,
+    data.aws_iam_policy_document.dagster_kms.json,
+    data.aws_iam_policy_document.dagster_list_compute_logs.json,
+  ]
+
   statement {
     sid       = "LaunchRuns"
     actions   = ["ecs:RunTask"]
@@ -215,13 +276,13 @@ data "aws_iam_policy_document" "dagster_daemon" {
     }
   }
   statement {
-    sid       = "ManageRunTasks"
-    actions   = ["ecs:DescribeTasks", "ecs:StopTask", "ecs:TagResource"]
+    sid       = "TagRunTasks"
+    actions   = ["ecs:TagResource"]
     resources = [local.ecs_task_arns]
   }
   statement {
     sid       = "LauncherLookups"
-    actions   = ["ecs:DescribeTaskDefinition", "ecs:ListAccountSettings", "ec2:DescribeNetworkInterfaces"]
+    actions   = ["ecs:ListAccountSettings", "ec2:DescribeNetworkInterfaces"]
     resources = ["*"] # not resource-scoped by AWS
   }
   statement {
@@ -239,66 +300,24 @@ data "aws_iam_policy_document" "dagster_daemon" {
     actions   = ["logs:GetLogEvents", "logs:DescribeLogStreams"]
     resources = ["${var.dagster_log_group_arn}:*"]
   }
-  statement {
-    sid       = "WatchServices"
-    actions   = ["ecs:DescribeServices"]
-    resources = local.ecs_service_arns
-  }
-  statement {
-    sid       = "WatchSparkJobs"
-    actions   = ["emr-serverless:GetApplication", "emr-serverless:GetJobRun", "emr-serverless:ListJobRuns"]
-    resources = [var.emr_application_arn, "${var.emr_application_arn}/jobruns/*"]
-  }
-  statement {
-    sid       = "WatchKafka"
-    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
-    resources = [var.kafka_cluster_arn]
-  }
-  statement {
-    sid       = "WatchKafkaTopicsAndLag"
-    actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeGroup"]
-    resources = [local.book_topic_arn, local.dlq_topic_arn, local.consumer_groups]
-  }
-  statement {
-    sid       = "ComputeLogs"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${var.artifacts_bucket_arn}/${var.compute_log_prefix}/*"]
-  }
-  statement {
-    sid       = "ListComputeLogs"
-    actions   = ["s3:ListBucket"]
-    resources = [var.artifacts_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.compute_log_prefix}/*"]
-    }
-  }
-  statement {
-    sid       = "Kms"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = local.kms_via
-    }
-  }
 }
 
-# dagster run: what a run does: submit/watch/cancel EMR Serverless jobs (compute
-# stream, replays), restart the ingest/serve services, provision topics, read the
-# Delta tables for asset checks, write compute logs.
+# dagster run: what a run does on top of the shared watch statements: submit and
+# cancel EMR Serverless jobs (compute stream, replays), restart the ingest/serve
+# services, provision topics, read the Delta tables for asset checks, upload job
+# code and read job logs.
 data "aws_iam_policy_document" "dagster_run" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.dagster_watch.json,
+    data.aws_iam_policy_document.dagster_kms.json,
+  ]
+
   statement {
     sid = "SparkJobs"
     actions = [
       "emr-serverless:StartJobRun",
-      "emr-serverless:GetJobRun",
       "emr-serverless:CancelJobRun",
-      "emr-serverless:ListJobRuns",
       "emr-serverless:GetDashboardForJobRun",
-      "emr-serverless:GetApplication",
       "emr-serverless:StartApplication",
       "emr-serverless:TagResource",
     ]
@@ -316,17 +335,12 @@ data "aws_iam_policy_document" "dagster_run" {
   }
   statement {
     sid       = "RestartStreams"
-    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
+    actions   = ["ecs:UpdateService"]
     resources = local.ecs_service_arns
   }
   statement {
-    sid       = "KafkaAdmin"
-    actions   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
-    resources = [var.kafka_cluster_arn]
-  }
-  statement {
     sid       = "KafkaTopics"
-    actions   = ["kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:DescribeGroup"]
+    actions   = ["kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopicDynamicConfiguration"]
     resources = [local.book_topic_arn, local.dlq_topic_arn, local.consumer_groups]
   }
   statement {
@@ -340,24 +354,14 @@ data "aws_iam_policy_document" "dagster_run" {
     resources = [var.data_bucket_arn, var.artifacts_bucket_arn]
   }
   statement {
-    sid       = "JobCodeAndComputeLogs"
+    sid       = "JobCodeAndLogs"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${var.artifacts_bucket_arn}/${var.compute_log_prefix}/*", "${var.artifacts_bucket_arn}/${var.job_code_prefix}/*", "${var.artifacts_bucket_arn}/${var.emr_log_prefix}/*"]
+    resources = ["${var.artifacts_bucket_arn}/${var.job_code_prefix}/*", "${var.artifacts_bucket_arn}/${var.emr_log_prefix}/*"]
   }
   statement {
     sid       = "ReadSparkJobLogs"
     actions   = ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"]
     resources = ["${var.emr_log_group_arn}:*"]
-  }
-  statement {
-    sid       = "Kms"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = local.kms_via
-    }
   }
 }
 

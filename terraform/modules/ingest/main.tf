@@ -9,13 +9,29 @@ data "aws_region" "current" {}
 locals {
   region   = data.aws_region.current.name
   commands = [for i in range(var.shard_count) : ["quantcore", "stream", "ingest", "--shard-id", tostring(i), "--shards", tostring(var.shard_count)]]
-  env      = merge(var.environment, { AWS_REGION = local.region, AWS_DEFAULT_REGION = local.region, QUANTCORE_HOME = var.state_dir })
 }
 
 resource "aws_cloudwatch_log_group" "this" {
   name              = "/quantcore/${var.name_prefix}/ingest"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
+}
+
+# The container of shard i: the shared platform container definition with its own
+# command and log stream prefix.
+module "container" {
+  source            = "../ecs_container"
+  count             = var.shard_count
+  name              = "ingest"
+  image             = var.image
+  command           = local.commands[count.index]
+  environment       = merge(var.environment, { QUANTCORE_HOME = var.state_dir })
+  secrets           = var.secrets
+  mounts            = [{ volume = "tmp", path = "/tmp" }, { volume = "state", path = var.state_dir }]
+  stop_timeout      = 30
+  region            = local.region
+  log_group         = aws_cloudwatch_log_group.this.name
+  log_stream_prefix = "shard-${count.index}"
 }
 
 resource "aws_ecs_task_definition" "shard" {
@@ -27,36 +43,13 @@ resource "aws_ecs_task_definition" "shard" {
   memory                   = var.memory
   execution_role_arn       = var.execution_role_arn
   task_role_arn            = var.task_role_arn
+  container_definitions    = module.container[count.index].json
 
-  container_definitions = jsonencode([{
-    name                   = "ingest"
-    image                  = var.image
-    essential              = true
-    command                = local.commands[count.index]
-    environment            = [for k in sort(keys(local.env)) : { name = k, value = local.env[k] }]
-    secrets                = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
-    readonlyRootFilesystem = true
-    mountPoints = [
-      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
-      { sourceVolume = "state", containerPath = var.state_dir, readOnly = false },
-    ]
-    linuxParameters = { initProcessEnabled = true }
-    stopTimeout     = 30
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.this.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "shard-${count.index}"
-      }
+  dynamic "volume" {
+    for_each = toset(module.container[count.index].volumes)
+    content {
+      name = volume.value
     }
-  }])
-
-  volume {
-    name = "tmp"
-  }
-  volume {
-    name = "state"
   }
 
   runtime_platform {

@@ -15,8 +15,6 @@ locals {
   run_family = "${var.name_prefix}-dagster-run"
 
   dagster_env = merge(var.environment, {
-    AWS_REGION                      = local.region
-    AWS_DEFAULT_REGION              = local.region
     DAGSTER_HOME                    = "/opt/dagster/dagster_home"
     QUANTCORE_HOME                  = "/var/lib/dagster/quantcore"
     DAGSTER_PG_HOST                 = aws_db_instance.dagster.address
@@ -36,57 +34,42 @@ locals {
   web_secrets    = { DAGSTER_PG_PASSWORD = local.db_password_value_from }
   worker_secrets = merge(local.web_secrets, var.worker_secrets)
 
-  # Read-only root filesystem; writable scratch only where the processes need it.
-  volumes = ["tmp", "dagster"]
-  mount_points = [
-    { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
-    { sourceVolume = "dagster", containerPath = "/var/lib/dagster", readOnly = false },
-  ]
-
-  containers = {
+  # The three Dagster task definitions (one aws_ecs_task_definition, for_each below).
+  # They share image, environment, volumes and log group; what differs is here.
+  tasks = {
     webserver = {
-      command   = ["dagster-webserver", "-h", "0.0.0.0", "-p", tostring(var.webserver_port), "-w", var.workspace_file]
-      secrets   = local.web_secrets
-      ports     = [var.webserver_port]
-      read_only = false # ECS Exec (UI port forwarding) needs a writable root filesystem.
+      family             = "${var.name_prefix}-dagster-webserver"
+      cpu                = var.webserver_cpu
+      memory             = var.webserver_memory
+      execution_role_arn = var.web_execution_role_arn
+      task_role_arn      = var.web_task_role_arn
+      command            = ["dagster-webserver", "-h", "0.0.0.0", "-p", tostring(var.webserver_port), "-w", var.workspace_file]
+      secrets            = local.web_secrets
+      ports              = [var.webserver_port]
+      read_only          = false # ECS Exec (UI port forwarding) needs a writable root filesystem.
     }
     daemon = {
-      command   = ["dagster-daemon", "run", "-w", var.workspace_file]
-      secrets   = local.worker_secrets
-      ports     = []
-      read_only = true
+      family             = "${var.name_prefix}-dagster-daemon"
+      cpu                = var.daemon_cpu
+      memory             = var.daemon_memory
+      execution_role_arn = var.worker_execution_role_arn
+      task_role_arn      = var.daemon_task_role_arn
+      command            = ["dagster-daemon", "run", "-w", var.workspace_file]
+      secrets            = local.worker_secrets
+      ports              = []
+      read_only          = true
     }
     run = {
-      command   = null # the EcsRunLauncher sets `dagster api execute_run ...`
-      secrets   = local.worker_secrets
-      ports     = []
-      read_only = true
+      family             = local.run_family
+      cpu                = var.run_cpu
+      memory             = var.run_memory
+      execution_role_arn = var.worker_execution_role_arn
+      task_role_arn      = var.run_task_role_arn
+      command            = null # the EcsRunLauncher sets `dagster api execute_run ...`
+      secrets            = local.worker_secrets
+      ports              = []
+      read_only          = true
     }
-  }
-
-  container_definitions = {
-    for name, c in local.containers : name => jsonencode([merge(
-      {
-        name                   = name
-        image                  = var.image
-        essential              = true
-        environment            = [for k in sort(keys(local.dagster_env)) : { name = k, value = local.dagster_env[k] }]
-        secrets                = [for k in sort(keys(c.secrets)) : { name = k, valueFrom = c.secrets[k] }]
-        readonlyRootFilesystem = c.read_only
-        mountPoints            = local.mount_points
-        portMappings           = [for p in c.ports : { containerPort = p, protocol = "tcp" }]
-        linuxParameters        = { initProcessEnabled = true }
-        logConfiguration = {
-          logDriver = "awslogs"
-          options = {
-            awslogs-group         = aws_cloudwatch_log_group.dagster.name
-            awslogs-region        = local.region
-            awslogs-stream-prefix = name
-          }
-        }
-      },
-      c.command == null ? {} : { command = c.command },
-    )])
   }
 }
 
@@ -204,18 +187,39 @@ resource "aws_cloudwatch_log_group" "dagster" {
   kms_key_id        = var.kms_key_arn
 }
 
-resource "aws_ecs_task_definition" "run" {
-  family                   = local.run_family
+# One container per task (the container name is the task key: webserver, daemon, run;
+# DAGSTER_ECS_CONTAINER_NAME = "run"). Read-only root filesystem except the
+# webserver's; writable scratch only where the processes need it.
+module "container" {
+  source                    = "../ecs_container"
+  for_each                  = local.tasks
+  name                      = each.key
+  image                     = var.image
+  command                   = each.value.command
+  environment               = local.dagster_env
+  secrets                   = each.value.secrets
+  ports                     = each.value.ports
+  read_only_root_filesystem = each.value.read_only
+  mounts                    = [{ volume = "tmp", path = "/tmp" }, { volume = "dagster", path = "/var/lib/dagster" }]
+  region                    = local.region
+  log_group                 = aws_cloudwatch_log_group.dagster.name
+  log_stream_prefix         = each.key
+}
+
+resource "aws_ecs_task_definition" "dagster" {
+  #checkov:skip=CKV_AWS_336:Only the webserver instance has a writable root filesystem: ECS Exec port forwarding to the UI needs it. It holds no secret but the DB password and has no inbound rule. The daemon and run instances stay read-only (asserted by terraform/tests/ecs_tasks.tftest.hcl and tests/terraform).
+  for_each                 = local.tasks
+  family                   = each.value.family
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
-  cpu                      = var.run_cpu
-  memory                   = var.run_memory
-  execution_role_arn       = var.worker_execution_role_arn
-  task_role_arn            = var.run_task_role_arn
-  container_definitions    = local.container_definitions["run"]
+  cpu                      = each.value.cpu
+  memory                   = each.value.memory
+  execution_role_arn       = each.value.execution_role_arn
+  task_role_arn            = each.value.task_role_arn
+  container_definitions    = module.container[each.key].json
 
   dynamic "volume" {
-    for_each = toset(local.volumes)
+    for_each = toset(module.container[each.key].volumes)
     content {
       name = volume.value
     }
@@ -227,57 +231,26 @@ resource "aws_ecs_task_definition" "run" {
   }
 }
 
-resource "aws_ecs_task_definition" "webserver" {
-  #checkov:skip=CKV_AWS_336:The webserver is reached through ECS Exec port forwarding, and the ECS Exec agent needs a writable root filesystem. It holds no secrets but the DB password and has no inbound rule.
-  family                   = "${var.name_prefix}-dagster-webserver"
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = var.webserver_cpu
-  memory                   = var.webserver_memory
-  execution_role_arn       = var.web_execution_role_arn
-  task_role_arn            = var.web_task_role_arn
-  container_definitions    = local.container_definitions["webserver"]
-
-  dynamic "volume" {
-    for_each = toset(local.volumes)
-    content {
-      name = volume.value
-    }
-  }
-
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
-  }
+# Before the fold these were three separate resources: keep their objects.
+moved {
+  from = aws_ecs_task_definition.webserver
+  to   = aws_ecs_task_definition.dagster["webserver"]
 }
 
-resource "aws_ecs_task_definition" "daemon" {
-  family                   = "${var.name_prefix}-dagster-daemon"
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = var.daemon_cpu
-  memory                   = var.daemon_memory
-  execution_role_arn       = var.worker_execution_role_arn
-  task_role_arn            = var.daemon_task_role_arn
-  container_definitions    = local.container_definitions["daemon"]
+moved {
+  from = aws_ecs_task_definition.daemon
+  to   = aws_ecs_task_definition.dagster["daemon"]
+}
 
-  dynamic "volume" {
-    for_each = toset(local.volumes)
-    content {
-      name = volume.value
-    }
-  }
-
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
-  }
+moved {
+  from = aws_ecs_task_definition.run
+  to   = aws_ecs_task_definition.dagster["run"]
 }
 
 resource "aws_ecs_service" "webserver" {
   name                   = "${var.name_prefix}-dagster-webserver"
   cluster                = aws_ecs_cluster.this.id
-  task_definition        = aws_ecs_task_definition.webserver.arn
+  task_definition        = aws_ecs_task_definition.dagster["webserver"].arn
   desired_count          = 1
   launch_type            = "FARGATE"
   platform_version       = "LATEST"
@@ -300,7 +273,7 @@ resource "aws_ecs_service" "webserver" {
 resource "aws_ecs_service" "daemon" {
   name                               = "${var.name_prefix}-dagster-daemon"
   cluster                            = aws_ecs_cluster.this.id
-  task_definition                    = aws_ecs_task_definition.daemon.arn
+  task_definition                    = aws_ecs_task_definition.dagster["daemon"].arn
   desired_count                      = 1
   launch_type                        = "FARGATE"
   platform_version                   = "LATEST"

@@ -45,12 +45,12 @@ output "daemon_service_name" {
 
 output "run_task_definition_arn" {
   description = "Task definition the EcsRunLauncher starts for each run (DAGSTER_RUN_TASK_DEFINITION)."
-  value       = aws_ecs_task_definition.run.arn
+  value       = aws_ecs_task_definition.dagster["run"].arn
 }
 
 output "run_task_definition_family" {
   description = "Family of the run task definition (for IAM scoping)."
-  value       = aws_ecs_task_definition.run.family
+  value       = aws_ecs_task_definition.dagster["run"].family
 }
 
 output "log_group_name" {

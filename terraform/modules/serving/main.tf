@@ -8,11 +8,6 @@ data "aws_region" "current" {}
 locals {
   region  = data.aws_region.current.name
   use_tls = var.certificate_arn != null
-  env = merge(var.environment, {
-    AWS_REGION         = local.region
-    AWS_DEFAULT_REGION = local.region
-    QUANTCORE_HOME     = var.state_dir
-  })
   secrets = merge(var.secrets, { QUANTCORE_GRPC_TOKEN = aws_secretsmanager_secret.grpc_token.arn })
 }
 
@@ -100,6 +95,21 @@ resource "aws_cloudwatch_log_group" "this" {
   kms_key_id        = var.kms_key_arn
 }
 
+module "container" {
+  source            = "../ecs_container"
+  name              = "serve"
+  image             = var.image
+  command           = ["quantcore", "stream", "serve"]
+  environment       = merge(var.environment, { QUANTCORE_HOME = var.state_dir })
+  secrets           = local.secrets
+  ports             = [var.grpc_port]
+  mounts            = [{ volume = "tmp", path = "/tmp" }, { volume = "state", path = var.state_dir }]
+  stop_timeout      = 30
+  region            = local.region
+  log_group         = aws_cloudwatch_log_group.this.name
+  log_stream_prefix = "serve"
+}
+
 resource "aws_ecs_task_definition" "serve" {
   family                   = "${var.name_prefix}-serve"
   requires_compatibilities = ["FARGATE"]
@@ -108,37 +118,13 @@ resource "aws_ecs_task_definition" "serve" {
   memory                   = var.memory
   execution_role_arn       = var.execution_role_arn
   task_role_arn            = var.task_role_arn
+  container_definitions    = module.container.json
 
-  container_definitions = jsonencode([{
-    name                   = "serve"
-    image                  = var.image
-    essential              = true
-    command                = ["quantcore", "stream", "serve"]
-    environment            = [for k in sort(keys(local.env)) : { name = k, value = local.env[k] }]
-    secrets                = [for k in sort(keys(local.secrets)) : { name = k, valueFrom = local.secrets[k] }]
-    portMappings           = [{ containerPort = var.grpc_port, protocol = "tcp" }]
-    readonlyRootFilesystem = true
-    mountPoints = [
-      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
-      { sourceVolume = "state", containerPath = var.state_dir, readOnly = false },
-    ]
-    linuxParameters = { initProcessEnabled = true }
-    stopTimeout     = 30
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.this.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "serve"
-      }
+  dynamic "volume" {
+    for_each = toset(module.container.volumes)
+    content {
+      name = volume.value
     }
-  }])
-
-  volume {
-    name = "tmp"
-  }
-  volume {
-    name = "state"
   }
 
   runtime_platform {
