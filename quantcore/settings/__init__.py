@@ -27,6 +27,8 @@ from quantcore.settings.sections import (
     SignalsSettings,
     SimulatorSettings,
     Source,
+    SparkLauncherKind,
+    SparkLaunchSettings,
     SparkSettings,
     TriggerMode,
 )
@@ -35,5 +37,6 @@ __all__ = [
     "DEFAULT_SYMBOLS", "FLAT_NAMES", "REPO_ROOT", "SECTIONS", "BookModeSetting", "ComputeSettings", "ConfigError",
     "DagsterSettings", "HeartbeatSettings", "IngestSettings", "KafkaSettings", "LoggingSettings", "MarketSettings",
     "PathsSettings", "RedisSettings", "ReplaySettings", "Section", "ServeSettings", "Settings", "SignalsSettings",
-    "SimulatorSettings", "Source", "SparkSettings", "TriggerMode", "load_settings", "reveal",
+    "SimulatorSettings", "Source", "SparkLaunchSettings", "SparkLauncherKind", "SparkSettings", "TriggerMode",
+    "load_settings", "reveal",
 ]

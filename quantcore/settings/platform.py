@@ -34,6 +34,7 @@ from quantcore.settings.sections import (
     ServeSettings,
     SignalsSettings,
     SimulatorSettings,
+    SparkLaunchSettings,
     SparkSettings,
 )
 
@@ -101,6 +102,10 @@ class Settings:
     @property
     def spark(self) -> SparkSettings:
         return self.section("spark")
+
+    @property
+    def spark_launch(self) -> SparkLaunchSettings:
+        return self.section("spark_launch")
 
     @property
     def signals(self) -> SignalsSettings:

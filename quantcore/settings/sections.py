@@ -7,6 +7,7 @@ Every field keeps the `QUANTCORE_*` name it had when the settings were one flat 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from enum import Enum
 from pathlib import Path
@@ -409,8 +410,71 @@ class LoggingSettings(Section):
     log_json: bool = setting(False, env="LOG_JSON", description="JSON log lines instead of key=value.")
 
 
+class SparkLauncherKind(str, Enum):
+    local = "local"  # a child process of the Dagster run: python -m <job>, Spark's master from `spark`
+    submit = "submit"  # spark-submit to `spark.job_master`, the code shipped as a zip
+    emr = "emr"  # a job run of EMR Serverless, the code uploaded to S3
+
+
+class SparkLaunchSettings(Section):
+    """How Dagster launches Spark jobs (quantcore_platform/spark_launch/), and where the `emr`
+    launcher submits them: the EMR Serverless application of the Terraform deployment."""
+
+    section_name: ClassVar[str] = "spark_launch"
+
+    launcher: SparkLauncherKind = setting(
+        SparkLauncherKind.local, env="SPARK_LAUNCHER",
+        description="local: a child process; submit: spark-submit to the Spark master; emr: EMR Serverless.")
+    emr_application_id: str | None = setting(None, env="EMR_APPLICATION_ID",
+                                             description="EMR Serverless application (Terraform: emr_application_id).")
+    emr_execution_role_arn: str | None = setting(None, env="EMR_EXECUTION_ROLE_ARN",
+                                                 description="Runtime role of the job runs.")
+    emr_release_label: str | None = setting(None, env="EMR_RELEASE_LABEL",
+                                            description="The application's EMR release, checked before a run.")
+    emr_job_code_uri: str | None = setting(None, env="EMR_JOB_CODE_URI",
+                                           description="s3:// prefix the launcher uploads job code and jars to.")
+    emr_job_configuration: str = setting(
+        "{}", env="EMR_JOB_CONFIGURATION",
+        description="StartJobRun's configurationOverrides as JSON (Terraform: emr_job_configuration).")
+    aws_region: str | None = setting(None, env="AWS_REGION", description="Unset: boto3's (AWS_DEFAULT_REGION...).")
+    aws_endpoint_url: str | None = setting(None, env="AWS_ENDPOINT_URL",
+                                           description="Another endpoint for the AWS APIs (a simulator); unset: AWS.")
+
+    @field_validator("emr_job_code_uri")
+    @classmethod
+    def _code_uri(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("s3://") and value.removeprefix("s3://").split("/")[0]):
+            raise ValueError(f"{value!r} is not an s3:// URI (e.g. s3://my-artifacts/jobs/)")
+        return value
+
+    @field_validator("emr_job_configuration")
+    @classmethod
+    def _job_configuration(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc})") from None
+        if not isinstance(parsed, dict) or set(parsed) - {"applicationConfiguration", "monitoringConfiguration"}:
+            raise ValueError("must be a JSON object of applicationConfiguration and/or monitoringConfiguration "
+                             "(StartJobRun's configurationOverrides, e.g. Terraform's emr_job_configuration output)")
+        return value
+
+    @model_validator(mode="after")
+    def _emr_needs_its_application(self) -> SparkLaunchSettings:
+        required = ("emr_application_id", "emr_execution_role_arn", "emr_job_code_uri")
+        missing = [self.env_of(name) for name in required if not getattr(self, name)]
+        if self.launcher is SparkLauncherKind.emr and missing:
+            raise ValueError(f"QUANTCORE_SPARK_LAUNCHER=emr needs {', '.join(missing)}: set them from the Terraform "
+                             "outputs (terraform/README.md), or set QUANTCORE_SPARK_LAUNCHER=local or submit")
+        return self
+
+    @property
+    def job_configuration(self) -> dict[str, Any]:
+        return json.loads(self.emr_job_configuration)
+
+
 SECTIONS: tuple[type[Section], ...] = (
     PathsSettings, KafkaSettings, RedisSettings, MarketSettings, SimulatorSettings, IngestSettings,
     SparkSettings, SignalsSettings, ComputeSettings, ServeSettings, HeartbeatSettings, DagsterSettings,
-    ReplaySettings, LoggingSettings,
+    ReplaySettings, LoggingSettings, SparkLaunchSettings,
 )
