@@ -8,9 +8,17 @@ This module re-exports the messages under short names.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
-DESCRIPTOR_SET = Path(__file__).resolve().parent / "v1" / "quantcore.desc"
+DESCRIPTOR_RESOURCE = "v1/quantcore.desc"  # the compiled descriptor set of proto/, in this package
+DESCRIPTOR_SET = Path(__file__).resolve().parent / DESCRIPTOR_RESOURCE
+
+
+def descriptor_set_bytes() -> bytes:
+    """The descriptor set, read as a package resource: from a checkout, and from the job zip
+    a driver imports under spark-submit or EMR (a path into a zip cannot be opened)."""
+    return resources.files(__package__).joinpath(DESCRIPTOR_RESOURCE).read_bytes()
 
 try:
     from quantcore.v1 import book_pb2, market_data_pb2, market_data_pb2_grpc
@@ -46,6 +54,7 @@ __all__ = [
     "BOOK_MESSAGE",
     "varint",
     "DESCRIPTOR_SET",
+    "descriptor_set_bytes",
     "BookMode",
     "BookRecord",
     "DeadLetter",

@@ -90,7 +90,7 @@ def default_descriptor_set() -> bytes:
     """The compiled descriptor set of proto/, read once: it is a literal of every decode."""
     from quantcore import wire
 
-    return wire.DESCRIPTOR_SET.read_bytes()
+    return wire.descriptor_set_bytes()
 
 
 @functools.lru_cache(maxsize=8)
