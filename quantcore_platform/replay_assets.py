@@ -1,7 +1,9 @@
 """Replay as Dagster assets: `books_raw` and `book_signals`, daily partitions (UTC).
 
 One Spark run materializes both tables for a day or a range of days: the asset launches
-`python -m streaming.spark.replay_job --dates A..B` through Dagster Pipes, and the job
+`streaming.spark.replay_job --dates A..B` through Dagster Pipes, with the deployment's
+launcher (a child process, spark-submit or EMR Serverless: quantcore_platform/spark_launch/,
+chosen by QUANTCORE_SPARK_LAUNCHER), and the job
 reports rows, Kafka offsets, quarantined records and retention gaps back as materialization
 metadata. A UI backfill over many days is one Spark run (`BackfillPolicy.single_run`).
 The checks read the written days back with deltalake + polars (streaming/spark/replay_checks.py).
@@ -14,9 +16,7 @@ a bad QUANTCORE_REPLAY_START_DATE falls back to the default date and fails the r
 (naming the variable), never the code location.
 """
 
-import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 
 from dagster import (
@@ -34,7 +34,6 @@ from dagster import (
     MetadataValue,
     OpExecutionContext,
     Output,
-    PipesSubprocessClient,
     ScheduleDefinition,
     asset_check,
     build_schedule_from_partitioned_job,
@@ -45,7 +44,8 @@ from dagster import (
 )
 
 from quantcore_platform.resources import QuantcoreSettingsResource
-from quantcore.settings import REPO_ROOT, ConfigError, ReplaySettings, Settings
+from quantcore.settings import ConfigError, ReplaySettings
+from quantcore_platform.spark_launch import SparkJob
 from streaming.spark import replay_checks
 from streaming.spark.replay_checks import CheckOutcome
 from streaming.spark.replay_offsets import days_between
@@ -55,6 +55,7 @@ BOOK_SIGNALS = AssetKey("book_signals")
 GROUP = "market_data"  # one group: the whole book -> signals lineage in one graph
 
 REPLAY_SECTIONS = ("kafka", "spark", "paths", "signals", "replay")  # what the replay job reads
+REPLAY_JOB = SparkJob("streaming.spark.replay_job", sections=REPLAY_SECTIONS)
 
 
 def replay_start_date() -> tuple[date, ConfigError | None]:
@@ -68,30 +69,6 @@ def replay_start_date() -> tuple[date, ConfigError | None]:
 
 REPLAY_START_DATE, REPLAY_START_ERROR = replay_start_date()
 REPLAY_PARTITIONS = DailyPartitionsDefinition(start_date=REPLAY_START_DATE.isoformat(), timezone="UTC")
-
-
-def replay_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "streaming.spark.replay_job", *args]
-
-
-class SettingsPipesClient(PipesSubprocessClient):
-    """A Pipes subprocess client whose child sees only the settings of `env`.
-
-    Pipes starts the child with `env` merged over this process's environment, which holds
-    every QUANTCORE_* variable (secrets included) of the Dagster process: the command runs
-    under `env -u NAME ...`, so those that `env` does not set are gone before the job starts."""
-
-    def run(self, *, context, command: Sequence[str], **kwargs):
-        return super().run(context=context, command=self.isolated(command), **kwargs)
-
-    def isolated(self, command: Sequence[str]) -> list[str]:
-        inherited = sorted(name for name in os.environ if name.startswith("QUANTCORE_") and name not in self.env)
-        return ["env", *(arg for name in inherited for arg in ("-u", name)), *command]
-
-
-def pipes_client(settings: Settings) -> SettingsPipesClient:
-    """The job's process gets the settings sections it uses (as QUANTCORE_* variables), no other."""
-    return SettingsPipesClient(env=settings.child_env(*REPLAY_SECTIONS), cwd=str(REPO_ROOT))
 
 
 @multi_asset(
@@ -113,9 +90,8 @@ def replay_books(context: AssetExecutionContext, quantcore: QuantcoreSettingsRes
         raise ConfigError(f"the replay partitions fell back to {REPLAY_START_DATE}: {REPLAY_START_ERROR}")
     days = context.partition_key_range
     context.log.info(f"replaying {days.start}..{days.end} from Kafka")
-    return pipes_client(quantcore.settings()).run(
-        command=replay_command("--dates", f"{days.start}..{days.end}"), context=context,
-    ).get_results()
+    job = REPLAY_JOB.with_args("--dates", f"{days.start}..{days.end}")
+    return quantcore.spark_launcher().run(context, job).get_results()
 
 
 # --- checks --------------------------------------------------------------------------------------
@@ -211,7 +187,7 @@ replay_nightly = build_schedule_from_partitioned_job(
 
 @op(description="OPTIMIZE (compaction) and VACUUM (QUANTCORE_DELTA_VACUUM_RETENTION_HOURS) of the replay tables.")
 def optimize_and_vacuum(context: OpExecutionContext, quantcore: QuantcoreSettingsResource) -> Output[None]:
-    invocation = pipes_client(quantcore.settings()).run(command=replay_command("--maintain"), context=context)
+    invocation = quantcore.spark_launcher().run(context, REPLAY_JOB.with_args("--maintain"))
     report = next(iter(invocation.get_custom_messages()), {})
     return Output(None, metadata={"tables": MetadataValue.json(report)})
 

@@ -1,4 +1,5 @@
-"""Dagster resources: the platform's settings, shared by every op, asset, check and sensor."""
+"""Dagster resources: the platform's settings, shared by every op, asset, check and sensor,
+and the launcher of Spark jobs they choose."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 from dagster import ConfigurableResource
 
 from quantcore.settings import SECTIONS, Settings, load_settings
+from quantcore_platform.spark_launch import SparkLauncher, launcher_for
 
 _CONFIG_ENV = "QUANTCORE_CONFIG"
 _env_lock = threading.Lock()
@@ -37,6 +39,10 @@ class QuantcoreSettingsResource(ConfigurableResource):
                     os.environ.pop(_CONFIG_ENV, None)
                 else:
                     os.environ[_CONFIG_ENV] = previous
+
+    def spark_launcher(self) -> SparkLauncher:
+        """How this deployment runs Spark jobs (QUANTCORE_SPARK_LAUNCHER: local, submit or emr)."""
+        return launcher_for(self.settings())
 
 
 def _pinned(settings: Settings) -> Settings:

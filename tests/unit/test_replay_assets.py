@@ -9,13 +9,14 @@ from dagster import AssetKey, Definitions, build_schedule_context
 from quantcore_platform.replay_assets import (
     REPLAY_ASSET_CHECKS,
     REPLAY_ASSETS,
+    REPLAY_JOB,
     REPLAY_JOBS,
     REPLAY_PARTITIONS,
     REPLAY_SCHEDULES,
     replay_books,
-    replay_command,
 )
 from quantcore_platform.resources import QuantcoreSettingsResource
+from quantcore_platform.spark_launch import LocalLauncher
 from streaming.spark.replay_job import ReplayResult, pipes_metadata
 
 DEFS = Definitions(assets=REPLAY_ASSETS, asset_checks=REPLAY_ASSET_CHECKS, jobs=REPLAY_JOBS,
@@ -49,7 +50,7 @@ def test_weekly_maintenance_schedule():
 
 
 def test_job_command_and_pipes_metadata():
-    assert replay_command("--dates", "2024-03-01..2024-03-02")[1:] == [
+    assert LocalLauncher.command(REPLAY_JOB.with_args("--dates", "2024-03-01..2024-03-02"))[1:] == [
         "-m", "streaming.spark.replay_job", "--dates", "2024-03-01..2024-03-02"]
     result = ReplayResult(topic="t", days=["2024-03-01"], written_days=["2024-03-01"], skipped_days=[],
                           rows={"books_raw": 5, "book_signals": 4, "books_quarantine": 1},

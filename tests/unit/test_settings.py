@@ -194,7 +194,8 @@ def test_child_env_round_trips(monkeypatch):
 
 
 def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
-    from quantcore_platform.replay_assets import pipes_client, replay_command
+    from quantcore_platform.replay_assets import REPLAY_JOB
+    from quantcore_platform.spark_launch.local import LocalLauncher, job_client
     from quantcore_platform.services import dagster_services, platform, simulator_service
     from quantcore_platform.services.process import ManagedProcess
     from quantcore_platform.streams.catalog import Stream, stream_launch
@@ -221,9 +222,9 @@ def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
     assert secrets_in(started["supervisor"]) == set(SECRETS), "it restarts every service"
 
     # The replay job, as Dagster Pipes starts it: its env merged over this process's environment.
-    client = pipes_client(secret_parent)
+    client = job_client(secret_parent, REPLAY_JOB)
     dump = [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"]
-    command = replay_command("--maintain")
+    command = LocalLauncher.command(REPLAY_JOB.with_args("--maintain"))
     assert client.isolated(command)[-len(command):] == command
     seen = subprocess.run(client.isolated(dump), env={**os.environ, **client.env}, capture_output=True, text=True,
                           check=True)
