@@ -24,6 +24,7 @@ from tests.support.replay_records import (
     partition_of,
     produce_known,
 )
+from tests.support.settings import settings_toml
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +34,7 @@ CHECKS = {"obi_within_bounds", "no_duplicate_updates", "update_ids_increasing", 
 
 def settings_file(settings: Settings, topic: str, data_root: str, path) -> str:
     """The TOML the resource points at: how a deployment configures Dagster's settings."""
-    path.write_text("\n".join([
-        f'home = "{settings.paths.home}"', f"kafka_port = {settings.kafka.port}",
-        f"kafka_controller_port = {settings.kafka.controller_port}", f"redis_port = {settings.redis.port}",
-        f'book_topic = "{topic}"', f'data_root = "{data_root}"', 'spark_driver_memory = "1g"', ""]))
-    return str(path)
+    return settings_toml(path, settings, book_topic=topic, data_root=data_root, spark_driver_memory="1g")
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from quantcore.settings import SECTIONS, Settings, load_settings
 from quantcore_platform.services.process import free_port
@@ -24,3 +26,13 @@ def platform_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The whole environment of a `quantcore` command run against `settings`: every section
     (the CLI may start anything), as an operator's shell would hold them, plus `extra`."""
     return {**settings.child_env(*ALL_SECTIONS), **extra}
+
+
+def settings_toml(path: Path, settings: Settings, **flat: Any) -> str:
+    """A settings file (TOML, flat names) for the Dagster resource, which is how a deployment
+    configures it: the home and ports of `settings`, plus `flat`. Returns its path."""
+    values = {"home": str(settings.paths.home), "kafka_port": settings.kafka.port,
+              "kafka_controller_port": settings.kafka.controller_port, "redis_port": settings.redis.port, **flat}
+    # JSON's strings, numbers and booleans are TOML's too
+    path.write_text("".join(f"{name} = {json.dumps(value)}\n" for name, value in values.items()))
+    return str(path)
