@@ -75,6 +75,7 @@ locals {
 
   # Dagster (daemon and runs) also needs to know where to submit Spark jobs.
   dagster_env = merge(local.platform_env, {
+    QUANTCORE_SPARK_LAUNCHER         = "emr" # quantcore_platform/spark_launch: replays run as EMR job runs
     QUANTCORE_EMR_APPLICATION_ID     = module.spark.application_id
     QUANTCORE_EMR_EXECUTION_ROLE_ARN = module.iam.emr_job_role_arn
     QUANTCORE_EMR_RELEASE_LABEL      = module.spark.release_label
