@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext, OpExecutionContext, PipesClientComple
 
 from quantcore.errors import PlatformError
 from quantcore.jars import spark_jars
-from quantcore.job_package import job_archive
+from quantcore.job_package import home_job_archive
 from quantcore.settings import REPO_ROOT, Settings
 
 
@@ -54,5 +54,5 @@ def shipped_code(settings: Settings) -> tuple[Path, list[str]]:
     """What a job on a cluster is given besides its entry point: the zip of the platform's
     Python code (quantcore.job_package, in the home's folder that spark_session also uses) and
     the connector jars (those spark_conf puts in spark.jars for a session it starts itself)."""
-    archive = job_archive(settings.paths.home_dir / "spark" / "jobs")
+    archive = home_job_archive(settings.paths)
     return archive, spark_jars(settings.paths.jars_path)
