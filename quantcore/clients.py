@@ -29,6 +29,18 @@ def admin_client(settings: KafkaSettings) -> AdminClient:
     return AdminClient({**settings.client_config(), "socket.timeout.ms": 3000, "log_level": 0})
 
 
+def live_brokers(settings: KafkaSettings, bootstrap: str | None = None) -> set[int]:
+    """Ids of the brokers the cluster's metadata lists (asked of `bootstrap` only, when
+    given); empty when nothing answers."""
+    config = {**settings.client_config(), "socket.timeout.ms": 3000, "log_level": 0}
+    if bootstrap:
+        config["bootstrap.servers"] = bootstrap
+    try:
+        return set(AdminClient(config).list_topics(timeout=2).brokers)
+    except Exception:  # noqa: BLE001 - any failure means "not healthy yet"
+        return set()
+
+
 def kafka_healthy(settings: KafkaSettings) -> bool:
     try:
         metadata = admin_client(settings).list_topics(timeout=2)

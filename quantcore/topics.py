@@ -28,8 +28,10 @@ DEAD_LETTER_PARTITIONS = 3
 def create_topic(settings: KafkaSettings, name: str, partitions: int, config: dict[str, str] | None = None,
                  replication: int | None = None) -> bool:
     """Create `name` unless it exists; True if this call created it."""
-    topic = NewTopic(name, partitions, replication or settings.replication_factor,
-                     config=APPEND_TIME if config is None else config)
+    replicas = replication or settings.topic_replication
+    insync = settings.insync_replicas
+    durability = {"min.insync.replicas": str(min(insync, replicas) if replicas > 0 else insync)} if insync else {}
+    topic = NewTopic(name, partitions, replicas, config={**durability, **(APPEND_TIME if config is None else config)})
     admin = admin_client(settings)  # kept alive until the future resolves
     future = admin.create_topics([topic], operation_timeout=30)[name]
     try:

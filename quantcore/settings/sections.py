@@ -107,8 +107,16 @@ class KafkaSettings(Section):
     book_topic: str = setting("qc.books.v1", env="BOOK_TOPIC")
     dead_letter_topic: str = setting("qc.deadletter.v1", env="DEAD_LETTER_TOPIC")
     partitions: int = setting(30, env="PARTITIONS", ge=1, le=1000)
-    replication_factor: int = setting(1, env="REPLICATION_FACTOR", ge=1, le=5,
-                                      description="Topic replicas (3 on a real cluster).")
+    brokers: int = setting(1, env="KAFKA_BROKERS", ge=1, le=5,
+                           description="Local KRaft nodes (broker + controller each); node n listens on "
+                                       "port + 2(n-1) and controller_port + 2(n-1).")
+    replication_factor: int | None = setting(None, env="REPLICATION_FACTOR", ge=1, le=5,
+                                             description="Topic replicas; unset = min(3, brokers) locally, "
+                                                         "the cluster's default on an external one.")
+    min_insync_replicas: int | None = setting(None, env="KAFKA_MIN_INSYNC_REPLICAS", ge=1, le=5,
+                                              description="Replicas that must have a record before acks=all "
+                                                          "returns; unset = 2 with 3+ local replicas, else 1 "
+                                                          "(an external cluster's default).")
     retention_hours: int = setting(72, env="KAFKA_RETENTION_HOURS", ge=1)
     heap: str = setting("1g", env="KAFKA_HEAP", description="Broker JVM heap (-Xmx).")
 
@@ -127,9 +135,46 @@ class KafkaSettings(Section):
                              "with a SASL security protocol")
         return self
 
+    @model_validator(mode="after")
+    def _replicas(self) -> KafkaSettings:
+        if not self.is_external and self.topic_replication > self.brokers:
+            raise ValueError(f"replication_factor {self.topic_replication} needs as many brokers: set "
+                             f"QUANTCORE_KAFKA_BROKERS >= {self.topic_replication} or lower QUANTCORE_REPLICATION_FACTOR")
+        if self.insync_replicas and self.topic_replication > 0 and self.insync_replicas > self.topic_replication:
+            raise ValueError(f"min_insync_replicas {self.insync_replicas} exceeds the {self.topic_replication} "
+                             "replicas: no write could ever succeed; lower QUANTCORE_KAFKA_MIN_INSYNC_REPLICAS")
+        ports = [port for node in range(1, self.brokers + 1) for port in self.node_ports(node)]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"the {self.brokers} Kafka nodes' ports overlap ({sorted(ports)}): node n uses "
+                             "port + 2(n-1) and controller_port + 2(n-1); set QUANTCORE_KAFKA_CONTROLLER_PORT "
+                             "to QUANTCORE_KAFKA_PORT + 1")
+        return self
+
+    @property
+    def topic_replication(self) -> int:
+        """Replicas of the topics the platform creates; -1 = the cluster's default (MSK's)."""
+        if self.replication_factor is not None:
+            return self.replication_factor
+        return -1 if self.is_external else min(3, self.brokers)
+
+    @property
+    def insync_replicas(self) -> int | None:
+        """min.insync.replicas of the platform's topics; None = the cluster's default."""
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        if self.replication_factor is None and self.is_external:
+            return None
+        return 2 if self.topic_replication >= 3 else 1
+
+    def node_ports(self, node: int) -> tuple[int, int]:
+        """(broker, controller) ports of local node `node` (1-based)."""
+        return self.port + 2 * (node - 1), self.controller_port + 2 * (node - 1)
+
     @property
     def bootstrap_servers(self) -> str:
-        return self.bootstrap or f"127.0.0.1:{self.port}"
+        if self.bootstrap:
+            return self.bootstrap
+        return ",".join(f"127.0.0.1:{self.node_ports(node)[0]}" for node in range(1, self.brokers + 1))
 
     @property
     def is_external(self) -> bool:
@@ -294,9 +339,36 @@ class IngestSettings(Section):
 class SparkSettings(Section):
     section_name: ClassVar[str] = "spark"
 
-    master: str = setting("local[2]", env="SPARK_MASTER")
+    master: str = setting("local[2]", env="SPARK_MASTER",
+                          description="local[N], spark://HOST:PORT, or empty: spark-submit's (EMR Serverless).")
     driver_memory: str = setting("2g", env="SPARK_DRIVER_MEMORY")
     ui: bool = setting(False, env="SPARK_UI", description="Serve the Spark UI (port 4040+).")
+    workers: int = setting(0, env="SPARK_WORKERS", ge=0, le=16,
+                           description="A local standalone cluster of a master and N workers, which the jobs "
+                                       "then use; 0 = no cluster, jobs use `master`.")
+    worker_cores: int = setting(0, env="SPARK_WORKER_CORES", ge=0, le=256,
+                                description="Task slots each local worker offers; 0 = enough for the "
+                                            "real-time compute stream, its standby and a replay.")
+    worker_memory: str = setting("3g", env="SPARK_WORKER_MEMORY",
+                                 description="Memory each local worker offers its executors: three apps' worth "
+                                             "(the compute stream, its standby, a replay).")
+    executor_memory: str = setting("1g", env="SPARK_EXECUTOR_MEMORY", description="Heap of each executor on a cluster.")
+    cluster_port: int = setting(7077, env="SPARK_CLUSTER_PORT", ge=1, le=65535,
+                                description="The local standalone master's port (its web UI: cluster_ui_port).")
+    cluster_ui_port: int = setting(8080, env="SPARK_CLUSTER_UI_PORT", ge=1, le=65535)
+    app_cores: int = setting(0, env="SPARK_APP_CORES", ge=0,
+                             description="On a cluster: cores one application may take (spark.cores.max); "
+                                         "0 = all free ones.")
+
+    @property
+    def local_cluster_master(self) -> str:
+        return f"spark://127.0.0.1:{self.cluster_port}"
+
+    @property
+    def job_master(self) -> str:
+        """The master jobs use: the local cluster's when `workers` > 0, else `master`
+        (empty: the one spark-submit was given)."""
+        return self.local_cluster_master if self.workers else self.master
 
 
 class SignalsSettings(Section):

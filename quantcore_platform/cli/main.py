@@ -55,10 +55,15 @@ def main(ctx: typer.Context,
 def up(ctx: typer.Context,
        detach: bool = typer.Option(False, "--detach", "-d", help="Return once everything is healthy."),
        only: list[str] = typer.Option([], "--only", help=f"Start just these ({', '.join(platform.COMPONENT_NAMES)})."),
-       wait_s: float = typer.Option(300, "--wait", help="Seconds to wait for the first gRPC update.")) -> None:
+       wait_s: float = typer.Option(300, "--wait", help="Seconds to wait for the first gRPC update."),
+       kafka_brokers: int = typer.Option(None, "--kafka-brokers", min=1, max=5,
+                                         help="A local Kafka cluster of N KRaft nodes (default: kafka_brokers, 1)."),
+       spark_workers: int = typer.Option(None, "--spark-workers", min=0, max=16,
+                                         help="A Spark standalone master and N workers the jobs run on "
+                                              "(default: spark_workers, 0 = local).")) -> None:
     """Start Kafka, Redis, the simulator and Dagster, launch the streams through Dagster,
     and wait until a gRPC client receives signals."""
-    settings = settings_of(ctx)
+    settings = settings_of(ctx).override(kafka_brokers=kafka_brokers, spark_workers=spark_workers).validate()
     started = time.monotonic()
     with console.status("starting the platform...") as spinner:
         statuses = platform.up(settings, report=lambda line: (spinner.update(line), say(line)), only=only)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import requests
-from dagster_graphql import DagsterGraphQLClient
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from quantcore.errors import PlatformError
 from quantcore_platform.services.process import ManagedProcess, port_open, wait_until
@@ -207,10 +207,15 @@ class DagsterApi:
         return {stream.job_name: self.launch(stream) for stream in Stream if stream.job_name not in running}
 
     def terminate_streams(self, timeout: float = 60.0) -> list[str]:
+        """Terminate every active stream run; {job} of those that were active. A run still
+        STARTING cannot be terminated yet (Dagster refuses): asked again until it can, and
+        past `timeout` left to `down`, which stops its processes anyway."""
         runs = self.stream_runs()
-        if runs:
-            self.client.terminate_runs([run["runId"] for run in runs])
         deadline = time.monotonic() + timeout
-        while self.stream_runs() and time.monotonic() < deadline:
+        while (active := self.stream_runs()) and time.monotonic() < deadline:
+            try:
+                self.client.terminate_runs([run["runId"] for run in active])
+            except DagsterGraphQLClientError:
+                pass  # some were STARTING (or ended meanwhile): the others were terminated
             time.sleep(0.5)
         return [run["jobName"] for run in runs]

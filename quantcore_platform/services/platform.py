@@ -6,6 +6,7 @@ Each component is either managed here (a child process with a pid file) or exter
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -28,6 +29,7 @@ from quantcore_platform.services.kafka_broker import KafkaBroker
 from quantcore_platform.services.process import ManagedProcess, pid_alive, processes_of_home
 from quantcore_platform.services.redis_server import RedisServer
 from quantcore_platform.services.simulator_service import SimulatorService
+from quantcore_platform.services.spark_cluster import SparkMaster, SparkWorker
 from quantcore_platform.services.watchdog import clear_down_request, read_restarts, request_down, restarts_file
 from quantcore.settings import Settings, Source
 
@@ -59,26 +61,55 @@ class ComponentStatus:
 
 
 COMPONENT_NAMES = ("kafka", "redis", "simulator", "dagster-code-server", "dagster-webserver", "dagster-daemon")
+# Also, with the cluster settings: kafka-2..N (more Kafka nodes), spark-master, spark-worker-1..N.
 
 
 def components(settings: Settings, only: Iterable[str] = ()) -> list[tuple[Component, bool]]:
     """(component, managed) in start order; external services are checked, not started."""
     found: list[tuple[Component, bool]] = [
-        (KafkaBroker.from_settings(settings), not settings.kafka.is_external),
+        *((node, not settings.kafka.is_external) for node in KafkaBroker.cluster(settings)),
         (RedisServer.from_settings(settings), not settings.redis.is_external),
     ]
+    if settings.spark.workers:
+        found += [(SparkMaster.from_settings(settings), True),
+                  *((worker, True) for worker in SparkWorker.all_from_settings(settings))]
     if settings.market.source is Source.simulator:
         found.append((SimulatorService.from_settings(settings), True))
     found += [(DagsterCodeServer(settings), True), (DagsterWebserver(settings), True), (DagsterDaemon(settings), True)]
     wanted = set(only)
-    unknown = wanted - set(COMPONENT_NAMES)
+    unknown = wanted - set(COMPONENT_NAMES) - {c.name for c, _ in found}
     if unknown:
         raise PlatformError(f"unknown component(s): {', '.join(sorted(unknown))}",
-                            f"choose from {', '.join(COMPONENT_NAMES)}")
+                            f"choose from {', '.join(c.name for c, _ in found)}")
     return [(c, managed) for c, managed in found if not wanted or c.name in wanted]
 
 
+# The cluster shape `up` was given (flags or settings), for the commands that come later
+# without them (`status`, `down`, `supervise`): they must see every node it started.
+TOPOLOGY = ("kafka_brokers", "spark_workers")
+
+
+def topology_file(settings: Settings):
+    return settings.paths.run_dir / "topology.json"
+
+
+def record_topology(settings: Settings) -> None:
+    values = {"kafka_brokers": settings.kafka.brokers, "spark_workers": settings.spark.workers}
+    topology_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    topology_file(settings).write_text(json.dumps(values))
+
+
+def with_recorded_topology(settings: Settings) -> Settings:
+    """`settings` with the cluster shape of the platform running in its home, if any."""
+    try:
+        recorded = json.loads(topology_file(settings).read_text())
+    except (OSError, ValueError):
+        return settings
+    return settings.override(**{name: recorded[name] for name in TOPOLOGY if name in recorded})
+
+
 def status(settings: Settings, only: Iterable[str] = ()) -> list[ComponentStatus]:
+    settings = with_recorded_topology(settings)
     result = []
     for component, managed in components(settings, only):
         record = component.process.running() if managed else None
@@ -111,7 +142,7 @@ def start_supervisor(settings: Settings, only: Iterable[str] = ()) -> None:
 
 def managed_components(settings: Settings, only: Iterable[str] = ()) -> list[Component]:
     """The components `up` starts here (what a watchdog keeps up, dead or alive)."""
-    return [c for c, managed in components(settings, only) if managed]
+    return [c for c, managed in components(with_recorded_topology(settings), only) if managed]
 
 
 def up(settings: Settings, report: Callable[[str], None] = lambda line: None,
@@ -125,12 +156,13 @@ def up(settings: Settings, report: Callable[[str], None] = lambda line: None,
         raise PlatformError(f"the platform is already up in {home}",
                             "`quantcore status` shows it; `quantcore down` stops it")
     clear_down_request(settings.paths.run_dir)
+    record_topology(settings)
     for component, managed in everything:
         if managed and not component.process.running():
             restarts_file(component.process).unlink(missing_ok=True)  # a new platform: counts start at 0
     for component, managed in everything:
         _bring_up(component, managed, report)
-        if component.name == "kafka":
+        if isinstance(component, KafkaBroker) and (component.is_last or not managed):
             created = ensure_topics(settings.kafka)
             report(f"topics created: {', '.join(created)}" if created else "topics present")
     if any(c.name == "dagster-webserver" for c, _ in everything):
@@ -169,6 +201,7 @@ def _bring_up(component: Component, managed: bool, report: Callable[[str], None]
 def down(settings: Settings, report: Callable[[str], None] = lambda line: None) -> list[str]:
     """Stop managed components in reverse start order, the watchdog first (so that nothing
     restarts what this stops). Raises if nothing was running."""
+    settings = with_recorded_topology(settings)
     request_down(settings.paths.run_dir)
     stopped = []
     if supervisor_process(settings).stop(timeout=10.0):
@@ -177,10 +210,18 @@ def down(settings: Settings, report: Callable[[str], None] = lambda line: None) 
     if api.available():
         for job in api.terminate_streams():
             report(f"{job}: run terminated through Dagster")
-    for component, managed in reversed(components(settings)):
+    everything = components(settings)
+    for component, managed in reversed(everything):
+        if managed and isinstance(component, KafkaBroker) and component.is_last:
+            # All nodes at once: one by one, the last would wait out its controlled
+            # shutdown (30 s) for a quorum that is already gone.
+            for node, node_managed in everything:
+                if node_managed and isinstance(node, KafkaBroker):
+                    node.process.send_signal(signal.SIGTERM)
         if managed and component.stop():
             stopped.append(component.name)
             report(f"{component.name}: stopped")
+    topology_file(settings).unlink(missing_ok=True)
     if not stopped:
         raise PlatformError(f"the platform is not running in {settings.paths.home_dir}", "`quantcore up` starts it")
     for pid, command in stop_leftovers(settings.paths.home_dir).items():

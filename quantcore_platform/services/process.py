@@ -96,6 +96,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_block(size: int) -> int:
+    """A first port p with p .. p + size - 1 all free now, for services that number their
+    ports from one setting (Kafka nodes, Spark workers)."""
+    import random
+
+    for _ in range(200):
+        first = random.randrange(20_000, 40_000)
+        if not any(port_in_use(first + i) for i in range(size)):
+            return first
+    raise PlatformError(f"no block of {size} free ports found in 20000-40000", "free some ports and retry")
+
+
 class ManagedProcess:
     """One named child process of the platform, tracked by its pid file."""
 
@@ -140,6 +152,13 @@ class ManagedProcess:
         record = PidRecord(self.name, process.pid, port, command, str(self.log_file), time.time())
         self.pid_file.write_text(json.dumps(asdict(record)))
         return record
+
+    def send_signal(self, sig: int) -> bool:
+        """Send `sig` to the process group without waiting; True if it was running."""
+        record = self.running()
+        if record is not None:
+            signal_group(record.pid, sig)
+        return record is not None
 
     def stop(self, timeout: float = 20.0, sig: int = signal.SIGTERM) -> bool:
         """Signal the process group, wait up to `timeout`, then kill. True if it was running."""
