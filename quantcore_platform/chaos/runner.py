@@ -27,6 +27,7 @@ from quantcore.topic_reader import end_offsets, read_to_end
 from quantcore_platform.chaos import targets
 from quantcore_platform.chaos.observer import STEADY_LATENCY_S, ClientObserver
 from quantcore_platform.chaos.verdict import (
+    CLUSTER_COMPONENTS,
     COMPONENTS,
     Outcome,
     acknowledged_lost,
@@ -43,9 +44,11 @@ FLOOR_BEFORE_S = 2.0  # the no-kill floor is measured from this long before the 
 
 def check_components(components: Iterable[str]) -> list[str]:
     chosen = list(dict.fromkeys(components)) or list(COMPONENTS)
-    unknown = [c for c in chosen if c not in COMPONENTS]
+    known = COMPONENTS + CLUSTER_COMPONENTS
+    unknown = [c for c in chosen if c not in known]
     if unknown:
-        raise PlatformError(f"unknown component(s) {', '.join(unknown)}", f"choose from {', '.join(COMPONENTS)}")
+        raise PlatformError(f"unknown component(s) {', '.join(unknown)}",
+                            f"choose from {', '.join(known)} (the last ones on a platform up as a cluster)")
     return chosen
 
 

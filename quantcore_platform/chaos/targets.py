@@ -13,6 +13,7 @@ from quantcore.clients import redis_client
 from quantcore.errors import PlatformError
 from quantcore.heartbeats import read_heartbeats
 from quantcore.settings import Settings
+from quantcore_platform.chaos.verdict import CLUSTER_COMPONENTS
 from quantcore_platform.services import platform
 from quantcore_platform.services.process import pid_alive
 from streaming.ingest.sharding import shard_groups
@@ -20,7 +21,7 @@ from streaming.spark.compute_job import query_lock, query_lock_owner, standby_ma
 
 INGEST_VICTIM = "ingest:shard-1"  # among equals, a shard but 0 (shard 0 is all there is with one shard)
 FRESH_HEARTBEAT_S = 5.0
-SERVICES = ("redis", "kafka")  # platform components of the same name
+SERVICES = ("redis", "kafka", *CLUSTER_COMPONENTS)  # platform components of the same name
 
 
 def victim_pid(settings: Settings, component: str) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from quantcore.settings import SECTIONS, Settings, load_settings
-from quantcore_platform.services.process import free_port
+from quantcore_platform.services.process import free_port, free_port_block
 
 ALL_SECTIONS = tuple(section.section_name for section in SECTIONS)
 
@@ -36,3 +36,11 @@ def settings_toml(path: Path, settings: Settings, **flat: Any) -> str:
     # JSON's strings, numbers and booleans are TOML's too
     path.write_text("".join(f"{name} = {json.dumps(value)}\n" for name, value in values.items()))
     return str(path)
+
+
+def cluster_ports(brokers: int, workers: int) -> dict[str, int]:
+    """Overrides for a local cluster's ports: node n of Kafka on kafka_port + 2(n-1) (its
+    controller one above), the Spark master and its workers on consecutive ports."""
+    kafka = free_port_block(2 * brokers)
+    return {"kafka_port": kafka, "kafka_controller_port": kafka + 1,
+            "spark_cluster_port": free_port_block(workers + 1), "spark_cluster_ui_port": free_port_block(workers + 1)}

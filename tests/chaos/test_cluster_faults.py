@@ -1,0 +1,169 @@
+"""The platform as a cluster on this machine: `quantcore up --detach --kafka-brokers 3
+--spark-workers 2` (three KRaft nodes, a Spark standalone master and two workers that the
+compute stream runs on), at the seed's load.
+
+- every symbol reaches a gRPC client, with 3 brokers and 2 workers alive;
+- kill -9 of one broker, then of one Spark worker, during the compute stream: the platform
+  carries on, no Kafka chain has a gap or a duplicate, nothing acknowledged is lost;
+- a replay on the cluster, with a worker killed while it runs, writes the same Delta rows
+  as the same replay on `local[2]`;
+- `quantcore down` leaves no process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import ConfigResource
+
+from bench.market_books import market_day
+from quantcore.clients import admin_client
+from quantcore.polling import wait_until
+from quantcore.settings import Settings
+from quantcore.topics import CREATE_TIME, create_topic, produce_all
+from quantcore_platform.chaos.runner import run_chaos
+from quantcore_platform.chaos.verdict import CLUSTER_COMPONENTS, table
+from quantcore_platform.services.process import processes_of_home
+from quantcore_platform.services.readiness import wait_for_signals
+from quantcore_platform.services.spark_cluster import master_status
+from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_RAW, table_path
+from tests.support.settings import cluster_ports, make_settings, platform_env
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BROKERS, WORKERS = 3, 2
+REPLAY_RECORDS = 30_000
+REPLAY_DAY = date(2024, 5, 2)
+
+
+def cli(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "quantcore_platform.cli", *args], capture_output=True, text=True,
+                          env=platform_env(settings), timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, artifacts_dir):
+    # the cluster's JVMs start slower than one broker's on 2 cores: a longer start grace
+    settings = make_settings(tmp_path_factory.mktemp("cluster") / "home", simulator_rate_hz=10.0,
+                             stream_start_grace_s=240.0, **cluster_ports(BROKERS, WORKERS))
+    result = cli(settings, "up", "--detach", "--kafka-brokers", str(BROKERS), "--spark-workers", str(WORKERS),
+                 "--wait", "600")
+    (artifacts_dir / "cluster-up.log").write_text(result.stdout + result.stderr)
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        yield settings.override(kafka_brokers=BROKERS, spark_workers=WORKERS)
+    finally:
+        down = cli(settings, "down")
+        (artifacts_dir / "cluster-down.log").write_text(down.stdout + down.stderr)
+        left = processes_of_home(settings.paths.home_dir)
+        for pid in left:  # never leave a stray process to the rest of the suite
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        assert down.returncode == 0, down.stderr[-2000:]
+        assert not left, f"`quantcore down` left processes: {left}"
+
+
+def test_up_as_a_cluster_brings_every_symbol_to_a_client(cluster, artifacts_dir):
+    statuses = json.loads(cli(cluster, "status", "--json").stdout)
+    (artifacts_dir / "cluster-status.json").write_text(json.dumps(statuses, indent=2))
+    healthy = {s["name"] for s in statuses if s["healthy"]}
+    assert {"kafka", "kafka-2", "kafka-3", "spark-master", "spark-worker-1", "spark-worker-2"} <= healthy, statuses
+
+    master = master_status(cluster.spark)
+    assert master["status"] == "ALIVE" and master["aliveworkers"] == WORKERS
+    assert "quantcore-compute" in {app["name"] for app in master["activeapps"]}  # the stream runs on the cluster
+
+    topic = cluster.kafka.book_topic
+    admin = admin_client(cluster.kafka)
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+    assert {len(p.replicas) for p in partitions.values()} == {3}
+    config = admin.describe_configs([ConfigResource("topic", topic)])
+    (described,) = config.values()
+    assert described.result()["min.insync.replicas"].value == "2"
+
+    _, symbols = wait_for_signals(cluster.serve, timeout=180, want_symbols=len(cluster.market.symbols))
+    assert symbols == set(cluster.market.symbols)
+
+
+def test_a_broker_and_a_worker_die_without_loss(cluster, artifacts_dir):
+    outcomes = run_chaos(cluster, CLUSTER_COMPONENTS, timeout_s=240)
+    printed = "\n".join(" | ".join(row) for row in table(outcomes))
+    (artifacts_dir / "cluster-chaos-table.txt").write_text(printed + "\n")
+    for outcome in outcomes:
+        assert outcome.recovered, f"{outcome.component} did not recover:\n{printed}"
+        assert outcome.regressions == 0, f"a symbol went backwards at the client:\n{printed}"
+        assert (outcome.chain.gaps, outcome.chain.duplicates) == (0, 0), f"a Kafka chain broke:\n{printed}"
+        assert outcome.acknowledged_lost == 0, f"acknowledged records lost:\n{printed}"
+
+
+@pytest.fixture(scope="module")
+def replay_topic(cluster):
+    topic = f"qc.test.cluster-replay.{int(time.time())}"
+    create_topic(cluster.kafka, topic, cluster.kafka.partitions, CREATE_TIME)
+    produce_all(cluster.kafka, topic, market_day(cluster.market.symbols, REPLAY_RECORDS, REPLAY_DAY))
+    return topic
+
+
+def start_replay(settings: Settings) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "streaming.spark.replay_job", "--dates", REPLAY_DAY.isoformat()],
+                            env=platform_env(settings), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def worker_runs_an_executor(settings: Settings, worker: int, app_name: str) -> bool:
+    url = f"http://127.0.0.1:{settings.spark.cluster_ui_port + worker}/json/"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            executors = json.load(reply).get("executors", [])
+    except (OSError, ValueError):
+        return False
+    return any(e.get("appdesc", {}).get("name") == app_name for e in executors)
+
+
+def delta_rows(settings: Settings, table: str) -> list[tuple]:
+    import polars as pl
+
+    frame = pl.read_delta(table_path(settings.paths, table))
+    return sorted(frame.select(sorted(frame.columns)).rows())
+
+
+def test_a_replay_on_the_cluster_survives_a_worker_kill_and_equals_local(cluster, replay_topic, spark, tmp_path,
+                                                                        artifacts_dir):
+    """The cluster's run is the job's process (`python -m streaming.spark.replay_job`, as
+    Dagster launches it); the local[2] one the same `replay` in the suite's session."""
+    from streaming.spark.replay_job import replay as replay_days
+
+    local = cluster.override(book_topic=replay_topic, data_root=str(tmp_path / "local"),
+                             spark_workers=0, spark_master="local[2]")
+    on_cluster = cluster.override(book_topic=replay_topic, data_root=str(tmp_path / "cluster"))
+    assert replay_days(spark, local, [REPLAY_DAY]).rows[BOOKS_RAW] == REPLAY_RECORDS
+
+    replay = start_replay(on_cluster)
+    wait_until(lambda: worker_runs_an_executor(on_cluster, 1, "quantcore-replay") or replay.poll() is not None,
+               300, "the replay's executor on worker 1", on_timeout=lambda: json.dumps(master_status(cluster.spark)))
+    assert replay.poll() is None, "the replay ended before the worker could be killed"
+    time.sleep(3)  # its tasks under way
+    (worker,) = [s for s in json.loads(cli(cluster, "status", "--json").stdout) if s["name"] == "spark-worker-1"]
+    os.kill(worker["pid"], signal.SIGKILL)
+    killed_while_running = replay.poll() is None
+    output, _ = replay.communicate(timeout=900)
+    (artifacts_dir / "cluster-replay.log").write_text(output[-20000:])
+    assert replay.returncode == 0, output[-3000:]
+    assert killed_while_running
+
+    for table in (BOOKS_RAW, BOOK_SIGNALS):
+        rows = delta_rows(on_cluster, table)
+        assert rows == delta_rows(local, table), f"{table} differs between the cluster and local[2]"
+    assert len(delta_rows(on_cluster, BOOKS_RAW)) == REPLAY_RECORDS
