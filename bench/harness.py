@@ -33,7 +33,7 @@ from rich.table import Table
 
 from quantcore.topics import ensure_topics
 from quantcore_platform.services.kafka_broker import KafkaBroker
-from quantcore_platform.services.process import free_port
+from quantcore_platform.services.process import free_port, free_port_block
 from quantcore_platform.services.redis_server import RedisServer
 from quantcore.settings import FLAT_NAMES, Settings, load_settings
 
@@ -94,6 +94,8 @@ def temporary_platform(services: Sequence[str], **overrides: Any) -> Iterator[Se
         ports = {name: free_port() for name in ("kafka_port", "kafka_controller_port", "redis_port",
                                                 "grpc_port", "simulator_port", "dagster_port",
                                                 "dagster_code_server_port")}
+        # a Spark standalone cluster's master and workers number their ports from these
+        ports |= {"spark_cluster_port": free_port_block(9), "spark_cluster_ui_port": free_port_block(9)}
         settings = load_settings(home=Path(home), **{**ports, **overrides})
         if "kafka" in services:
             broker = KafkaBroker.from_settings(settings)

@@ -21,6 +21,7 @@ compresses ~20x better than a market and decodes shorter strings: its sizes say 
 
     quantcore bench replay                         # 1 M records
     quantcore bench replay --set records=3000000
+    quantcore bench replay --set masters=local[2],cluster:1,cluster:2   # scaling (replay_scaling.py)
 """
 
 from __future__ import annotations
@@ -154,6 +155,11 @@ def run(ctx) -> dict:
     books = str(ctx.option("books", "market", smoke_default="synthetic"))
     if books not in BOOKS:
         raise PlatformError(f"unknown books={books!r}", f"use --set books= one of {', '.join(BOOKS)}")
+    if masters := ctx.option("masters", None):
+        from bench.scenarios.replay_scaling import measure_scaling
+
+        return measure_scaling(ctx.settings, records, str(masters).split(","), BOOKS[books], BENCH_DAY,
+                               progress=ctx.progress)
     # The smoke proves the harness: no warm-up, and the analyst queries run in tests/ already.
     return measure_replay(ctx.settings, records, progress=ctx.progress, warm_up=not ctx.smoke,
                           native=bool(ctx.option("native", True)),
