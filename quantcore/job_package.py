@@ -74,3 +74,9 @@ def _namespace_packages(files: list[Path], root: Path) -> list[str]:
 def home_job_archive(paths: PathsSettings) -> Path:
     """The job zip of this checkout, kept in the platform home (`<home>/spark/jobs`)."""
     return job_archive(paths.home_dir / "spark" / "jobs")
+
+
+def from_checkout() -> bool:
+    """Whether this process imports the platform from a checkout (not from a shipped zip, as a
+    driver started by spark-submit --py-files does: its code is on the cluster already)."""
+    return (REPO_ROOT / "quantcore").is_dir()

@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import DataType
 
 from quantcore.jars import spark_jars
-from quantcore.job_package import home_job_archive
+from quantcore.job_package import from_checkout, home_job_archive
 from quantcore.lifecycle import die_with_parent
 from quantcore.settings import PathsSettings, SparkSettings
 
@@ -61,10 +61,9 @@ def cluster_conf(settings: SparkSettings, paths: PathsSettings) -> dict[str, str
     """What executors on other machines need: the platform's Python code shipped as a zip
     (they never see the driver's checkout), memory that fits the workers, and, on the
     local cluster, a driver reachable on loopback."""
-    conf = {
-        "spark.submit.pyFiles": str(home_job_archive(paths)),
-        "spark.executor.memory": settings.executor_memory,
-    }
+    conf = {"spark.executor.memory": settings.executor_memory}
+    if from_checkout():  # else spark-submit shipped the zip this driver runs from
+        conf["spark.submit.pyFiles"] = str(home_job_archive(paths))
     if settings.app_cores:
         conf["spark.cores.max"] = str(settings.app_cores)
     if settings.workers:

@@ -5,8 +5,8 @@ compute stream runs on), at the seed's load.
 - every symbol reaches a gRPC client, with 3 brokers and 2 workers alive;
 - kill -9 of one broker, then of one Spark worker, during the compute stream: the platform
   carries on, no Kafka chain has a gap or a duplicate, nothing acknowledged is lost;
-- a replay on the cluster, with a worker killed while it runs, writes the same Delta rows
-  as the same replay on `local[2]`;
+- a replay sent to the cluster by spark-submit (as Dagster's `submit` launcher sends it),
+  with a worker killed while it runs, writes the same Delta rows as on `local[2]`;
 - `quantcore down` leaves no process.
 """
 
@@ -32,9 +32,12 @@ from quantcore.settings import Settings
 from quantcore.topics import CREATE_TIME, create_topic, produce_all
 from quantcore_platform.chaos.runner import run_chaos
 from quantcore_platform.chaos.verdict import CLUSTER_COMPONENTS, table
+from quantcore_platform.replay_assets import REPLAY_JOB
 from quantcore_platform.services.process import processes_of_home
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore_platform.services.spark_cluster import master_status
+from quantcore_platform.spark_launch.job import shipped_code
+from quantcore_platform.spark_launch.submit import submit_command
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_RAW, table_path
 from tests.support.settings import cluster_ports, make_settings, platform_env
 
@@ -116,10 +119,13 @@ def replay_topic(cluster):
     return topic
 
 
-def start_replay(settings: Settings) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "streaming.spark.replay_job", "--dates", REPLAY_DAY.isoformat()],
-                            env=platform_env(settings), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+def submit_replay(settings: Settings) -> subprocess.Popen:
+    """The replay as the `submit` launcher runs it: spark-submit to the cluster's master with
+    the job zip and the jars (here without Dagster Pipes around it)."""
+    archive, jars = shipped_code(settings)
+    command = submit_command(settings.spark, REPLAY_JOB.with_args("--dates", REPLAY_DAY.isoformat()), archive, jars)
+    return subprocess.Popen(command, env=platform_env(settings, PYSPARK_PYTHON=sys.executable), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def worker_runs_an_executor(settings: Settings, worker: int, app_name: str) -> bool:
@@ -129,7 +135,7 @@ def worker_runs_an_executor(settings: Settings, worker: int, app_name: str) -> b
             executors = json.load(reply).get("executors", [])
     except (OSError, ValueError):
         return False
-    return any(e.get("appdesc", {}).get("name") == app_name for e in executors)
+    return any(e.get("appdesc", {}).get("name", "").startswith(app_name) for e in executors)
 
 
 def delta_rows(settings: Settings, table: str) -> list[tuple]:
@@ -141,8 +147,8 @@ def delta_rows(settings: Settings, table: str) -> list[tuple]:
 
 def test_a_replay_on_the_cluster_survives_a_worker_kill_and_equals_local(cluster, replay_topic, spark, tmp_path,
                                                                         artifacts_dir):
-    """The cluster's run is the job's process (`python -m streaming.spark.replay_job`, as
-    Dagster launches it); the local[2] one the same `replay` in the suite's session."""
+    """The cluster's run goes through spark-submit as the `submit` launcher sends it; the
+    local[2] one is the same `replay` in the suite's session."""
     from streaming.spark.replay_job import replay as replay_days
 
     local = cluster.override(book_topic=replay_topic, data_root=str(tmp_path / "local"),
@@ -150,7 +156,7 @@ def test_a_replay_on_the_cluster_survives_a_worker_kill_and_equals_local(cluster
     on_cluster = cluster.override(book_topic=replay_topic, data_root=str(tmp_path / "cluster"))
     assert replay_days(spark, local, [REPLAY_DAY]).rows[BOOKS_RAW] == REPLAY_RECORDS
 
-    replay = start_replay(on_cluster)
+    replay = submit_replay(on_cluster)
     wait_until(lambda: worker_runs_an_executor(on_cluster, 1, "quantcore-replay") or replay.poll() is not None,
                300, "the replay's executor on worker 1", on_timeout=lambda: json.dumps(master_status(cluster.spark)))
     assert replay.poll() is None, "the replay ended before the worker could be killed"
