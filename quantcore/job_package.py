@@ -14,8 +14,11 @@ import os
 import zipfile
 from pathlib import Path
 
-from quantcore.settings import REPO_ROOT, PathsSettings
+from quantcore.settings import PathsSettings
 
+# Where the packages are: the checkout, or site-packages in an image (`pip install .`); inside
+# a shipped zip, the zip itself.
+PACKAGES_ROOT = Path(__file__).resolve().parents[1]
 # Top-level packages an executor may import (quantcore/v1 is the generated protobuf code).
 JOB_PACKAGES = ("quantcore", "streaming")
 
@@ -25,14 +28,14 @@ JOB_PACKAGES = ("quantcore", "streaming")
 JOB_FILES = ("*.py", "*.desc")
 
 
-def job_sources(root: Path = REPO_ROOT) -> list[Path]:
+def job_sources(root: Path = PACKAGES_ROOT) -> list[Path]:
     """Every .py file of the job packages (the generated code included) and their data files, sorted."""
     files = [path for package in JOB_PACKAGES for pattern in JOB_FILES for path in (root / package).rglob(pattern)
              if "__pycache__" not in path.parts]
     return sorted(files)
 
 
-def sources_digest(files: list[Path], root: Path = REPO_ROOT) -> str:
+def sources_digest(files: list[Path], root: Path = PACKAGES_ROOT) -> str:
     """A hash of the files' names and contents: the archive is rebuilt when it changes."""
     digest = hashlib.sha256()
     for path in files:
@@ -41,7 +44,7 @@ def sources_digest(files: list[Path], root: Path = REPO_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def job_archive(out_dir: Path, root: Path = REPO_ROOT) -> Path:
+def job_archive(out_dir: Path, root: Path = PACKAGES_ROOT) -> Path:
     """The zip of the job packages in `out_dir` (built once per content: a digest in the
     name, so a running job never sees its archive rewritten under it)."""
     files = job_sources(root)
@@ -77,6 +80,7 @@ def home_job_archive(paths: PathsSettings) -> Path:
 
 
 def from_checkout() -> bool:
-    """Whether this process imports the platform from a checkout (not from a shipped zip, as a
-    driver started by spark-submit --py-files does: its code is on the cluster already)."""
-    return (REPO_ROOT / "quantcore").is_dir()
+    """Whether this process imports the platform from files (a checkout or an installed
+    package), not from a shipped zip as a driver started by spark-submit --py-files does:
+    its code is on the cluster already."""
+    return (PACKAGES_ROOT / "quantcore").is_dir()
