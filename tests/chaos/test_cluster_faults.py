@@ -39,6 +39,7 @@ from quantcore_platform.services.spark_cluster import master_status
 from quantcore_platform.spark_launch.job import shipped_code
 from quantcore_platform.spark_launch.submit import submit_command
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_RAW, table_path
+from tests.support.platform_cli import cli
 from tests.support.settings import cluster_ports, make_settings, platform_env
 
 pytestmark = pytest.mark.slow
@@ -49,9 +50,6 @@ REPLAY_RECORDS = 30_000
 REPLAY_DAY = date(2024, 5, 2)
 
 
-def cli(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quantcore_platform.cli", *args], capture_output=True, text=True,
-                          env=platform_env(settings), timeout=timeout, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +58,13 @@ def cluster(tmp_path_factory, artifacts_dir):
     settings = make_settings(tmp_path_factory.mktemp("cluster") / "home", simulator_rate_hz=10.0,
                              stream_start_grace_s=240.0, **cluster_ports(BROKERS, WORKERS))
     result = cli(settings, "up", "--detach", "--kafka-brokers", str(BROKERS), "--spark-workers", str(WORKERS),
-                 "--wait", "600")
+                 "--wait", "600", timeout=900)
     (artifacts_dir / "cluster-up.log").write_text(result.stdout + result.stderr)
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         yield settings.override(kafka_brokers=BROKERS, spark_workers=WORKERS)
     finally:
-        down = cli(settings, "down")
+        down = cli(settings, "down", timeout=900)
         (artifacts_dir / "cluster-down.log").write_text(down.stdout + down.stderr)
         left = processes_of_home(settings.paths.home_dir)
         for pid in left:  # never leave a stray process to the rest of the suite
@@ -128,7 +126,7 @@ def replay_topic(cluster):
 def only_the_cluster(settings: Settings) -> None:
     """The platform down, then up again with only its Kafka nodes and Spark daemons (the
     topics and their records stay: the brokers' data is kept)."""
-    assert cli(settings, "down").returncode == 0
+    assert cli(settings, "down", timeout=900).returncode == 0
     nodes = ["kafka", "kafka-2", "kafka-3", "spark-master", *(f"spark-worker-{n}" for n in range(1, WORKERS + 1))]
     result = cli(settings, "up", "--detach", "--kafka-brokers", str(BROKERS), "--spark-workers", str(WORKERS),
                  *(arg for name in nodes for arg in ("--only", name)))

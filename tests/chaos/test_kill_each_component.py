@@ -11,25 +11,19 @@ the timeouts here only bound a hang.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from quantcore_platform.chaos.runner import run_chaos
 from quantcore_platform.chaos.verdict import COMPONENTS, table
 from quantcore_platform.services.process import processes_of_home
-from tests.support.settings import make_settings, platform_env
+from tests.support.platform_cli import cli
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 
 
-def cli(settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quantcore_platform.cli", *args], capture_output=True, text=True,
-                          env=platform_env(settings), timeout=timeout, cwd=REPO)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,19 +21,16 @@ from quantcore_platform.services.dagster_services import DagsterApi
 from quantcore_platform.services.process import processes_of_home, rss_mib
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore.settings import Settings
-from tests.support.settings import make_settings, platform_env
+from tests.support.platform_cli import cli
+from tests.support.settings import make_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def cli(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quantcore_platform.cli", *args], capture_output=True, text=True,
-                          env=platform_env(settings), timeout=timeout, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
