@@ -33,13 +33,12 @@ from quantcore.topics import CREATE_TIME, create_topic, produce_all
 from quantcore_platform.chaos.runner import run_chaos
 from quantcore_platform.chaos.verdict import CLUSTER_COMPONENTS, table
 from quantcore_platform.replay_assets import REPLAY_JOB
-from quantcore_platform.services.process import processes_of_home
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore_platform.services.spark_cluster import master_status
 from quantcore_platform.spark_launch.job import shipped_code
 from quantcore_platform.spark_launch.submit import submit_command
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_RAW, table_path
-from tests.support.platform_cli import cli
+from tests.support.platform_cli import cli, kill_leftovers
 from tests.support.settings import cluster_ports, make_settings, platform_env
 
 pytestmark = pytest.mark.slow
@@ -66,12 +65,7 @@ def cluster(tmp_path_factory, artifacts_dir):
     finally:
         down = cli(settings, "down", timeout=900)
         (artifacts_dir / "cluster-down.log").write_text(down.stdout + down.stderr)
-        left = processes_of_home(settings.paths.home_dir)
-        for pid in left:  # never leave a stray process to the rest of the suite
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+        left = kill_leftovers(settings)
         assert down.returncode == 0, down.stderr[-2000:]
         assert not left, f"`quantcore down` left processes: {left}"
 

@@ -10,14 +10,12 @@ the timeouts here only bound a hang.
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
 from quantcore_platform.chaos.runner import run_chaos
 from quantcore_platform.chaos.verdict import COMPONENTS, table
-from quantcore_platform.services.process import processes_of_home
-from tests.support.platform_cli import cli
+from tests.support.platform_cli import cli, kill_leftovers
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
@@ -36,11 +34,7 @@ def running_platform(tmp_path_factory, artifacts_dir):
         yield settings
     finally:
         cli(settings, "down")
-        for pid in processes_of_home(settings.paths.home_dir):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+        kill_leftovers(settings)
 
 
 def test_every_component_survives_kill_9_without_loss(running_platform, artifacts_dir):

@@ -9,7 +9,6 @@ test-artifacts/ for a person to look at.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -21,7 +20,7 @@ from quantcore_platform.services.dagster_services import DagsterApi
 from quantcore_platform.services.process import processes_of_home, rss_mib
 from quantcore_platform.services.readiness import wait_for_signals
 from quantcore.settings import Settings
-from tests.support.platform_cli import cli
+from tests.support.platform_cli import cli, kill_leftovers
 from tests.support.settings import make_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -47,12 +46,7 @@ def platform(tmp_path_factory, artifacts_dir):
     finally:
         down = cli(settings, "down")
         (artifacts_dir / "platform-down.log").write_text(down.stdout + down.stderr)
-        leftovers = processes_of_home(settings.paths.home_dir)
-        for pid in leftovers:  # never leave a stray process to the rest of the suite
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+        kill_leftovers(settings)
 
 
 def test_up_brings_all_symbols_to_a_grpc_client(platform, artifacts_dir):
