@@ -13,6 +13,9 @@ Kafka, so the figures are the compute stage's alone:
    Micro-batch takes `throughput_batch` records per trigger (maxOffsetsPerTrigger), so
    the backlog spans several batches; the real-time mode drains a quarter as many records.
 
+`--set masters=local[2],cluster:1,cluster:2` measures the drain's per-core cost on each Spark
+master instead (compute_scaling.py).
+
 Assumes Kafka and Redis are running per `settings` (the harness starts them).
 """
 
@@ -360,6 +363,12 @@ def measure_compute(settings: Settings, modes: tuple[str, ...] = ("microbatch", 
 def run(ctx: BenchContext) -> dict[str, Any]:
     """The harness entry point (`quantcore bench compute`)."""
     # The smoke runs the product's trigger only: every mode is two streams of its own (~30 s each).
+    if masters := ctx.option("masters", None):
+        from bench.scenarios.compute_scaling import measure_compute_scaling
+
+        return measure_compute_scaling(ctx.settings, str(masters).split(","), int(ctx.option("records", 300_000)),
+                                       TriggerMode(ctx.option("mode", "microbatch")),
+                                       batch=int(ctx.option("batch", 20_000)), progress=ctx.progress)
     modes = ctx.option("modes", "microbatch,realtime", smoke_default="realtime")
     return measure_compute(
         ctx.settings, tuple(m for m in str(modes).split(",") if m),
