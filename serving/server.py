@@ -6,7 +6,8 @@ benchmarks use `MarketDataServer.from_settings(settings)` directly (start, inspe
 
 - Health (`grpc.health.v1`): SERVING only while the Redis feed is connected, NOT_SERVING
   while it reconnects and during shutdown. Open to everyone (see `serving.auth`).
-- Reflection: lists and describes the real service, so `grpcurl` works without the .proto.
+- Reflection: lists and describes the real service, its methods and messages, so `grpcurl`
+  works without the .proto (`serving.reflection`: describing a method needs a workaround).
 - Shutdown (SIGINT/SIGTERM): health goes NOT_SERVING, new streams are refused, each stream
   sends what it has queued and ends with UNAVAILABLE (clients reconnect elsewhere), and
   whatever is still running after `serve.shutdown_grace_s` is cancelled.
@@ -22,7 +23,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from quantcore.errors import PlatformError
 from quantcore.lifecycle import Heartbeat, run_service_async
@@ -32,6 +32,7 @@ from serving.auth import BearerTokenInterceptor
 from serving.hub import Hub
 from serving.metrics import ServeMetrics
 from serving.redis_feed import run_feed
+from serving.reflection import SERVICE_NAME as REFLECTION_SERVICE, enable_server_reflection
 from serving.service import SERVICE_NAME, MarketDataService
 
 log = get_logger("serving.server")
@@ -113,7 +114,7 @@ class MarketDataServer:
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS + shared)
         server.add_generic_rpc_handlers((MarketDataService(self.hub).generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, REFLECTION_SERVICE), server)
         return server
 
     def _bind(self, server: grpc.aio.Server) -> int:
