@@ -21,7 +21,7 @@ def descriptor_set_bytes() -> bytes:
     return resources.files(__package__).joinpath(DESCRIPTOR_RESOURCE).read_bytes()
 
 try:
-    from quantcore.v1 import book_pb2, market_data_pb2, market_data_pb2_grpc
+    from quantcore.v1 import book_pb2, market_data_pb2, market_data_pb2_grpc, trade_pb2
 except ImportError as exc:  # pragma: no cover - only before the first build
     raise ImportError(f"generated protobuf code is missing ({exc}); run `make proto`") from None
 
@@ -34,8 +34,12 @@ Signals = market_data_pb2.Signals
 PipelineTimes = market_data_pb2.PipelineTimes
 SignalUpdate = market_data_pb2.SignalUpdate
 MarketUpdate = market_data_pb2.MarketUpdate
-# The full protobuf name Spark's decoder looks the book message up by.
+TradeRecord = trade_pb2.TradeRecord
+AggressorSide = trade_pb2.AggressorSide
+TradeStream = trade_pb2.TradeStream
+# The full protobuf names Spark's decoder looks the messages up by.
 BOOK_MESSAGE = BookRecord.DESCRIPTOR.full_name
+TRADE_MESSAGE = TradeRecord.DESCRIPTOR.full_name
 
 
 def varint(value: int) -> bytes:
@@ -52,6 +56,7 @@ def varint(value: int) -> bytes:
 
 __all__ = [
     "BOOK_MESSAGE",
+    "TRADE_MESSAGE",
     "varint",
     "DESCRIPTOR_SET",
     "descriptor_set_bytes",
@@ -64,7 +69,11 @@ __all__ = [
     "PriceLevel",
     "SignalUpdate",
     "Signals",
+    "AggressorSide",
+    "TradeRecord",
+    "TradeStream",
     "book_pb2",
     "market_data_pb2",
     "market_data_pb2_grpc",
+    "trade_pb2",
 ]
