@@ -1,8 +1,8 @@
 """The platform's Kafka topics and the one function that creates a topic.
 
-Book and dead-letter topics stamp records with the broker's append time (the Kafka-append
-hop of the latency decomposition). Creating is idempotent: a topic that already exists
-(created by another process meanwhile) is fine.
+Book, trade and dead-letter topics stamp records with the broker's append time (the
+Kafka-append hop of the latency decomposition). Creating is idempotent: a topic that
+already exists (created by another process meanwhile) is fine.
 """
 
 from __future__ import annotations
@@ -45,9 +45,12 @@ def create_topic(settings: KafkaSettings, name: str, partitions: int, config: di
 
 
 def ensure_topics(settings: KafkaSettings) -> list[str]:
-    """Create the book and dead-letter topics if missing (idempotent). Returns those created."""
+    """Create the book, trade and dead-letter topics if missing (idempotent). Returns those
+    created. The trade topic exists even while the ingest's trades are off, so turning them
+    on needs no step; it is shaped like the book topic (keyed by symbol too)."""
     existing = admin_client(settings).list_topics(timeout=10).topics
-    wanted = [(settings.book_topic, settings.partitions), (settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)]
+    wanted = [(settings.book_topic, settings.partitions), (settings.trade_topic, settings.partitions),
+              (settings.dead_letter_topic, DEAD_LETTER_PARTITIONS)]
     return [name for name, partitions in wanted
             if name not in existing and create_topic(settings, name, partitions)]
 

@@ -30,6 +30,7 @@ from quantcore.settings.sections import (
     SparkLauncherKind,
     SparkLaunchSettings,
     SparkSettings,
+    TradeStreams,
     TriggerMode,
 )
 
@@ -37,6 +38,6 @@ __all__ = [
     "DEFAULT_SYMBOLS", "FLAT_NAMES", "REPO_ROOT", "SECTIONS", "BookModeSetting", "ComputeSettings", "ConfigError",
     "DagsterSettings", "HeartbeatSettings", "IngestSettings", "KafkaSettings", "LoggingSettings", "MarketSettings",
     "PathsSettings", "RedisSettings", "ReplaySettings", "Section", "ServeSettings", "Settings", "SignalsSettings",
-    "SimulatorSettings", "Source", "SparkLaunchSettings", "SparkLauncherKind", "SparkSettings", "TriggerMode",
-    "load_settings", "reveal",
+    "SimulatorSettings", "Source", "SparkLaunchSettings", "SparkLauncherKind", "SparkSettings", "TradeStreams",
+    "TriggerMode", "load_settings", "reveal",
 ]

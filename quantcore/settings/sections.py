@@ -49,6 +49,20 @@ class BookModeSetting(str, Enum):
     diff = "diff"  # local book from REST snapshot + @depth@100ms diffs
 
 
+class TradeStreams(str, Enum):
+    """Which Binance trade stream the shards subscribe to beside the books."""
+
+    trade = "trade"  # <sym>@trade: one record per exchange trade
+    agg_trade = "aggTrade"  # <sym>@aggTrade: the fills of one taker order at one price
+    off = "off"  # books only
+
+    @classmethod
+    def _missing_(cls, value: object) -> TradeStreams | None:
+        """Case-insensitive: `aggtrade` and `AGGTRADE` name Binance's `aggTrade` too."""
+        lowered = str(value).lower()
+        return next((member for member in cls if member.value.lower() == lowered), None)
+
+
 class TriggerMode(str, Enum):
     microbatch = "microbatch"
     realtime = "realtime"
@@ -105,6 +119,8 @@ class KafkaSettings(Section):
     sasl_password: SecretStr | None = setting(None, env="KAFKA_SASL_PASSWORD")
     ca_file: str | None = setting(None, env="KAFKA_CA_FILE", description="CA bundle for TLS; unset = system CAs.")
     book_topic: str = setting("qc.books.v1", env="BOOK_TOPIC")
+    trade_topic: str = setting("qc.trades.v1", env="TRADE_TOPIC",
+                               description="Trade records, keyed by symbol (the book topic's partitions).")
     dead_letter_topic: str = setting("qc.deadletter.v1", env="DEAD_LETTER_TOPIC")
     partitions: int = setting(30, env="PARTITIONS", ge=1, le=1000)
     brokers: int = setting(1, env="KAFKA_BROKERS", ge=1, le=5,
@@ -332,6 +348,10 @@ class IngestSettings(Section):
                                      "the one holding the group's lease publishes, the other takes over with no gap.")
     twin_buffer_s: float = setting(30.0, env="INGEST_TWIN_BUFFER_S", gt=0, le=600,
                                    description="A/B feeds: how long the standby keeps its records.")
+    trades: TradeStreams = setting(
+        TradeStreams.trade, env="INGEST_TRADES",
+        description="trade | aggTrade: each shard also subscribes <sym>@trade (or @aggTrade) on its book "
+                    "connections and publishes TradeRecords to the trade topic; off: books only.")
     restart_backoff_s: float = restart_delay("INGEST", 1.0)
     restart_backoff_max_s: float = restart_delay_cap("INGEST")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from quantcore.settings import DEFAULT_SYMBOLS, ConfigError, Settings, load_settings, reveal
+from quantcore.settings import DEFAULT_SYMBOLS, ConfigError, Settings, TradeStreams, load_settings, reveal
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,6 +87,7 @@ def test_unknown_env_vars_with_the_prefix_are_ignored(monkeypatch):
     ({"QUANTCORE_SHARDS": "31"}, "ingest.shards", "QUANTCORE_SHARDS"),
     ({"QUANTCORE_GRPC_PORT": "notaport"}, "serve.port", "QUANTCORE_GRPC_PORT"),
     ({"QUANTCORE_REPLAY_START_DATE": "garbage"}, "replay.start_date", "QUANTCORE_REPLAY_START_DATE"),
+    ({"QUANTCORE_INGEST_TRADES": "ticks"}, "ingest.trades", "QUANTCORE_INGEST_TRADES"),
 ])
 def test_invalid_values_name_the_setting_and_its_variable(monkeypatch, env, setting, variable):
     for key, value in env.items():
@@ -99,6 +100,17 @@ def test_invalid_values_name_the_setting_and_its_variable(monkeypatch, env, sett
     assert f"invalid setting {setting}" in message and variable in message
     others = [name for name in ("paths", "redis", "heartbeat", "logging") if name != section]
     settings.validate(*others)  # the other sections are fine
+
+
+def test_trades_default_to_binance_trade_stream_and_name_it_in_any_case(monkeypatch):
+    settings = load_settings()
+    assert settings.ingest.trades is TradeStreams.trade and settings.kafka.trade_topic == "qc.trades.v1"
+    monkeypatch.setenv("QUANTCORE_INGEST_TRADES", "AGGTRADE")
+    monkeypatch.setenv("QUANTCORE_TRADE_TOPIC", "qc.trades.test")
+    settings = load_settings()
+    assert settings.ingest.trades is TradeStreams.agg_trade and settings.kafka.trade_topic == "qc.trades.test"
+    assert settings.ingest.env()["QUANTCORE_INGEST_TRADES"] == "aggTrade"  # Binance's spelling for the children
+    assert settings.override(ingest_trades="off").ingest.trades is TradeStreams.off
 
 
 def test_sasl_needs_a_mechanism():
