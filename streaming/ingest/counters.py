@@ -28,11 +28,20 @@ class IngestCounters:
     takeover_published: int = 0  # records published from what was kept, at those takeovers
     takeover_gaps: int = 0  # symbols whose kept records did not reach back to Kafka's last
     standby_dead_letters: int = 0  # dead letters of a group another shard publishes (not sent)
+    trades: int = 0  # trade records made (published, or kept by an A/B standby)
+    trade_records: int = 0  # trade records handed to Kafka (counted by the arbiter)
+    trade_gaps: int = 0  # jumps in a symbol's trade ids (its trades were still published)
+    trades_missing: int = 0  # the trade ids those jumps skipped
+    trade_repeats: int = 0  # trades dropped: id not above the symbol's last (seen again at a reconnect)
+    takeover_trades: int = 0  # trade records published from what was kept, at takeovers
+    takeover_trade_gaps: int = 0  # symbols whose kept trades did not reach back to Kafka's last
+    # {symbol: {"gaps": n, "missing": ids}} of the symbols whose trade ids jumped
+    trade_gaps_by_symbol: dict[str, dict[str, int]] = field(default_factory=dict)
     last_record_monotonic: float = field(default=0.0, repr=False)  # the last book made (published or kept)
 
-    def as_report(self) -> dict[str, int | float]:
+    def as_report(self) -> dict[str, int | float | dict]:
         """The heartbeat payload: counters plus pid and the age of the last record."""
-        report: dict[str, int | float] = asdict(self)
+        report: dict[str, int | float | dict] = asdict(self)
         last = report.pop("last_record_monotonic")
         report["last_update_age_s"] = round(time.monotonic() - last, 3) if last else -1.0
         report["pid"] = os.getpid()

@@ -1,10 +1,15 @@
-"""The core of a shard: frames in, book records and dead letters out (no I/O of its own).
+"""The core of a shard: frames in, book and trade records and dead letters out (no I/O of its own).
 
 The WebSocket edge calls `on_frame` for every frame with the time it arrived; in diff
 mode the pipeline asks the REST edge for snapshots (`request_snapshot`) and receives
 them through `on_snapshot`. Records go to a `Sink` (Kafka in production, a list in unit
 tests). Per-symbol update ids handed to the sink strictly increase: anything older than
 the last record (a replayed frame after a reconnect, a lagging snapshot) is dropped.
+
+With `trades` on (TRADE or AGG_TRADE) the shard also reads each symbol's trade stream on the
+same connections, and trade records go to the sink's `publish_trade`: per symbol, trade
+ids strictly increase too (streaming.ingest.trade_continuity: a repeat is dropped, a jump is
+counted and logged, and the trade still published).
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ from quantcore.log import get_logger
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.frames import FrameError, parse_depth, parse_diff, split_frame, symbol_of_stream
 from streaming.ingest.local_book import Applied, Buffered, LocalBook, Outcome, Resync, Stale
-from streaming.ingest.records import LOCAL_BOOK, PARTIAL, Provenance, book_record, dead_letter
+from streaming.ingest.records import LOCAL_BOOK, PARTIAL, Provenance, book_record, dead_letter, trade_record
+from streaming.ingest.trade_continuity import Checked, Step, TradeContinuity
+from streaming.ingest.trade_frames import AGG_TRADE, TRADE, parse_trade
 
 DIFF, PARTIAL_MODE = "diff", "partial"
+TRADES_OFF = "off"
 
 
 class Sink(Protocol):
@@ -32,24 +40,43 @@ class Sink(Protocol):
     def dead_letter(self, symbol: str, value: bytes) -> None: ...
 
 
+class TradeSink(Protocol):
+    """What a `Sink` also does when the pipeline reads trades (the id and time: for the arbiter)."""
+
+    def publish_trade(self, symbol: str, value: bytes, trade_id: int, received_us: int) -> None: ...
+
+
 def stream_name(symbol: str, mode: str, depth: int) -> str:
     """The Binance stream a shard subscribes to for `symbol` (always the 100 ms variant)."""
     return f"{symbol.lower()}@depth@100ms" if mode == DIFF else f"{symbol.lower()}@depth{depth}@100ms"
 
 
+def trade_stream_name(symbol: str, kind: str) -> str:
+    """`<symbol>@trade` or `<symbol>@aggTrade` (Binance spells the latter in camel case)."""
+    return f"{symbol.lower()}@{kind}"
+
+
 class ShardPipeline:
     def __init__(self, *, shard_id: int, symbols: list[str], mode: str, depth: int, sink: Sink,
                  provenance: Provenance, request_snapshot: Callable[[str], None] = lambda symbol: None,
-                 counters: IngestCounters | None = None) -> None:
+                 counters: IngestCounters | None = None, trades: str = TRADES_OFF) -> None:
         if mode not in (DIFF, PARTIAL_MODE):
             raise ValueError(f"mode must be {DIFF!r} or {PARTIAL_MODE!r}, got {mode!r}")
+        if trades not in (TRADE, AGG_TRADE, TRADES_OFF):
+            raise ValueError(f"trades must be {TRADE!r}, {AGG_TRADE!r} or {TRADES_OFF!r}, got {trades!r}")
         self.shard_id, self.mode, self.depth, self.provenance = shard_id, mode, depth, provenance
         self.symbols = [s.upper() for s in symbols]
         self.counters = counters or IngestCounters()
+        self.trades = trades
+        self.trade_ids = TradeContinuity()
         self._sink = sink
         self._request_snapshot = request_snapshot
         handler = self._on_diff if mode == DIFF else self._on_partial
-        self._routes = {stream_name(s, mode, depth): (handler, s) for s in self.symbols}
+        self._routes: dict[str, tuple[Callable[[str, Any, int], None], str]] = {}
+        for s in self.symbols:  # a symbol's book and trade streams side by side: on one connection
+            self._routes[stream_name(s, mode, depth)] = (handler, s)
+            if trades != TRADES_OFF:
+                self._routes[trade_stream_name(s, trades)] = (self._on_trade, s)
         self.books = {s: LocalBook(depth) for s in self.symbols} if mode == DIFF else {}
         self._last_emitted = dict.fromkeys(self.symbols, -1)
         self._awaiting_snapshot: set[str] = set()
@@ -94,6 +121,27 @@ class ShardPipeline:
             symbol=symbol, update_id=snapshot.last_update_id, first_update_id=0, event_time_us=0,
             ingest_time_us=received_us, bids=snapshot.bids[:depth], asks=snapshot.asks[:depth],
             mode=PARTIAL, shard_id=self.shard_id, provenance=self.provenance))
+
+    def _on_trade(self, symbol: str, data: Any, received_us: int) -> None:
+        trade = parse_trade(data, symbol, received_us, self.trades)
+        checked = self.trade_ids.check(symbol, trade.trade_id)
+        if not checked.publish:
+            self.counters.trade_repeats += 1
+            return
+        if checked.step is Step.GAP:
+            self._count_trade_gap(symbol, trade.trade_id, checked)
+        self._sink.publish_trade(symbol, trade_record(trade, shard_id=self.shard_id, provenance=self.provenance),
+                                 trade.trade_id, received_us)
+        self.counters.trades += 1
+
+    def _count_trade_gap(self, symbol: str, trade_id: int, checked: Checked) -> None:
+        counters = self.counters
+        counters.trade_gaps += 1
+        counters.trades_missing += checked.missing
+        gaps = self.trade_ids.gaps[symbol]
+        counters.trade_gaps_by_symbol[symbol] = {"gaps": gaps.gaps, "missing": gaps.missing}
+        self._log.warning("trade ids jumped: trades missing", symbol=symbol, previous=checked.previous,
+                          trade_id=trade_id, missing=checked.missing, stream=self.trades)
 
     def _on_control_reply(self, message: dict) -> None:
         if "error" in message:

@@ -1,5 +1,5 @@
-"""The normalized Kafka records of the ingest stage (wire.BookRecord, wire.DeadLetter), with
-their provenance (the live exchange, or the simulator and its seed)."""
+"""The normalized Kafka records of the ingest stage (wire.BookRecord, wire.TradeRecord,
+wire.DeadLetter), with their provenance (the live exchange, or the simulator and its seed)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ from quantcore import wire
 from quantcore.settings import Source
 from quantcore.timeutil import now_us
 from streaming.ingest.frames import Level
+from streaming.ingest.trade_frames import AGG_TRADE, TRADE, Trade
 
 EXCHANGE = "binance"
 PARTIAL = wire.BookMode.Value("BOOK_MODE_PARTIAL_SNAPSHOT")
 LOCAL_BOOK = wire.BookMode.Value("BOOK_MODE_LOCAL_BOOK")
 
 _BookRecord = wire.BookRecord
+_TradeRecord = wire.TradeRecord
+BUY, SELL = wire.AggressorSide.Value("AGGRESSOR_SIDE_BUY"), wire.AggressorSide.Value("AGGRESSOR_SIDE_SELL")
+TRADE_STREAMS = {TRADE: wire.TradeStream.Value("TRADE_STREAM_TRADE"),
+                 AGG_TRADE: wire.TradeStream.Value("TRADE_STREAM_AGG_TRADE")}
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,17 @@ def book_record(*, symbol: str, update_id: int, first_update_id: int, event_time
     for price, qty in asks:
         add(price=price, qty=qty)
     return record.SerializeToString()
+
+
+def trade_record(trade: Trade, *, shard_id: int, provenance: Provenance) -> bytes:
+    """A serialized TradeRecord: Binance's `m` (the buyer was the maker) means the seller was
+    the aggressor; price and quantity are the strings the exchange sent."""
+    return _TradeRecord(
+        exchange=EXCHANGE, symbol=trade.symbol, trade_id=trade.trade_id, price=trade.price, qty=trade.qty,
+        aggressor=SELL if trade.buyer_is_maker else BUY, trade_time_us=trade.trade_time_ms * 1000,
+        event_time_us=trade.event_time_ms * 1000, ingest_time_us=trade.received_us, shard_id=shard_id,
+        origin=provenance.origin, simulator_seed=provenance.simulator_seed, first_trade_id=trade.first_trade_id,
+        last_trade_id=trade.last_trade_id, stream=TRADE_STREAMS[trade.kind]).SerializeToString()
 
 
 def dead_letter(reason: str, payload: str | bytes, symbol: str = "") -> bytes:
