@@ -13,6 +13,10 @@ decides what reaches Kafka:
   last update id published per symbol, and `take_over` publishes the kept records after it:
   the per-symbol update-id chain in Kafka continues with no gap and no duplicate.
 
+Trade records (when the shards read trades) follow the same rules on their own topic, by
+trade id: published for a held group, kept for a standby one, and at a takeover published
+after the last trade id the trade topic holds per symbol.
+
 Pure logic: no locks, no Kafka, no clock of its own (the caller passes times), so that the
 unit tests can play both twins deterministically. The leases and the Kafka tail are at the
 edge (`streaming.ingest.leases`).
@@ -32,6 +36,7 @@ class RecordSink(Protocol):
     """Where published records go (the Kafka producer)."""
 
     def publish(self, symbol: str, value: bytes) -> None: ...
+    def publish_trade(self, symbol: str, value: bytes) -> None: ...
     def dead_letter(self, symbol: str, value: bytes) -> None: ...
 
 
@@ -44,13 +49,23 @@ class KeptRecord:
 
 
 @dataclass(frozen=True)
+class KeptTrade:
+    trade_id: int
+    value: bytes
+    received_us: int
+
+
+@dataclass(frozen=True)
 class TakeOver:
     """What `take_over` did: records published from what was kept, and the symbols whose
-    kept records did not reach back to Kafka's last one (a gap was unavoidable)."""
+    kept records did not reach back to Kafka's last one (a gap was unavoidable); the same
+    for trades."""
 
     group: int
     published: int
     gaps: tuple[str, ...] = ()
+    trades_published: int = 0
+    trade_gaps: tuple[str, ...] = ()
 
 
 class FeedArbiter:
@@ -67,6 +82,8 @@ class FeedArbiter:
         self._group_of = {symbol: group for group, symbols in self.groups.items() for symbol in symbols}
         self._held: set[int] = set()
         self._kept: dict[str, deque[KeptRecord]] = {symbol: deque() for symbol in self._group_of}
+        self._kept_trades: dict[str, deque[KeptTrade]] = {symbol: deque() for symbol in self._group_of}
+        self._latest_us = 0  # the newest receive time seen: the clock of the kept trades (see take_over)
 
     @property
     def held(self) -> frozenset[int]:
@@ -80,10 +97,12 @@ class FeedArbiter:
         self._held.add(group)
         for symbol in self.groups[group]:
             self._kept[symbol].clear()
+            self._kept_trades[symbol].clear()
         self.counters.groups_held = len(self._held)
 
     # --- the pipeline's Sink ------------------------------------------------------------------
     def publish(self, symbol: str, value: bytes, update_id: int, first_update_id: int, received_us: int) -> None:
+        self._latest_us = max(self._latest_us, received_us)
         if self._group_of[symbol] in self._held:
             self._sink.publish(symbol, value)
             self.counters.records += 1
@@ -93,6 +112,16 @@ class FeedArbiter:
         horizon = received_us - self.buffer_s * 1e6
         while kept[0].received_us < horizon:
             kept.popleft()
+
+    def publish_trade(self, symbol: str, value: bytes, trade_id: int, received_us: int) -> None:
+        self._latest_us = max(self._latest_us, received_us)
+        if self._group_of[symbol] in self._held:
+            self._sink.publish_trade(symbol, value)
+            self.counters.trade_records += 1
+            return
+        kept = self._kept_trades[symbol]
+        kept.append(KeptTrade(trade_id, value, received_us))
+        _forget_before(kept, received_us - self.buffer_s * 1e6)
 
     def dead_letter(self, symbol: str, value: bytes) -> None:
         """Dead letters of a held group (or of no group) go out; the holder of another group
@@ -104,9 +133,11 @@ class FeedArbiter:
             self.counters.standby_dead_letters += 1
 
     # --- failover -------------------------------------------------------------------------------
-    def take_over(self, group: int, last_in_kafka: Mapping[str, int]) -> TakeOver:
+    def take_over(self, group: int, last_in_kafka: Mapping[str, int],
+                  last_trades_in_kafka: Mapping[str, int] | None = None) -> TakeOver:
         """Hold `group`, first publishing what was kept after Kafka's last update id per symbol
-        (`last_in_kafka`; a symbol missing from it has nothing recent in Kafka)."""
+        (`last_in_kafka`; a symbol missing from it has nothing recent in Kafka), and the kept
+        trades after the trade topic's last trade id (`last_trades_in_kafka`)."""
         published, gaps = 0, []
         for symbol in self.groups[group]:
             last = last_in_kafka.get(symbol, -1)
@@ -116,13 +147,41 @@ class FeedArbiter:
             for record in pending:
                 self._sink.publish(symbol, record.value)
             published += len(pending)
+        trades_published, trade_gaps = self._publish_kept_trades(group, last_trades_in_kafka or {})
         self.hold(group)
         counters = self.counters
         counters.records += published
+        counters.trade_records += trades_published
         counters.leases_taken += 1
         counters.takeover_published += published
         counters.takeover_gaps += len(gaps)
-        return TakeOver(group, published, tuple(gaps))
+        counters.takeover_trades += trades_published
+        counters.takeover_trade_gaps += len(trade_gaps)
+        return TakeOver(group, published, tuple(gaps), trades_published, tuple(trade_gaps))
+
+    def _publish_kept_trades(self, group: int, last_in_kafka: Mapping[str, int]) -> tuple[int, list[str]]:
+        """The kept trades after Kafka's last trade id per symbol. A quiet symbol's buffer is
+        only trimmed by its own next trade, so it may hold trades older than the window the
+        caller read Kafka over (`buffer_s` back, and a margin): those are forgotten first, by
+        the newest receive time of any record, or they could be published a second time."""
+        published, gaps = 0, []
+        horizon = self._latest_us - self.buffer_s * 1e6
+        for symbol in self.groups[group]:
+            kept = self._kept_trades[symbol]
+            _forget_before(kept, horizon)
+            last = last_in_kafka.get(symbol, -1)
+            pending = [trade for trade in kept if trade.trade_id > last]
+            if pending and last >= 0 and pending[0].trade_id > last + 1:
+                gaps.append(symbol)
+            for trade in pending:
+                self._sink.publish_trade(symbol, trade.value)
+            published += len(pending)
+        return published, gaps
+
+
+def _forget_before(kept: deque, horizon_us: float) -> None:
+    while kept and kept[0].received_us < horizon_us:
+        kept.popleft()
 
 
 def _leaves_gap(first_pending: KeptRecord, last_in_kafka: int) -> bool:

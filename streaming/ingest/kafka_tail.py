@@ -7,12 +7,15 @@ has a record in it: books arrive every 100 ms), going back to the whole window o
 symbols that had none. The recent part is enough because a symbol's records in Kafka only
 ever increase (the arbiter publishes each update id once, in order), so its last record
 holds its highest id.
+
+The trade topic is read the same way for the last trade id per symbol (`id_of=trade_id`);
+trades are sparser, so more symbols take the second, whole-window read.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from quantcore import wire
 from quantcore.settings import KafkaSettings
@@ -22,9 +25,19 @@ from quantcore.topic_reader import TopicReader
 RECENT_S = 1.0
 
 
+def book_update_id(value: bytes) -> int:
+    return wire.BookRecord.FromString(value).update_id
+
+
+def trade_id(value: bytes) -> int:
+    return wire.TradeRecord.FromString(value).trade_id
+
+
 class KafkaTail:
-    def __init__(self, kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str, timeout_s: float = 10.0,
+                 id_of: Callable[[bytes], int] = book_update_id) -> None:
         self._reader = TopicReader(kafka, topic)
+        self._id_of = id_of
         self._timeout_s = timeout_s
         self._lock = threading.Lock()  # a stopping shard closes it while a takeover's thread may still read
         threading.Thread(target=self._warm, name="kafka-tail-warm", daemon=True).start()
@@ -42,8 +55,8 @@ class KafkaTail:
             self._reader.close()
 
     def last_update_ids(self, symbols: Iterable[str], since_ms: int) -> dict[str, int]:
-        """Per symbol of `symbols`, the highest update id in the topic among records written at
-        or after `since_ms` (epoch ms); a symbol with none is absent."""
+        """Per symbol of `symbols`, the highest id (`id_of`) in the topic among records written
+        at or after `since_ms` (epoch ms); a symbol with none is absent."""
         with self._lock:
             return self._last_ids_since(wanted={symbol.upper() for symbol in symbols}, since_ms=since_ms)
 
@@ -57,10 +70,11 @@ class KafkaTail:
 
     def _last_ids(self, symbols: set[str], since_ms: int) -> dict[str, int]:
         keys = {symbol.encode() for symbol in symbols}
+        id_of = self._id_of
         last: dict[str, int] = {}
         for message in self._reader.read_to_end(since_ms=since_ms, timeout_s=self._timeout_s):
             key = message.key()
             if key in keys:
                 symbol = key.decode()
-                last[symbol] = max(wire.BookRecord.FromString(message.value()).update_id, last.get(symbol, -1))
+                last[symbol] = max(id_of(message.value()), last.get(symbol, -1))
         return last

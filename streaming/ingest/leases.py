@@ -4,7 +4,8 @@ A group's lease is an exclusive lock file (quantcore.exclusive_lock) in the plat
 directory: the kernel frees it the moment its holder dies, however it dies, so the twin
 shard polling it learns within `LEASE_POLL_S`. The new holder waits `TAKEOVER_GRACE_S` (the
 dead producer's last requests in flight land or fail), reads the last update id per symbol
-from Kafka, and lets the arbiter publish what it kept after those.
+from Kafka (and the last trade id from the trade topic, when the shards read trades), and
+lets the arbiter publish what it kept after those.
 
 Why 0.1 s of grace is enough: when a process dies the kernel closes its sockets, so a
 request it had written is already in the broker's socket buffer on this machine (loopback)
@@ -47,12 +48,14 @@ class GroupLeases:
     soon as their holder is gone."""
 
     def __init__(self, arbiter: FeedArbiter, locks: Mapping[int, ExclusiveLock], last_update_ids: LastUpdateIds,
-                 owner: str, own_group: int, ready: Callable[[tuple[str, ...]], bool]) -> None:
+                 owner: str, own_group: int, ready: Callable[[tuple[str, ...]], bool],
+                 last_trade_ids: LastUpdateIds | None = None) -> None:
         self._arbiter = arbiter
         self._own_group = own_group
         self._ready = ready
         self._locks = dict(locks)
         self._last_update_ids = last_update_ids
+        self._last_trade_ids = last_trade_ids
         self._owner = f"{owner} pid {os.getpid()}"
         self._log = get_logger("ingest.leases", owner=owner)
 
@@ -83,13 +86,20 @@ class GroupLeases:
         await asyncio.sleep(TAKEOVER_GRACE_S)
         since_ms = int((time.time() - self._arbiter.buffer_s - TAIL_MARGIN_S) * 1000)
         symbols = list(self._arbiter.groups[group])
-        last = await asyncio.to_thread(self._last_update_ids, symbols, since_ms)
-        result = self._arbiter.take_over(group, last)
-        log = self._log.warning if result.gaps else self._log.info
+        last, last_trades = await asyncio.gather(
+            asyncio.to_thread(self._last_update_ids, symbols, since_ms),
+            asyncio.to_thread(self._last_trade_ids, symbols, since_ms) if self._last_trade_ids else _nothing())
+        result = self._arbiter.take_over(group, last, last_trades)
+        log = self._log.warning if result.gaps or result.trade_gaps else self._log.info
         log("took over symbol group", group=group, previous_holder=previous, published_from_kept=result.published,
-            symbols_with_gap=list(result.gaps), took_s=round(time.monotonic() - started, 3))
+            symbols_with_gap=list(result.gaps), trades_from_kept=result.trades_published,
+            symbols_with_trade_gap=list(result.trade_gaps), took_s=round(time.monotonic() - started, 3))
 
     def release(self) -> None:
         """Free every lease held (after the records were flushed: the twin continues from Kafka)."""
         for lock in self._locks.values():
             lock.release()
+
+
+async def _nothing() -> dict[str, int]:
+    return {}

@@ -1,4 +1,5 @@
-"""The Kafka edge of a shard: book records keyed by symbol, dead letters beside them.
+"""The Kafka edge of a shard: book records keyed by symbol, trade records (when the shard
+reads trades) keyed by symbol on their own topic, dead letters beside them.
 
 Idempotent producer with `acks=all` (no duplicates or reordering on retries), lz4/zstd
 compression, 1 ms of linger (`ingest.linger_ms`), Java's murmur2 partitioner (so every client agrees on
@@ -21,7 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from quantcore.errors import PlatformError
 from quantcore.log import get_logger
-from quantcore.settings import IngestSettings, KafkaSettings
+from quantcore.settings import IngestSettings, KafkaSettings, TradeStreams
 from streaming.ingest.counters import IngestCounters
 
 READY_CHECKS = 3  # consecutive healthy metadata answers before producing
@@ -50,9 +51,12 @@ class KafkaSink:
 
     def __init__(self, kafka: KafkaSettings, ingest: IngestSettings, counters: IngestCounters, *,
                  book_topic: str | None = None, dead_letter_topic: str | None = None,
-                 on_ack: Callable[[Message], None] | None = None) -> None:
+                 trade_topic: str | None = None, on_ack: Callable[[Message], None] | None = None) -> None:
         self.book_topic = book_topic or kafka.book_topic
         self.dead_letter_topic = dead_letter_topic or kafka.dead_letter_topic
+        # one producer for both record kinds: the same acks=all, idempotence and queue bound
+        reads_trades = TradeStreams(ingest.trades) is not TradeStreams.off
+        self.trade_topic = (trade_topic or kafka.trade_topic) if reads_trades else None
         self._counters = counters
         self._on_ack = on_ack
         config = producer_config(kafka, ingest, report_successes=on_ack is not None)
@@ -63,8 +67,8 @@ class KafkaSink:
         self._reports.start()
 
     def wait_until_ready(self, timeout_s: float = 60.0) -> None:
-        """Block until both topics exist with a leader for every partition, several times
-        in a row. Producing into a topic whose metadata is still settling (just created)
+        """Block until every topic it writes exists with a leader for every partition, several
+        times in a row. Producing into a topic whose metadata is still settling (just created)
         can make librdkafka restart its idempotence sequence and lose the first records
         while reporting them delivered; a missing topic is an operator error, said so."""
         deadline = time.monotonic() + timeout_s
@@ -72,15 +76,16 @@ class KafkaSink:
         problem = "no answer from Kafka"
         while healthy < READY_CHECKS:
             if time.monotonic() > deadline:
+                books_only = " or QUANTCORE_INGEST_TRADES=off for books only" if self.trade_topic else ""
                 raise PlatformError(f"Kafka is not ready for ingest: {problem}",
                                     "`quantcore up` starts Kafka and creates the topics (or check "
-                                    "QUANTCORE_KAFKA_BOOTSTRAP and the topic names)")
+                                    f"QUANTCORE_KAFKA_BOOTSTRAP and the topic names{books_only})")
             problem = self._topic_problem(min(5.0, max(0.5, deadline - time.monotonic())))
             healthy = healthy + 1 if problem is None else 0
             time.sleep(READY_INTERVAL_S)
 
     def _topic_problem(self, timeout_s: float) -> str | None:
-        for topic in (self.book_topic, self.dead_letter_topic):
+        for topic in (self.book_topic, self.dead_letter_topic, *([self.trade_topic] if self.trade_topic else [])):
             try:
                 metadata = self._producer.list_topics(topic, timeout=timeout_s).topics.get(topic)
             except KafkaException as exc:
@@ -93,6 +98,11 @@ class KafkaSink:
 
     def publish(self, symbol: str, value: bytes) -> None:
         self._produce(self.book_topic, symbol, value)
+
+    def publish_trade(self, symbol: str, value: bytes) -> None:
+        if self.trade_topic is None:  # a bug of the caller: the pipeline reads no trades then
+            raise RuntimeError("a trade record reached a producer made with ingest.trades off")
+        self._produce(self.trade_topic, symbol, value)
 
     def dead_letter(self, symbol: str, value: bytes) -> None:
         self._produce(self.dead_letter_topic, symbol or None, value)

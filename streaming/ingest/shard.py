@@ -3,7 +3,8 @@
 `run_shard` is what `python -m streaming.ingest.shard --shard-id i --shards n` (the shard
 runner's child, configured by QUANTCORE_* variables) and `quantcore stream ingest
 --shard-id i` run, and what tests run in a thread: WebSocket connections ->
-`ShardPipeline` -> `FeedArbiter` -> `KafkaSink`, REST snapshots in diff mode. With A/B
+`ShardPipeline` -> `FeedArbiter` -> `KafkaSink`, REST snapshots in diff mode, and the
+symbols' trade streams on the same connections unless `ingest.trades` is off. With A/B
 feeds (`ingest.twin`, the default with 2+ shards) the shard reads its own symbol group and
 its neighbour's, and publishes those whose lease it holds (streaming.ingest.arbitration). The shard is a service run by
 the platform's one lifecycle (`quantcore.lifecycle.run_service`: signals, heartbeat with the
@@ -23,12 +24,12 @@ from confluent_kafka import Message
 from quantcore.errors import PlatformError
 from quantcore.lifecycle import Heartbeat, run_service
 from quantcore.log import get_logger
-from quantcore.settings import BookModeSetting, ConfigError, Settings, Source, load_settings
+from quantcore.settings import BookModeSetting, ConfigError, Settings, Source, TradeStreams, load_settings
 from streaming.ingest.arbitration import FeedArbiter
 from streaming.ingest.connection import ConnectionSet
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import exchange_urls, plan_connections
-from streaming.ingest.kafka_tail import KafkaTail
+from streaming.ingest.kafka_tail import KafkaTail, trade_id
 from streaming.ingest.leases import GroupLeases, group_lock
 from streaming.ingest.pipeline import DIFF, ShardPipeline
 from streaming.ingest.producer import KafkaSink
@@ -60,6 +61,7 @@ class IngestShard:
         self._connections: ConnectionSet | None = None
         self._leases: GroupLeases | None = None
         self._tail: KafkaTail | None = None
+        self._trade_tail: KafkaTail | None = None
         self._lease_task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -74,10 +76,11 @@ class IngestShard:
         arbiter = self._arbiter(sink)
         symbols = [symbol for group in arbiter.groups.values() for symbol in group]
         mode = BookModeSetting(self.market.book_mode).value
+        trades = TradeStreams(self.ingest.trades).value
         fetcher = SnapshotFetcher(rest_base, self.ingest.snapshot_limit, self.stats) if mode == DIFF else None
         provenance = Provenance.of(self.market.source, self.simulator.seed)
         pipeline = ShardPipeline(shard_id=self.shard_id, symbols=symbols, mode=mode, depth=self.market.depth,
-                                 sink=arbiter, provenance=provenance, counters=self.stats,
+                                 sink=arbiter, provenance=provenance, counters=self.stats, trades=trades,
                                  request_snapshot=fetcher.request if fetcher else (lambda symbol: None))
         if fetcher:
             fetcher.deliver_to(pipeline.on_snapshot)
@@ -88,7 +91,8 @@ class IngestShard:
         self._connections.start()
         self._start_leases(arbiter, pipeline)
         self._log.info("shard started", symbols=len(symbols), groups=list(arbiter.groups), connections=len(plans),
-                       mode=mode, source=Source(self.market.source).value, topic=sink.book_topic)
+                       mode=mode, source=Source(self.market.source).value, topic=sink.book_topic, trades=trades,
+                       trade_topic=sink.trade_topic)
 
     def _arbiter(self, sink: KafkaSink) -> FeedArbiter:
         groups = shard_groups(self.shard_id, self.shards, self.ingest.twin)
@@ -103,8 +107,11 @@ class IngestShard:
         topic = self._sink.book_topic
         locks = {g: group_lock(self.paths.run_dir, topic, g, self.shards) for g in arbiter.groups}
         self._tail = KafkaTail(self.kafka, topic)
+        if self._sink.trade_topic:
+            self._trade_tail = KafkaTail(self.kafka, self._sink.trade_topic, id_of=trade_id)
         self._leases = GroupLeases(arbiter, locks, owner=self.instance, own_group=self.shard_id,
-                                   ready=pipeline.synced, last_update_ids=self._tail.last_update_ids)
+                                   ready=pipeline.synced, last_update_ids=self._tail.last_update_ids,
+                                   last_trade_ids=self._trade_tail.last_update_ids if self._trade_tail else None)
         self._lease_task = asyncio.get_running_loop().create_task(self._leases.run(), name="group-leases")
 
     def counters(self) -> dict:
@@ -132,8 +139,9 @@ class IngestShard:
         undelivered = await asyncio.to_thread(self._sink.close, FLUSH_TIMEOUT_S) if self._sink else 0
         if self._leases:  # only now: the twin continues from what Kafka holds
             self._leases.release()
-        if self._tail:
-            self._tail.close()
+        for tail in (self._tail, self._trade_tail):
+            if tail:
+                tail.close()
         self._log.info("shard stopped", undelivered=undelivered, **self.stats.as_report())
 
 

@@ -46,3 +46,21 @@ def test_ingest_refuses_to_start_without_kafka_and_says_how_to_fix_it():
         sink.wait_until_ready(timeout_s=1.0)
     assert "Kafka is not ready for ingest" in refused.value.problem and "quantcore up" in refused.value.fix
     sink.close(0)
+
+
+def test_trade_records_share_the_producer_on_their_own_topic_unless_trades_are_off():
+    settings = load_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", trade_topic="qc.trades.test")
+    counters = IngestCounters()
+    sink = KafkaSink(settings.kafka, settings.ingest, counters)  # ingest.trades defaults to `trade`
+    assert sink.trade_topic == "qc.trades.test"
+    sink.publish_trade("BTCUSDT", b"trade")
+    with pytest.raises(PlatformError) as refused:
+        sink.wait_until_ready(timeout_s=0.5)
+    assert "QUANTCORE_INGEST_TRADES=off" in refused.value.fix  # books only is a way out
+    assert sink.close(timeout_s=1.0) >= 1 and counters.delivery_errors == 1
+
+    books_only = KafkaSink(settings.kafka, settings.override(ingest_trades="off").ingest, IngestCounters())
+    assert books_only.trade_topic is None
+    with pytest.raises(RuntimeError, match="ingest.trades off"):
+        books_only.publish_trade("BTCUSDT", b"trade")
+    books_only.close(0)
