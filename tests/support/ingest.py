@@ -1,7 +1,7 @@
 """The ingest harness: a shard in a thread (`run_shard`, the CLI's function) or the real CLI
-runner, the shards' heartbeats, and reading back and checking the books they wrote.
+runner, the shards' heartbeats, and reading back and checking the books and trades they wrote.
 
-Fixtures (`dead_letter_topic`, `simulator`) are in tests/fixtures/ingest.py.
+Fixtures (`dead_letter_topic`, `trade_topic`, `simulator`) are in tests/fixtures/ingest.py.
 """
 
 from __future__ import annotations
@@ -91,7 +91,19 @@ def read_books(settings: Settings, topic: str, expected: int | None = None) -> l
             for m in read_topic(settings, topic, expected)]
 
 
-def by_symbol(consumed: list[Consumed]) -> dict[str, list[wire.BookRecord]]:
+@dataclass
+class ConsumedTrade:
+    key: str
+    partition: int
+    record: wire.TradeRecord
+
+
+def read_trades(settings: Settings, topic: str, expected: int | None = None) -> list[ConsumedTrade]:
+    return [ConsumedTrade(m.key().decode(), m.partition(), wire.TradeRecord.FromString(m.value()))
+            for m in read_topic(settings, topic, expected)]
+
+
+def by_symbol(consumed: list[Consumed] | list[ConsumedTrade]) -> dict[str, list]:
     """Records per symbol in partition order (Kafka keeps order within a key)."""
     found: dict[str, list[wire.BookRecord]] = defaultdict(list)
     for item in consumed:
