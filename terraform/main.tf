@@ -23,6 +23,7 @@ locals {
     QUANTCORE_INGEST_TWIN             = "false"
     QUANTCORE_PARTITIONS              = tostring(var.partitions)
     QUANTCORE_BOOK_TOPIC              = var.book_topic
+    QUANTCORE_TRADE_TOPIC             = var.trade_topic
     QUANTCORE_DEAD_LETTER_TOPIC       = var.dead_letter_topic
     QUANTCORE_KAFKA_BOOTSTRAP         = module.kafka.bootstrap_brokers_sasl_scram
     QUANTCORE_KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
@@ -239,6 +240,7 @@ module "iam" {
   ecr_repository_arn         = module.storage.ecr_repository_arn
   kafka_cluster_arn          = module.kafka.cluster_arn
   book_topic                 = var.book_topic
+  trade_topic                = var.trade_topic
   dead_letter_topic          = var.dead_letter_topic
   data_bucket_arn            = module.storage.data_bucket_arn
   checkpoint_bucket_arn      = module.storage.checkpoint_bucket_arn

@@ -103,6 +103,12 @@ variable "book_topic" {
   default     = "qc.books.v1"
 }
 
+variable "trade_topic" {
+  description = "Kafka topic of the trade records (QUANTCORE_TRADE_TOPIC); the book topic's partitions."
+  type        = string
+  default     = "qc.trades.v1"
+}
+
 variable "dead_letter_topic" {
   description = "Kafka dead-letter topic (QUANTCORE_DEAD_LETTER_TOPIC)."
   type        = string

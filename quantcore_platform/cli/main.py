@@ -103,7 +103,8 @@ def _supervise_until_interrupt(settings: Settings, only: list[str]) -> str:
 def _print_endpoints(settings: Settings) -> None:
     console.print(f"[bold]Dagster UI[/bold]   http://127.0.0.1:{settings.dagster.port}")
     console.print(f"[bold]gRPC API[/bold]     {settings.serve.address}  (try: quantcore watch)")
-    console.print(f"[bold]Kafka[/bold]        {settings.kafka.bootstrap_servers}  topic {settings.kafka.book_topic}")
+    kafka = settings.kafka
+    console.print(f"[bold]Kafka[/bold]        {kafka.bootstrap_servers}  topics {kafka.book_topic}, {kafka.trade_topic}")
     console.print(f"[bold]Redis[/bold]        {settings.redis.address}")
 
 

@@ -16,6 +16,7 @@ locals {
   msk_topic_prefix = replace(var.kafka_cluster_arn, ":cluster/", ":topic/")
   msk_group_prefix = replace(var.kafka_cluster_arn, ":cluster/", ":group/")
   book_topic_arn   = "${local.msk_topic_prefix}/${var.book_topic}"
+  trade_topic_arn  = "${local.msk_topic_prefix}/${var.trade_topic}"
   dlq_topic_arn    = "${local.msk_topic_prefix}/${var.dead_letter_topic}"
   consumer_groups  = "${local.msk_group_prefix}/*"
 
@@ -130,7 +131,7 @@ resource "aws_iam_role" "task" {
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
 }
 
-# ingest: produce to the book and dead-letter topics (MSK IAM auth path, port 9098).
+# ingest: produce to the book, trade and dead-letter topics (MSK IAM auth path, port 9098).
 data "aws_iam_policy_document" "ingest" {
   statement {
     sid       = "MskConnect"
@@ -140,7 +141,7 @@ data "aws_iam_policy_document" "ingest" {
   statement {
     sid       = "MskProduce"
     actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
-    resources = [local.book_topic_arn, local.dlq_topic_arn]
+    resources = [local.book_topic_arn, local.trade_topic_arn, local.dlq_topic_arn]
   }
 }
 
@@ -215,7 +216,7 @@ data "aws_iam_policy_document" "dagster_watch" {
   statement {
     sid       = "WatchKafkaTopicsAndLag"
     actions   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeGroup"]
-    resources = [local.book_topic_arn, local.dlq_topic_arn, local.consumer_groups]
+    resources = [local.book_topic_arn, local.trade_topic_arn, local.dlq_topic_arn, local.consumer_groups]
   }
   statement {
     sid       = "ComputeLogs"
@@ -341,7 +342,7 @@ data "aws_iam_policy_document" "dagster_run" {
   statement {
     sid       = "KafkaTopics"
     actions   = ["kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopicDynamicConfiguration"]
-    resources = [local.book_topic_arn, local.dlq_topic_arn, local.consumer_groups]
+    resources = [local.book_topic_arn, local.trade_topic_arn, local.dlq_topic_arn, local.consumer_groups]
   }
   statement {
     sid       = "ReadDelta"

@@ -23,6 +23,11 @@ variable "book_topic" {
   type        = string
 }
 
+variable "trade_topic" {
+  description = "Kafka topic of the trade records."
+  type        = string
+}
+
 variable "dead_letter_topic" {
   description = "Kafka dead-letter topic."
   type        = string
