@@ -44,7 +44,11 @@ redis.call('PUBLISH', KEYS[3], ARGV[2])
 return 1
 """
 
-SIGNAL_FIELDS = tuple(field.name for field in SignalUpdate.DESCRIPTOR.fields_by_name["signals"].message_type.fields)
+_SIGNALS = SignalUpdate.DESCRIPTOR.fields_by_name["signals"].message_type
+SIGNAL_FIELDS = tuple(field.name for field in _SIGNALS.fields)
+# Repeated signals (`ofi_levels`) have no presence: absent means empty. In the hash they
+# read as a compact JSON list.
+LIST_SIGNAL_FIELDS = tuple(field.name for field in _SIGNALS.fields if field.label == field.LABEL_REPEATED)
 TIME_FIELDS = tuple(field.name for field in SignalUpdate.DESCRIPTOR.fields_by_name["times"].message_type.fields)
 
 
@@ -52,12 +56,20 @@ def signal_key(symbol: str) -> str:
     return f"{KEY_PREFIX}{symbol}"
 
 
+def has_signal(signals, name: str) -> bool:
+    return len(getattr(signals, name)) > 0 if name in LIST_SIGNAL_FIELDS else signals.HasField(name)
+
+
 def readable_fields(update: SignalUpdate) -> list[str]:
     """Flat field/value pairs so `HGETALL qc:sig:BTCUSDT` reads well without protobuf."""
     pairs = ["exchange", update.exchange, "origin", Origin.Name(update.origin),
              "simulator_seed", str(update.simulator_seed)]
     for name in SIGNAL_FIELDS:
-        if update.signals.HasField(name):
+        if name in LIST_SIGNAL_FIELDS:
+            values = getattr(update.signals, name)
+            if values:
+                pairs += [name, "[" + ",".join(map(repr, values)) + "]"]
+        elif update.signals.HasField(name):
             pairs += [name, repr(getattr(update.signals, name))]
     for name in TIME_FIELDS:
         pairs += [name, str(getattr(update.times, name))]
@@ -75,7 +87,7 @@ class SignalStore:
     def _args(self, update: SignalUpdate, extra_fields: Sequence[str]) -> tuple[list[str], list]:
         update.times.publish_us = now_us()  # as late as it can be: the bytes carry it
         keys = [signal_key(update.symbol), SYMBOLS_KEY, self.channel]
-        absent = [name for name in SIGNAL_FIELDS if not update.signals.HasField(name)]
+        absent = [name for name in SIGNAL_FIELDS if not has_signal(update.signals, name)]
         return keys, [str(update.update_id), update.SerializeToString(), update.symbol, len(absent), *absent,
                       *readable_fields(update), *extra_fields]
 

@@ -16,7 +16,10 @@ stream's writer can compute them per record cheaply; a file per idea:
   side from Binance's `m`) and realized volatility of the mid over 1 s / 10 s / 60 s
   (configurable) windows, amortised O(1) per event with exact integer running sums.
 
-Not yet wired into the stream, the replay, the Redis contract or the gRPC messages.
+`ofi_levels` is wired in: the compute stream's writer chains it per symbol
+(streaming/spark/newest_books.py) into `Signals.ofi_levels`, and the replay's
+`book_signals.ofi_levels` is its Spark twin (streaming/spark/signals.py). The micro-price
+and the trade windows are not yet wired into the stream, the replay, Redis or gRPC.
 """
 
 from quantcore.microstructure.microprice import (

@@ -13,7 +13,16 @@ from pyspark.sql import functions as F
 from quantcore.wire import BOOK_MESSAGE
 from streaming.spark.book_validation import invalid_reason
 from streaming.spark.protobuf_decode import decode
-from streaming.spark.signals import BOOK_TOP_COLUMNS, LEVEL_COLUMNS, SIGNAL_COLUMNS, VALUE_COLUMNS, add_signals, level_columns
+from streaming.spark.signals import (
+    BOOK_TOP_COLUMNS,
+    LEVEL_COLUMNS,
+    SIGNAL_COLUMNS,
+    TOP_LEVEL_COLUMNS,
+    VALUE_COLUMNS,
+    add_signals,
+    level_columns,
+    top_level_columns,
+)
 
 
 IDENTITY_COLUMNS = ("symbol", "exchange", "update_id", "mode", "origin", "simulator_seed")  # + provenance
@@ -21,7 +30,7 @@ TIME_COLUMNS = ("exchange_event_us", "ingest_us", "kafka_append_us", "compute_us
 SOURCE_COLUMNS = ("key", "source_topic", "source_partition", "source_offset")
 DEAD_LETTER_COLUMNS = ("reason", "payload")
 COMPUTED_COLUMNS = (*IDENTITY_COLUMNS, *TIME_COLUMNS, *SOURCE_COLUMNS, *DEAD_LETTER_COLUMNS,
-                    *SIGNAL_COLUMNS, *BOOK_TOP_COLUMNS)
+                    *SIGNAL_COLUMNS, *BOOK_TOP_COLUMNS, *TOP_LEVEL_COLUMNS)
 
 
 def now_us_column() -> Column:
@@ -53,6 +62,10 @@ def computed_books(kafka: DataFrame, obi_lambda: float) -> DataFrame:
     checked = add_signals(parsed.select("*", invalid_reason(book, *levels).alias("reason")), obi_lambda)
     signals = {name: F.col(name) for name in VALUE_COLUMNS}
     signals["ofi"] = F.lit(None).cast("double")  # chained by the writer (see signals.py)
+    signals["ofi_levels"] = F.lit(None).cast("array<double>")  # likewise, from TOP_LEVEL_COLUMNS
+    # What the writer chains `ofi_levels` with: each side's top levels, a slice of the
+    # arrays parsed above (no second parse).
+    signals.update(top_level_columns(*levels))
     columns = {
         "symbol": book["symbol"],
         "exchange": book["exchange"],

@@ -68,6 +68,8 @@ COMMENTS: dict[str, str] = {
     "best_ask_qty": "quantity at the best ask",
     "ofi": "order flow imbalance (Cont-Kukanov-Stoikov) vs the previous book of the symbol "
            "the same day; null for a symbol's first book of the day",
+    "ofi_levels": "multi-level order flow imbalance (Xu-Gould-Howison) of the top 10 levels vs the same previous "
+                  "book as ofi: element i is level i + 1 (element 0 = ofi); null when ofi is",
     # quarantine
     "kafka_key": "Kafka record key (the symbol, as bytes)",
     "payload": "the raw Kafka value, untouched",

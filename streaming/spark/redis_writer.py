@@ -9,7 +9,9 @@ over coalesced partitions, or the real-time relay), so it can, without a shuffle
   replay or a restart can never move a symbol backwards.
 
 Besides the SignalStore fields, each write stores `top_of_book` (best bid, qty, ask, qty
-as JSON) atomically in the same script call: the OFI seed of the next book.
+as JSON) and `top_levels` (each side's top 10 prices and quantities, compact JSON
+`[[bid px..],[bid qty..],[ask px..],[ask qty..]]`) atomically in the same script call:
+the OFI and multi-level OFI seeds of the next book.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from quantcore.clients import redis_client
 from quantcore.settings import KafkaSettings, RedisSettings
 from quantcore.signal_store import SignalStore, signal_key
 from streaming.spark.dead_letters import DeadLetterProducer, dead_letter
-from streaming.spark.newest_books import NewestBooks, SeenBook, top_of_book
+from streaming.spark.newest_books import NewestBooks, SeenBook, TopLevels, top_levels, top_of_book
 from streaming.spark.ofi import TopOfBook
-from streaming.spark.signals import SIGNAL_COLUMNS
+from streaming.spark.signals import CHAINED_COLUMNS, SIGNAL_COLUMNS
 
 TOP_OF_BOOK_FIELD = "top_of_book"
+TOP_LEVELS_FIELD = "top_levels"
+ROW_SIGNALS = tuple(name for name in SIGNAL_COLUMNS if name not in CHAINED_COLUMNS)
 
 Row = Mapping[str, Any]
 
@@ -52,16 +56,20 @@ class WriteStats:
         return asdict(self)
 
 
-def signal_update(row: Row, ofi: float | None) -> wire.SignalUpdate:
+def signal_update(row: Row, ofi: float | None, ofi_levels: list[float] | None = None) -> wire.SignalUpdate:
     update = wire.SignalUpdate(symbol=row["symbol"], update_id=row["update_id"], exchange=row["exchange"] or "")
     update.mode = wire.BookMode.Value(row["mode"]) if row["mode"] in wire.BookMode.keys() else 0
     update.origin = wire.Origin.Value(row["origin"]) if row["origin"] in wire.Origin.keys() else 0
     update.simulator_seed = row["simulator_seed"] or 0
     update.signals.SetInParent()
-    for name in SIGNAL_COLUMNS:
-        value = ofi if name == "ofi" else row[name]
+    for name in ROW_SIGNALS:
+        value = row[name]
         if value is not None:
             setattr(update.signals, name, value)
+    if ofi is not None:
+        update.signals.ofi = ofi
+    if ofi_levels is not None:
+        update.signals.ofi_levels.extend(ofi_levels)
     times = update.times
     times.exchange_event_us = row["exchange_event_us"] or 0
     times.ingest_us = row["ingest_us"] or 0
@@ -77,17 +85,21 @@ class BookSignalStore(SignalStore):
         wanted = list(symbols)
         pipe = self.client.pipeline(transaction=False)
         for symbol in wanted:
-            pipe.hmget(signal_key(symbol), "update_id", TOP_OF_BOOK_FIELD)
+            pipe.hmget(signal_key(symbol), "update_id", TOP_OF_BOOK_FIELD, TOP_LEVELS_FIELD)
         stored = {}
-        for symbol, (update_id, top) in zip(wanted, pipe.execute(), strict=True):
+        for symbol, (update_id, top, levels) in zip(wanted, pipe.execute(), strict=True):
             if update_id is not None:
                 values = json.loads(top) if top is not None else [None] * 4
-                stored[symbol] = SeenBook(int(update_id), TopOfBook(*values))
+                stored[symbol] = SeenBook(int(update_id), TopOfBook(*values),
+                                          tuple(json.loads(levels)) if levels is not None else None)
         return stored
 
-    def write_books(self, books: Iterable[tuple[wire.SignalUpdate, TopOfBook]]) -> int:
-        """Pipelined write-if-newer of each update with its top of book; returns accepted."""
-        return self.write_many((update, (TOP_OF_BOOK_FIELD, json.dumps(list(top)))) for update, top in books)
+    def write_books(self, books: Iterable[tuple[wire.SignalUpdate, TopOfBook, TopLevels]]) -> int:
+        """Pipelined write-if-newer of each update with its top of book and top levels;
+        returns accepted."""
+        return self.write_many((update, (TOP_OF_BOOK_FIELD, json.dumps(list(top)),
+                                         TOP_LEVELS_FIELD, json.dumps(levels, separators=(",", ":"))))
+                               for update, top, levels in books)
 
 
 class SignalSink:
@@ -135,7 +147,9 @@ class SinkRun:
         if books.newest:
             store = self.sink.store
             fresh, stats.stale = books.resolve(store.previous_books(books.symbols()))
-            stats.published = store.write_books((signal_update(row, ofi), top_of_book(row)) for row, ofi in fresh)
+            stats.published = store.write_books(
+                (signal_update(book.row, book.ofi, book.ofi_levels), top_of_book(book.row), top_levels(book.row))
+                for book in fresh)
             stats.stale += len(fresh) - stats.published  # lost a race to a newer write
         return stats
 

@@ -41,6 +41,8 @@ from streaming.spark import book_layout, book_validation, delta_tables, flat_boo
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
 from streaming.spark.replay_offsets import offsets_json, parse_days
 from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
+from streaming.spark.trade_replay import TRADES, replay_trades
+from streaming.spark.trade_replay import pipes_metadata as trade_pipes_metadata
 
 
 # The Kafka source's schema, for an empty frame when there is nothing to read.
@@ -69,7 +71,8 @@ class ReplayResult:
     quarantined: int
     missing_ranges: list[dict] = field(default_factory=list)
     seconds: float = 0.0
-    phase_seconds: dict[str, float] = field(default_factory=dict)  # books_raw, quarantine, book_signals
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # books_raw, quarantine, book_signals, trades
+    trades: dict = field(default_factory=dict)  # the trade topic's half: trade_replay.TradeReplay
 
     @property
     def complete(self) -> bool:
@@ -164,7 +167,16 @@ def signal_rows(books: DataFrame, signal_settings: SignalsSettings) -> DataFrame
     the same day, as the stream's writer chains it: a day replays identically alone or
     within --all. A re-sent record (same symbol and update id) counts once: the first in
     update id, then Kafka order. Signals are computed before the shuffle by symbol, so the
-    levels never cross it."""
+    levels never cross it, except each side's top 10 (signals.TOP_LEVEL_COLUMNS) that
+    `ofi_levels` needs of the previous book.
+
+    `ofi_levels` is `signals.ofi_levels_column`, the Column twin of the stream's pure
+    `quantcore.microstructure.ofi_levels` (tests/unit/test_ofi_twin.py proves them equal),
+    in the same window as `ofi`, not the pure function applied per symbol run
+    (`applyInPandas`): that would ship every row through Arrow to a Python worker and loop
+    over it in Python (the stream's writer measured ~20 core-µs a record for pickled rows),
+    a second sort by symbol included, where the twin is ten unrolled, code-generated
+    expressions on rows the window already sorts."""
     levels = flat_books.level_arrays()
     parsed = books.select(*SIGNAL_KEYS, "date", *(column.alias(name) for name, column in levels.items()))
     book = F.struct("symbol", "update_id")  # what book_validation asks of the record itself
@@ -172,19 +184,23 @@ def signal_rows(books: DataFrame, signal_settings: SignalsSettings) -> DataFrame
         book, *(F.col(name) for name in signals.LEVEL_COLUMNS)).alias("invalid_reason"))
     valid = F.col("invalid_reason").isNull()
     values = [F.when(valid, F.col(name)).alias(name) for name in signals.VALUE_COLUMNS]
+    tops = [column.alias(name) for name, column in signals.top_level_columns(
+        *(F.col(name) for name in signals.LEVEL_COLUMNS)).items()]
     computed = (signals.add_signals(checked, signal_settings.obi_lambda)
-                .select(*SIGNAL_KEYS, "date", "invalid_reason", *values))
+                .select(*SIGNAL_KEYS, "date", "invalid_reason", *values, *tops))
 
     by_symbol = Window.partitionBy("symbol", "date").orderBy("update_id", "kafka_partition", "kafka_offset")
     first_of_update = (computed.withColumn("previous_id", F.lag("update_id").over(by_symbol))
                        .where(F.col("previous_id").isNull() | (F.col("previous_id") != F.col("update_id")))
                        .drop("previous_id"))
-    top = F.struct(*(F.col(name) for name in TOP_OF_BOOK))
+    top = F.struct(*(F.col(name) for name in (*TOP_OF_BOOK, *signals.TOP_LEVEL_COLUMNS)))
     previous_valid = F.last(F.when(valid, top), ignorenulls=True).over(
         by_symbol.rowsBetween(Window.unboundedPreceding, -1))
     with_previous = first_of_update.withColumn("previous", previous_valid)
     ofi = signals.ofi_column(*(F.col("previous")[name] for name in TOP_OF_BOOK), *(F.col(name) for name in TOP_OF_BOOK))
-    with_ofi = with_previous.withColumn("ofi", F.when(valid, ofi))
+    ofi_levels = signals.ofi_levels_column(*(F.col("previous")[name] for name in signals.TOP_LEVEL_COLUMNS),
+                                           *(F.col(name) for name in signals.TOP_LEVEL_COLUMNS))
+    with_ofi = with_previous.withColumns({"ofi": F.when(valid, ofi), "ofi_levels": F.when(valid, ofi_levels)})
     return with_ofi.select(*SIGNAL_KEYS, *signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS, "invalid_reason", "date")
 
 
@@ -211,8 +227,12 @@ def replay(spark: SparkSession, settings: Settings, dates: list[date] | None = N
             write_quarantine(spark, kafka, paths, replay_settings, plan, invalid)
         with timed(phases, BOOK_SIGNALS):
             write_signals(spark, paths, replay_settings, settings.signals, plan)
+    with timed(phases, TRADES):  # trade_replay.py: the same days from the trade topic (or why not)
+        trades = replay_trades(spark, settings, days, allow_partial, read_runs,
+                               lambda: spark.createDataFrame([], KAFKA_SCHEMA))
     result = summarize(spark, paths, plan, read, invalid, time.monotonic() - started)
     result.phase_seconds = phases
+    result.trades = trades.as_dict()
     log.info("replay done", rows=result.rows, quarantined=result.quarantined, seconds=round(result.seconds, 1))
     return result
 
@@ -319,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         elif pipes is not None:
             for table in (BOOKS_RAW, BOOK_SIGNALS):
                 pipes.report_asset_materialization(asset_key=table, metadata=pipes_metadata(result, table))
+            pipes.report_asset_materialization(asset_key=TRADES,
+                                               metadata=trade_pipes_metadata(result.trades, result.seconds))
         print(json.dumps(report, indent=2))
     return 0
 

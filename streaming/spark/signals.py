@@ -19,6 +19,10 @@ they get here; see book_validation.py).
   best levels of the previous and current book:
       e = 1{Pb ≥ Pb'}·qb − 1{Pb ≤ Pb'}·qb' − 1{Pa ≤ Pa'}·qa + 1{Pa ≥ Pa'}·qa'
   (primed = previous book); null when either book lacks a side.
+- `ofi_levels` (Xu, Gould & Howison 2019): the same contribution at each of the top
+  OFI_LEVELS levels, by rank, an array (index i = level i + 1; level 1 = `ofi`); a level
+  beyond a side's depth is an empty queue behind the book; null when either book lacks
+  a side. The definition is `quantcore.microstructure.ofi_levels` (plain Python).
 
 How the stream and the replay use it: both parse the levels (`level_columns`), check the
 book (book_validation.py), then `add_signals`; `ofi` comes out null and is filled by each:
@@ -31,6 +35,11 @@ book (book_validation.py), then `add_signals`; `ofi` comes out null and is fille
   the plain-Python twin of `ofi_column` (a unit test proves them equal), seeding the
   previous book from the symbol's Redis hash (`best_bid`, `best_bid_qty`, ...), which
   always holds the last book written.
+`ofi_levels` is chained the same way, next to `ofi`: the rows carry each side's top
+OFI_LEVELS levels (TOP_LEVEL_COLUMNS, a slice of the parsed arrays); the writer applies
+`quantcore.microstructure.ofi_levels` and seeds from the levels the symbol's Redis hash
+keeps (`top_levels`); the replay uses `ofi_levels_column`, its Column twin (unrolled
+per level, so codegen'd, no Python; tests/unit/test_ofi_twin.py proves them equal).
 """
 
 from __future__ import annotations
@@ -49,8 +58,14 @@ WEIGHTED_DEPTH = 20
 # Named exactly as the fields of proto.Signals.
 SIGNAL_COLUMNS = (
     "obi_1", "obi_5", "obi_10", "obi_20", "obi_weighted", "mid", "spread", "spread_bps",
-    "weighted_mid", "ofi", "best_bid", "best_ask",
+    "weighted_mid", "ofi", "best_bid", "best_ask", "ofi_levels",
 )
+# Chained over consecutive books of a symbol (by the stream's writer or the replay's window).
+CHAINED_COLUMNS = ("ofi", "ofi_levels")
+# Multi-level OFI depth (quantcore.microstructure.multi_level_ofi.DEFAULT_LEVELS).
+OFI_LEVELS = 10
+# Each side's top OFI_LEVELS levels (array<double>), what `ofi_levels` needs of a book.
+TOP_LEVEL_COLUMNS = ("top_bid_px", "top_bid_qty", "top_ask_px", "top_ask_qty")
 # The best-level quantities OFI needs from the previous book (not signals themselves).
 BOOK_TOP_COLUMNS = ("best_bid_qty", "best_ask_qty")
 # The parsed level arrays (array<double>) the signals are computed from.
@@ -87,9 +102,9 @@ def weighted_column(side: str) -> str:
 # The per-side sums the signals are computed from (`level_sums`).
 SUM_COLUMNS = tuple(range_column(side, first, last) for side in SIDES for first, last in SUM_RANGES) + \
     tuple(weighted_column(side) for side in SIDES)
-# What `add_signals` adds: every signal but `ofi` (chained by the stream's writer or a
+# What `add_signals` adds: every signal but the chained ones (by the stream's writer or a
 # window in the replay) and the best quantities.
-VALUE_COLUMNS = tuple(name for name in (*SIGNAL_COLUMNS, *BOOK_TOP_COLUMNS) if name != "ofi")
+VALUE_COLUMNS = tuple(name for name in (*SIGNAL_COLUMNS, *BOOK_TOP_COLUMNS) if name not in CHAINED_COLUMNS)
 
 
 def range_total(qtys: Column, first: int, last: int) -> Column:
@@ -133,6 +148,18 @@ def weighted_total(qtys: Column, obi_lambda: float, depth: int = WEIGHTED_DEPTH)
     return F.aggregate(F.reverse(F.slice(qtys, 1, depth)), F.lit(0.0), lambda acc, qty: acc * ratio + qty)
 
 
+def level_flow(prev_bid: Column, prev_bid_qty: Column, prev_ask: Column, prev_ask_qty: Column,
+               bid: Column, bid_qty: Column, ask: Column, ask_qty: Column) -> Column:
+    """One level's OFI contribution (non-strict inequalities), in the order of `ofi_value`
+    and `multi_level_ofi.level_ofi`, so all three give the same double."""
+    return (
+        F.when(bid >= prev_bid, bid_qty).otherwise(0.0)
+        - F.when(bid <= prev_bid, prev_bid_qty).otherwise(0.0)
+        - F.when(ask <= prev_ask, ask_qty).otherwise(0.0)
+        + F.when(ask >= prev_ask, prev_ask_qty).otherwise(0.0)
+    )
+
+
 def ofi_column(prev_bid: Column, prev_bid_qty: Column, prev_ask: Column, prev_ask_qty: Column,
                bid: Column, bid_qty: Column, ask: Column, ask_qty: Column) -> Column:
     """Order-flow imbalance of the current best levels against the previous ones."""
@@ -140,13 +167,36 @@ def ofi_column(prev_bid: Column, prev_bid_qty: Column, prev_ask: Column, prev_as
     defined = F.lit(True)
     for column in inputs:
         defined = defined & column.isNotNull()
-    flow = (
-        F.when(bid >= prev_bid, bid_qty).otherwise(0.0)
-        - F.when(bid <= prev_bid, prev_bid_qty).otherwise(0.0)
-        - F.when(ask <= prev_ask, ask_qty).otherwise(0.0)
-        + F.when(ask >= prev_ask, prev_ask_qty).otherwise(0.0)
-    )
-    return F.when(defined, flow)
+    return F.when(defined, level_flow(*inputs))
+
+
+def top_level_columns(bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Column) -> dict[str, Column]:
+    """TOP_LEVEL_COLUMNS: the parsed level arrays cut to the top OFI_LEVELS (a slice, cheap)."""
+    return {name: F.slice(levels, 1, OFI_LEVELS) for name, levels in
+            zip(TOP_LEVEL_COLUMNS, (bid_px, bid_qty, ask_px, ask_qty), strict=True)}
+
+
+def ofi_levels_column(prev_bid_px: Column, prev_bid_qty: Column, prev_ask_px: Column, prev_ask_qty: Column,
+                      bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Column) -> Column:
+    """The Column twin of `quantcore.microstructure.ofi_levels(..., levels=OFI_LEVELS)`
+    over level arrays (best first; the previous book's may be null: no OFI): an
+    array<double> of OFI_LEVELS, null when either book lacks a side. Unrolled per level
+    (`get`, no higher-order function), so Spark generates code for it. A level beyond a
+    side's depth is (−∞, 0) on the bid side and (+∞, 0) on the ask side, as in the pure
+    function."""
+    sides = (prev_bid_px, prev_ask_px, bid_px, ask_px)
+    defined = functools.reduce(operator.and_, (F.get(side, 0).isNotNull() for side in sides))
+
+    def level(px: Column, qty: Column, index: int, missing: float) -> tuple[Column, Column]:
+        return F.coalesce(F.get(px, index), F.lit(missing)), F.coalesce(F.get(qty, index), F.lit(0.0))
+
+    flows = []
+    for index in range(OFI_LEVELS):
+        prev_bid, prev_ask = level(prev_bid_px, prev_bid_qty, index, -math.inf), level(prev_ask_px, prev_ask_qty,
+                                                                                       index, math.inf)
+        bid, ask = level(bid_px, bid_qty, index, -math.inf), level(ask_px, ask_qty, index, math.inf)
+        flows.append(level_flow(*prev_bid, *prev_ask, *bid, *ask))
+    return F.when(defined, F.array(*flows))
 
 
 def signal_columns(bid_px: Column, bid_qty: Column, ask_px: Column, ask_qty: Column,

@@ -20,6 +20,7 @@ from quantcore.timeutil import day_start_ms
 from quantcore.topics import CREATE_TIME, temporary_topic
 from streaming.spark import book_layout, book_validation, delta_tables
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW, table_path
+from quantcore.microstructure import ofi_levels
 from streaming.spark.ofi import TopOfBook, ofi_value
 from streaming.spark.replay_job import UNFIT_LEVELS, replay
 from tests.support.replay_records import (
@@ -146,7 +147,8 @@ def test_signals_equal_the_streaming_module(spark, replayed):
     books = sent_books(spark)
     levels = signals.level_columns(F.col("bids"), F.col("asks"))
     direct = signals.add_signals(books.withColumns(levels), settings.signals.obi_lambda)
-    compared = [c for c in (*signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS) if c != "ofi"]  # OFI: below
+    compared = [c for c in (*signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS)
+                if c not in signals.CHAINED_COLUMNS]  # OFI: below
 
     key = ["symbol", "update_id"]
     valid = replayed_rows.where("invalid_reason IS NULL")
@@ -193,6 +195,38 @@ def test_ofi_chains_consecutive_valid_books_of_a_symbol_within_the_day(spark, re
     assert got == expected
     assert sum(v is None for v in got.values()) >= 2 * len(SYMBOLS), "each symbol's first book of a day has none"
     assert sum(v is not None for v in got.values()) > len(got) // 2
+
+
+def test_multi_level_ofi_is_the_stream_writers_function_chained_the_same_way(spark, replayed):
+    """book_signals.ofi_levels against quantcore.microstructure.ofi_levels, the function the
+    stream's writer applies (tests/unit/test_redis_writer_chaining.py), chained book by book
+    over the valid books of a symbol and day; level 1 against the replay's own `ofi`."""
+    settings, _ = replayed
+    replayed_rows = spark.read.format("delta").load(table_path(settings.paths, BOOK_SIGNALS))
+    rows = {(r.symbol, r.update_id): r for r in replayed_rows.select("symbol", "update_id", "ofi", "ofi_levels")
+            .collect()}
+    side = lambda levels: [(float(lv.price), float(lv.qty)) for lv in levels][:10]  # noqa: E731
+    valid = {(b.symbol, b.update_id) for b in expected_signal_books()}
+    expected = {}
+    for day in (DAY1, DAY2):
+        previous = {}
+        for book in expected_signal_books(day, valid_only=False):
+            key = (book.symbol, book.update_id)
+            if key not in valid:
+                expected[key] = None
+                continue
+            current = (side(book.bids), side(book.asks))
+            values = ofi_levels(*previous[book.symbol], *current) if book.symbol in previous else [None]
+            expected[key] = None if values[0] is None else values
+            previous[book.symbol] = current
+    assert {key: row.ofi_levels for key, row in rows.items()} == expected
+    for row in rows.values():
+        assert (row.ofi_levels is None) == (row.ofi is None) and (row.ofi is None or row.ofi_levels[0] == row.ofi)
+    assert sum(row.ofi_levels is not None for row in rows.values()) > len(rows) // 2
+    assert any(row.ofi_levels and any(v != 0.0 for v in row.ofi_levels[1:]) for row in rows.values()), \
+        "deeper levels carry flow too"
+    schema = {f.name: f.dataType.simpleString() for f in replayed_rows.schema.fields}
+    assert schema["ofi_levels"] == "array<double>"
 
 
 def test_bad_records_are_quarantined_and_the_day_completes(spark, replayed):

@@ -24,7 +24,8 @@ def with_signals(frame: DataFrame, obi_lambda: float) -> DataFrame:
     """What the stream and the replay do to a checked book: parse the levels, add the signals."""
     parsed = frame.withColumns(level_columns(F.col("bids"), F.col("asks")))
     no_ofi = F.lit(None).cast("double")  # chained by the caller: see the OFI test below
-    return add_signals(parsed, obi_lambda).drop(*LEVEL_COLUMNS).withColumn("ofi", no_ofi)
+    no_levels = F.lit(None).cast("array<double>")  # likewise (tests/unit/test_ofi_twin.py)
+    return add_signals(parsed, obi_lambda).drop(*LEVEL_COLUMNS).withColumns({"ofi": no_ofi, "ofi_levels": no_levels})
 
 
 def signals_of(spark, books: list[tuple[list, list]], obi_lambda: float = LAMBDA) -> list[dict]:
