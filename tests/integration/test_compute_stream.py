@@ -8,6 +8,7 @@ Redis against signals computed independently, in plain Python, from the same rec
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import random
@@ -68,17 +69,37 @@ def expected_signals(record: wire.BookRecord, previous: wire.BookRecord | None, 
         (pb, pbq), (pa, paq) = _side(previous.bids)[0], _side(previous.asks)[0]
         (b, bq), (a, aq) = bids[0], asks[0]
         out["ofi"] = (bq if b >= pb else 0) - (pbq if b <= pb else 0) - (aq if a <= pa else 0) + (paq if a >= pa else 0)
+        out["ofi_levels"] = _ofi_levels(_side(previous.bids), _side(previous.asks), bids, asks)
     return {name: value for name, value in out.items() if value is not None}
+
+
+def _ofi_levels(prev_bids, prev_asks, bids, asks, depth: int = 10) -> list[float]:
+    """Multi-level OFI of the top 10 levels (Xu, Gould & Howison), a level beyond a side's
+    depth being an empty queue behind the book."""
+    def at(side, m, missing):
+        return side[m] if m < len(side) else (missing, 0.0)
+
+    out = []
+    for m in range(depth):
+        (pb, pbq), (pa, paq) = at(prev_bids, m, -math.inf), at(prev_asks, m, math.inf)
+        (b, bq), (a, aq) = at(bids, m, -math.inf), at(asks, m, math.inf)
+        out.append((bq if b >= pb else 0) - (pbq if b <= pb else 0) - (aq if a <= pa else 0) + (paq if a >= pa else 0))
+    return out
 
 
 def assert_hash_matches(redis_conn, record: wire.BookRecord, previous: wire.BookRecord | None, obi_lambda: float):
     stored = {k.decode(): v for k, v in redis_conn.hgetall(signal_key(record.symbol)).items()}
     assert int(stored["update_id"]) == record.update_id, record.symbol
     expected = expected_signals(record, previous, obi_lambda)
+    levels = expected.pop("ofi_levels", None)
     for name, value in expected.items():
         assert float(stored[name]) == pytest.approx(value, rel=1e-12, abs=1e-12), (record.symbol, name)
     update = wire.SignalUpdate.FromString(stored["msg"])
-    assert {f.name for f, _ in update.signals.ListFields()} == set(expected)
+    assert {f.name for f, _ in update.signals.ListFields()} == set(expected) | ({"ofi_levels"} if levels else set())
+    if levels is not None:  # multi-level OFI, chained by the writer like `ofi`
+        assert list(update.signals.ofi_levels) == pytest.approx(levels, rel=1e-12, abs=1e-12), record.symbol
+        assert update.signals.ofi_levels[0] == update.signals.ofi, "level 1 is ofi"
+        assert json.loads(stored["ofi_levels"]) == list(update.signals.ofi_levels), "readable in the hash"
     assert update.times.exchange_event_us == record.event_time_us and update.times.ingest_us == record.ingest_time_us
     assert update.mode == record.mode and update.exchange == record.exchange
 
