@@ -2,11 +2,14 @@
 
 Each job has one op that runs the same entry point as `quantcore stream ...` in a child
 process, forwards its logs, and every few seconds turns the stream's heartbeat into a
-Dagster event (an observation of `live_signals`). A stream process that crashes is
+Dagster event (an observation of `live_signals`). With QUANTCORE_SPARK_LAUNCHER=emr the
+compute stream is an EMR Serverless job run instead (spark_launch/emr_stream.py), with the
+same start / wait / stop, so what follows holds for it too. A stream process that crashes is
 restarted in place by the op (with the platform's backoff, a few times at most, then the
 run fails and the health sensor decides). Terminating the run from the UI reaches
 the op as `DagsterExecutionInterruptedError`: the op stops the stream (SIGINT, bounded
-wait, kill) and re-raises, so no process outlives its run.
+wait, kill; an EMR job run: CancelJobRun, bounded wait) and re-raises, so no process
+outlives its run.
 """
 import time
 
@@ -24,9 +27,11 @@ from dagster import (
 from pydantic import Field
 
 from quantcore.heartbeats import read_heartbeats
+from quantcore.settings import Settings, SparkLauncherKind
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore.clients import redis_client
-from quantcore_platform.streams.catalog import Stream, stream_launch
+from quantcore_platform.spark_launch.emr_stream import EmrStreamRun
+from quantcore_platform.streams.catalog import Stream, spark_stream_launch, stream_launch
 from quantcore_platform.services.restart_policy import InPlaceRestarts, describe_returncode
 from quantcore_platform.streams.supervisor import StreamProcess
 from quantcore.timeutil import now_us
@@ -82,11 +87,21 @@ def supervise(context: OpExecutionContext, quantcore: QuantcoreSettingsResource,
         redis.close()
 
 
+def stream_process(context: OpExecutionContext, settings: Settings, stream: Stream,
+                   options: dict[str, object]) -> StreamProcess | EmrStreamRun:
+    """How the stream runs: a child process, or, for a Spark stream with the `emr` launcher,
+    an EMR Serverless job run (both: start / wait / stop)."""
+    if stream.spark_job_module is not None and settings.spark_launch.launcher is SparkLauncherKind.emr:
+        launch = spark_stream_launch(stream, options, settings)
+        return EmrStreamRun(settings, launch.job, context.log, launch.driver_env, name=stream.value)
+    return StreamProcess(stream_launch(stream, options, settings), on_line=context.log.info)
+
+
 def run_once(context: OpExecutionContext, settings, redis, stream: Stream, options: dict[str, object]) -> int:
     """One stream process, from start to exit; a terminated run stops it and re-raises."""
-    process = StreamProcess(stream_launch(stream, options, settings), on_line=context.log.info)
-    pid = process.start()
-    context.log.info(f"{stream.value} stream started (pid {pid})")
+    process = stream_process(context, settings, stream, options)
+    process.start()
+    context.log.info(f"{stream.value} stream started ({process.label})")
     try:
         return process.wait(lambda: report_progress(context, redis, stream), settings.heartbeat.interval_s * 5)
     except DagsterExecutionInterruptedError:

@@ -13,6 +13,10 @@ asset does not know where its job ran:
 
 QUANTCORE_SPARK_LAUNCHER (the `spark_launch` settings) picks one: `launcher_for(settings)`,
 which the Dagster resource (`QuantcoreSettingsResource.spark_launcher`) calls.
+
+The compute stream is no Pipes job but a supervised process; with `emr` its Dagster op runs it
+as a STREAMING job run instead (emr_stream.py, chosen in stream_jobs.py), with emr.py's code
+upload and request.
 """
 
 from quantcore.settings import Settings, SparkLauncherKind

@@ -11,10 +11,15 @@
    its stdout, and once the run has succeeded the client reads them back from the driver's
    stdout stream in CloudWatch Logs (cloudwatch.py), which the job configuration (or the
    application) must therefore enable.
+
+The compute stream uses steps 1 and 2 too (`ship_job_code`, `start_job_run_request`), as a
+STREAMING job run its Dagster op supervises (emr_stream.py), without Pipes.
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import AssetExecutionContext, OpExecutionContext, PipesClientCompletedInvocation
@@ -29,22 +34,28 @@ from quantcore_platform.spark_launch.job import SparkJob, shipped_code
 DRIVER_ENV = "spark.emr-serverless.driverEnv."
 
 
-def start_job_run_request(launch: SparkLaunchSettings, job: SparkJob, code: JobCode) -> dict[str, Any]:
+def start_job_run_request(launch: SparkLaunchSettings, job: SparkJob, code: JobCode,
+                          driver_env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """StartJobRun's parameters (a BATCH run, EMR's default mode); `driver_env`: variables the
+    driver gets on top of the job configuration's (`--conf ...driverEnv.NAME=value`)."""
     # EMR sets the master: an empty QUANTCORE_SPARK_MASTER makes build_spark_session leave
     # it to spark-submit (a job configuration without it would mean the default, local[2]).
-    parameters = [*code.spark_submit_files, "--conf", f"{DRIVER_ENV}{SparkSettings.env_of('master')}="]
+    env = {SparkSettings.env_of("master"): "", **(driver_env or {})}
+    parameters = [*code.spark_submit_files, *(arg for name, value in env.items()
+                                              for arg in ("--conf", f"{DRIVER_ENV}{name}={value}"))]
     return {
         "applicationId": launch.emr_application_id,
         "executionRoleArn": launch.emr_execution_role_arn,
         "name": f"quantcore-{job.name}",
         "jobDriver": {"sparkSubmit": {"entryPoint": code.entry_point, "entryPointArguments": list(job.args),
-                                      "sparkSubmitParameters": " ".join(parameters)}},
+                                      "sparkSubmitParameters": shlex.join(parameters)}},
         "configurationOverrides": launch.job_configuration,
     }
 
 
-def check_application(emr: Any, launch: SparkLaunchSettings) -> None:
-    """Fail before uploading anything if the application is not the one the settings describe."""
+def check_application(emr: Any, launch: SparkLaunchSettings) -> dict[str, Any]:
+    """Fail before uploading anything if the application is not the one the settings describe;
+    returns the application (GetApplication's)."""
     try:
         application = emr.get_application(applicationId=launch.emr_application_id)["application"]
     except emr.exceptions.ResourceNotFoundException:
@@ -57,6 +68,18 @@ def check_application(emr: Any, launch: SparkLaunchSettings) -> None:
         raise ConfigError(f"EMR Serverless application {launch.emr_application_id} runs {application['releaseLabel']}, "
                           f"not {launch.emr_release_label} (QUANTCORE_EMR_RELEASE_LABEL): the job code is built for "
                           "the Spark of that release; apply Terraform again or correct the variable")
+    return application
+
+
+def ship_job_code(settings: Settings, job: SparkJob, log: Any) -> JobCode:
+    """The job's code in S3 under QUANTCORE_EMR_JOB_CODE_URI (the entry point, the platform's
+    zip, the connector jars), uploading what is not there yet; `log` says where."""
+    launch = settings.spark_launch
+    archive, jars = shipped_code(settings)
+    code = job_code(str(launch.emr_job_code_uri), job, archive, jars)
+    uploaded = upload(aws_client(launch, "s3"), code)
+    log.info(f"job code at {code.entry_point} ({len(uploaded)} of {len(code.sources)} files uploaded)")
+    return code
 
 
 class EmrServerlessLauncher:
@@ -67,10 +90,7 @@ class EmrServerlessLauncher:
         launch = self.settings.spark_launch
         emr = aws_client(launch, "emr-serverless")
         check_application(emr, launch)
-        archive, jars = shipped_code(self.settings)
-        code = job_code(str(launch.emr_job_code_uri), job, archive, jars)
-        uploaded = upload(aws_client(launch, "s3"), code)
-        context.log.info(f"job code at {code.entry_point} ({len(uploaded)} of {len(code.sources)} files uploaded)")
+        code = ship_job_code(self.settings, job, context.log)
         # A client (and CloudWatch reader) per run: the reader keeps the log stream of its run.
         client = PipesEMRServerlessClient(
             client=emr, message_reader=DriverMessageReader(client=aws_client(launch, "logs")))

@@ -30,6 +30,10 @@ class StreamProcess:
         self._reader.start()
         return self.process.pid
 
+    @property
+    def label(self) -> str:
+        return f"pid {self.process.pid}" if self.process else "not started"
+
     def _forward(self) -> None:
         assert self.process and self.process.stdout
         for line in self.process.stdout:
