@@ -1,7 +1,7 @@
 """The platform's Dagster code location: streams, their health, and the replays.
 
 Asset graph: `book_topic` (Kafka) -> `live_signals` (Redis, kept fresh by the streams)
-and `book_topic` -> `books_raw` -> `book_signals` (Delta, rebuilt by replays).
+and `book_topic` -> `books_raw` -> `book_signals`, `trade_topic` -> `trades` (Delta, rebuilt by replays).
 """
 
 from dagster import AssetSpec, Definitions
@@ -17,6 +17,12 @@ book_topic = AssetSpec(
     group_name="market_data",
     kinds={"kafka"},
 )
+trade_topic = AssetSpec(
+    "trade_topic",
+    description="Kafka topic of protobuf TradeRecords, key = symbol (written by the ingest stream when trades are on).",
+    group_name="market_data",
+    kinds={"kafka"},
+)
 live_signals = AssetSpec(
     LIVE_SIGNALS,
     deps=[book_topic],
@@ -27,7 +33,7 @@ live_signals = AssetSpec(
 )
 
 defs = Definitions(
-    assets=[book_topic, live_signals, *REPLAY_ASSETS],
+    assets=[book_topic, trade_topic, live_signals, *REPLAY_ASSETS],
     asset_checks=[streams_healthy, *REPLAY_ASSET_CHECKS],
     jobs=[*STREAM_JOBS.values(), *REPLAY_JOBS],
     schedules=REPLAY_SCHEDULES,

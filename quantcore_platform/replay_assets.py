@@ -1,6 +1,6 @@
-"""Replay as Dagster assets: `books_raw` and `book_signals`, daily partitions (UTC).
+"""Replay as Dagster assets: `books_raw`, `book_signals` and `trades`, daily partitions (UTC).
 
-One Spark run materializes both tables for a day or a range of days: the asset launches
+One Spark run materializes the three tables for a day or a range of days: the asset launches
 `streaming.spark.replay_job --dates A..B` through Dagster Pipes, with the deployment's
 launcher (a child process, spark-submit or EMR Serverless: quantcore_platform/spark_launch/,
 chosen by QUANTCORE_SPARK_LAUNCHER), and the job
@@ -46,12 +46,13 @@ from dagster import (
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore.settings import ConfigError, ReplaySettings
 from quantcore_platform.spark_launch import SparkJob
-from streaming.spark import replay_checks
+from streaming.spark import replay_checks, trade_checks
 from streaming.spark.replay_checks import CheckOutcome
 from streaming.spark.replay_offsets import days_between
 
 BOOKS_RAW = AssetKey("books_raw")
 BOOK_SIGNALS = AssetKey("book_signals")
+TRADES = AssetKey("trades")  # streaming/spark/trade_replay.py, written by the same replay run
 GROUP = "market_data"  # one group: the whole book -> signals lineage in one graph
 
 REPLAY_SECTIONS = ("kafka", "spark", "paths", "signals", "replay")  # what the replay job reads
@@ -79,6 +80,11 @@ REPLAY_PARTITIONS = DailyPartitionsDefinition(start_date=REPLAY_START_DATE.isofo
         AssetSpec(BOOK_SIGNALS, deps=[BOOKS_RAW], group_name=GROUP, kinds={"spark", "delta"},
                   description="Signals of every book (obi_k, weighted OBI, mid, spread, OFI, ...), "
                               "one row per (symbol, update_id), from the stream's signal expressions."),
+        AssetSpec(TRADES, deps=["trade_topic"], group_name=GROUP, kinds={"spark", "delta"},
+                  description="Every trade record of the Kafka trade topic: price and qty as the exchange's "
+                              "strings and exact decimals, aggressor side, trade ids, Kafka partition/offset; "
+                              "partitioned by the UTC day of the Kafka timestamp. The metadata's `status` says "
+                              "when the trade topic was missing (books only)."),
     ],
     partitions_def=REPLAY_PARTITIONS,
     backfill_policy=BackfillPolicy.single_run(),
@@ -163,6 +169,16 @@ def row_count_matches_kafka(context: AssetCheckExecutionContext,
     return combine(run_days(context), outcome)
 
 
+@asset_check(asset=TRADES, description="Per symbol and stream kind (@trade / @aggTrade), the day's trade ids "
+                                       "are consecutive: gaps (missing ids) and repeats in the metadata. A warning: "
+                                       "the ingest keeps the trades around a gap, the missing ones are lost.")
+def trade_ids_continuous(context: AssetCheckExecutionContext,
+                         quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
+    paths = quantcore.settings().paths
+    return combine(run_days(context), lambda day: trade_checks.check_trade_id_continuity(paths, day),
+                   AssetCheckSeverity.WARN)
+
+
 @asset_check(asset=BOOKS_RAW, description="Kafka still held the whole day when it was replayed "
                                           "(fails loudly instead of passing off a partial day).")
 def kafka_retention_complete(context: AssetCheckExecutionContext) -> AssetCheckResult:
@@ -176,7 +192,7 @@ def kafka_retention_complete(context: AssetCheckExecutionContext) -> AssetCheckR
 # --- jobs and schedules ------------------------------------------------------------------------------
 
 replay_daily_job = define_asset_job(
-    "replay_daily", selection=AssetSelection.assets(BOOKS_RAW, BOOK_SIGNALS),
+    "replay_daily", selection=AssetSelection.assets(BOOKS_RAW, BOOK_SIGNALS, TRADES),
     description="Replay one UTC day (or a range, in one Spark run) from Kafka into Delta.")
 
 # At 00:30 UTC the newest complete partition is yesterday: that is what the schedule runs.
@@ -203,6 +219,6 @@ delta_maintenance_weekly = ScheduleDefinition(
 
 REPLAY_ASSETS = [replay_books]
 REPLAY_ASSET_CHECKS = [obi_within_bounds, no_duplicate_updates, update_ids_increasing, row_count_matches_kafka,
-                       kafka_retention_complete]
+                       kafka_retention_complete, trade_ids_continuous]
 REPLAY_JOBS = [replay_daily_job, delta_maintenance]
 REPLAY_SCHEDULES = [replay_nightly, delta_maintenance_weekly]

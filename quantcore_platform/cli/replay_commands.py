@@ -21,7 +21,8 @@ def replay(ctx: typer.Context,
            allow_partial: bool = typer.Option(False, "--allow-partial",
                                               help="Also write days that Kafka's retention has cut."),
            as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
-    """Replay the book topic into Delta: books_raw, book_signals, books_quarantine (idempotent per day).
+    """Replay the book topic into Delta: books_raw, book_signals, books_quarantine (idempotent per day),
+    and the trade topic's same days into trades, trades_quarantine.
     Exit 1 when Kafka's retention had already dropped part of a requested day."""
     from streaming.spark.replay_job import run_replay
     from streaming.spark.replay_offsets import parse_days
@@ -46,13 +47,20 @@ def replay(ctx: typer.Context,
 
 def _print_result(result) -> None:
     table = Table(title=f"replay of {result.topic} ({result.seconds:.1f}s)")
-    for column in ("day", "kafka records", "books_raw", "book_signals", "quarantined"):
-        table.add_column(column, justify="right")
+    for column in ("day", "kafka records", "books_raw", "book_signals", "quarantined", "trades",
+                   "trades quarantined"):
+        table.add_column(column, justify="right", min_width=10 if column == "day" else None)
     for day in result.days:
         rows = [str(result.rows_by_day[name].get(day, "-")) for name in ("books_raw", "book_signals",
                                                                          "books_quarantine")]
-        table.add_row(day, str(result.kafka_records.get(day, 0)), *rows)
+        trades = [str(result.trades.get("rows_by_day", {}).get(name, {}).get(day, "-"))
+                  for name in ("trades", "trades_quarantine")]
+        table.add_row(day, str(result.kafka_records.get(day, 0)), *rows, *trades)
     Console(soft_wrap=True).print(table)
+    if result.trades.get("note"):
+        say(result.trades["note"])
+    if result.trades.get("skipped_days"):
+        say(f"trades skipped (cut by the trade topic's retention): {', '.join(result.trades['skipped_days'])}")
     if result.skipped_days:
         say(f"skipped (cut by retention): {', '.join(result.skipped_days)}")
 

@@ -206,14 +206,15 @@ def rows_by_day(spark: SparkSession, paths: PathsSettings, name: str, days: list
     return counts
 
 
-def maintain(spark: SparkSession, paths: PathsSettings, replay: ReplaySettings) -> dict[str, dict]:
+def maintain(spark: SparkSession, paths: PathsSettings, replay: ReplaySettings,
+             tables: Iterable[str] = TABLES) -> dict[str, dict]:
     """OPTIMIZE (compact small files) then VACUUM (drop files unreferenced for longer than
     `delta_vacuum_retention_hours`) every replay table that exists."""
     retention = replay.delta_vacuum_retention_hours
     # Delta refuses retention under 7 days unless told it is deliberate: the setting is.
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", str(retention >= 168).lower())
     report = {}
-    for name in TABLES:
+    for name in tables:
         path = table_path(paths, name)
         if not DeltaTable.isDeltaTable(spark, path):
             continue

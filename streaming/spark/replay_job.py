@@ -41,7 +41,7 @@ from streaming.spark import book_layout, book_validation, delta_tables, flat_boo
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
 from streaming.spark.replay_offsets import offsets_json, parse_days
 from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
-from streaming.spark.trade_replay import TRADES, replay_trades
+from streaming.spark.trade_replay import TRADE_TABLES, TRADES, replay_trades
 from streaming.spark.trade_replay import pipes_metadata as trade_pipes_metadata
 
 
@@ -373,7 +373,7 @@ def run_maintenance(settings: Settings) -> dict:
 
     spark = build_spark_session(settings.spark, settings.paths, "quantcore-delta-maintenance")
     try:
-        return delta_tables.maintain(spark, settings.paths, settings.replay)
+        return delta_tables.maintain(spark, settings.paths, settings.replay, (*delta_tables.TABLES, *TRADE_TABLES))
     finally:
         spark.stop()
 

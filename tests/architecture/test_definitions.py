@@ -23,12 +23,15 @@ CHECKS = {
     ("book_signals", "update_ids_increasing"),
     ("books_raw", "row_count_matches_kafka"),
     ("books_raw", "kafka_retention_complete"),
+    ("trades", "trade_ids_continuous"),
 }
 DEPS = {  # asset -> the assets it is computed from
     "book_topic": set(),
     "live_signals": {"book_topic"},
     "books_raw": {"book_topic"},
     "book_signals": {"books_raw"},
+    "trade_topic": set(),
+    "trades": {"trade_topic"},
 }
 
 
@@ -64,7 +67,7 @@ def test_the_asset_graph_is_book_topic_to_live_signals_and_to_the_replay_tables(
     assert set(specs) == set(DEPS)
     assert {key: {dep.asset_key.to_user_string() for dep in spec.deps} for key, spec in specs.items()} == DEPS
     graph = defs.resolve_asset_graph()
-    assert set(graph.materializable_asset_keys) == {AssetKey("books_raw"), AssetKey("book_signals")}, \
+    assert set(graph.materializable_asset_keys) == {AssetKey(k) for k in ("books_raw", "book_signals", "trades")}, \
         "the replays build the Delta tables; the topic and Redis are kept by the streams"
     assert {spec.group_name for spec in specs.values()} == {"market_data"}, "one lineage graph"
 
@@ -78,7 +81,8 @@ def test_jobs_streams_and_replays(defs):
         assert job.executor_def.name == "in_process", f"{name}: the op supervises its stream in the run"
     replay = defs.resolve_job_def("replay_daily")
     assert replay.partitions_def is not None and replay.partitions_def.timezone == "UTC"
-    assert replay.asset_layer.selected_asset_keys == {AssetKey("books_raw"), AssetKey("book_signals")}
+    assert replay.asset_layer.selected_asset_keys == {AssetKey("books_raw"), AssetKey("book_signals"),
+                                                      AssetKey("trades")}
 
 
 def test_schedules_run_the_replays(defs):

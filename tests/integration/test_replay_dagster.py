@@ -25,16 +25,19 @@ from tests.support.replay_records import (
     produce_known,
 )
 from tests.support.settings import settings_toml
+from tests.support.trade_records import GAP_SYMBOL, produce_trades
+from tests.support.trade_records import TRADES as SENT_TRADES
 
 pytestmark = pytest.mark.slow
 
 CHECKS = {"obi_within_bounds", "no_duplicate_updates", "update_ids_increasing", "row_count_matches_kafka",
-          "kafka_retention_complete"}
+          "kafka_retention_complete", "trade_ids_continuous"}
+TABLES = ("books_raw", "book_signals", "trades")
 
 
-def settings_file(settings: Settings, topic: str, data_root: str, path) -> str:
+def settings_file(settings: Settings, topic: str, data_root: str, path, **flat) -> str:
     """The TOML the resource points at: how a deployment configures Dagster's settings."""
-    return settings_toml(path, settings, book_topic=topic, data_root=data_root, spark_driver_memory="1g")
+    return settings_toml(path, settings, book_topic=topic, data_root=data_root, spark_driver_memory="1g", **flat)
 
 
 @pytest.fixture
@@ -44,19 +47,26 @@ def topic(kafka: Settings):
         yield name
 
 
+@pytest.fixture
+def trade_topic(kafka: Settings):
+    with temporary_topic(kafka.kafka, "qc.test.dagster-trades", PARTITIONS, CREATE_TIME) as name:
+        produce_trades(kafka.kafka, name)
+        yield name
+
+
 def run(resource: QuantcoreSettingsResource, **partition):
     return materialize([replay_books, *REPLAY_ASSET_CHECKS], resources={"quantcore": resource},
                        instance=DagsterInstance.ephemeral(), **partition)
 
 
-def test_a_day_materializes_with_metadata_and_passing_checks(kafka, topic, tmp_path):
-    resource = QuantcoreSettingsResource(config_file=settings_file(kafka, topic, str(tmp_path / "delta"),
-                                                                   tmp_path / "quantcore.toml"))
+def test_a_day_materializes_with_metadata_and_its_checks(kafka, topic, trade_topic, tmp_path):
+    resource = QuantcoreSettingsResource(config_file=settings_file(
+        kafka, topic, str(tmp_path / "delta"), tmp_path / "quantcore.toml", trade_topic=trade_topic))
     result = run(resource, partition_key=DAY1.isoformat())
 
     assert result.success
     events = {e.asset_key.path[-1]: e for e in result.get_asset_materialization_events()}
-    assert set(events) == {"books_raw", "book_signals"}
+    assert set(events) == set(TABLES)
     assert {e.partition for e in events.values()} == {DAY1.isoformat()}
     raw = events["books_raw"].materialization.metadata
     assert raw["rows"].value == len(expected_raw(DAY1))
@@ -72,7 +82,16 @@ def test_a_day_materializes_with_metadata_and_passing_checks(kafka, topic, tmp_p
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(evaluations) == CHECKS
     failed = {name: e.description for name, e in evaluations.items() if not e.passed}
-    assert not failed
+    assert set(failed) == {"trade_ids_continuous"}, failed
+    trades = events["trades"].materialization.metadata
+    good = [t for t in SENT_TRADES if t.day == DAY1 and t.trade is not None]
+    assert trades["status"].value == "written" and trades["rows"].value == len(good)
+    assert trades["quarantined"].value == sum(t.day == DAY1 and t.trade is None for t in SENT_TRADES)
+    continuity = evaluations["trade_ids_continuous"]
+    assert continuity.severity == AssetCheckSeverity.WARN, "a gap is the exchange feed's, not the replay's"
+    assert GAP_SYMBOL in continuity.description
+    day = continuity.metadata["per_day"].value[DAY1.isoformat()]
+    assert (day["gaps"], day["missing_ids"], day["gap_examples"][0]["symbol"]) == (1, 2, GAP_SYMBOL)
     counted = evaluations["row_count_matches_kafka"].metadata["per_day"].value[DAY1.isoformat()]
     assert counted["delta_rows"] == counted["kafka_records"] == raw["kafka_records"].value[DAY1.isoformat()]
 
@@ -88,7 +107,7 @@ def test_a_range_cut_by_retention_fails_its_check_loudly(kafka, topic, tmp_path)
 
     assert result.success, "a cut day is reported, not a crash"
     partitions = {(e.asset_key.path[-1], e.partition) for e in result.get_asset_materialization_events()}
-    assert partitions == {(t, d.isoformat()) for t in ("books_raw", "book_signals") for d in (DAY1, DAY2)}, \
+    assert partitions == {(t, d.isoformat()) for t in TABLES for d in (DAY1, DAY2)}, \
         "one Spark run materialized both days"
     raw = next(e for e in result.get_asset_materialization_events()
                if e.asset_key.path[-1] == "books_raw").materialization.metadata
