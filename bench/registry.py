@@ -32,6 +32,8 @@ SCENARIOS = {s.name: s for s in [
              "records/s from Kafka into Delta, bytes on disk per million records"),
     Scenario("simulator", (), "bench.scenarios.simulator:run",
              "market model micro events/s per core and CPU for symbols x rate_hz steps (no services)"),
+    Scenario("ofi", (), "bench.scenarios.ofi_regression:run",
+             "mid change ~ level-1 vs 10-level OFI (Xu, Gould & Howison 2019) on an hour of simulated market, R² in/out of sample (no services)"),
     Scenario("cost", (), "bench.scenarios.cost:run",
              "the whole platform (`quantcore up`) at 1x and 10x the load: cores and memory per component"),
     Scenario("baseline", ("kafka", "redis"), "bench.scenarios.baseline:run",

@@ -23,6 +23,7 @@ MUST_BE_POSITIVE = {
     "replay": "records_per_s",
     "baseline": "payload.json_vs_protobuf",
     "simulator": "events_per_s_per_core",
+    "ofi": "r2_multi_level.out_of_sample",
 }
 # Scenarios that bring up the whole platform: their measure runs on the e2e suite's platform
 # instead (a second platform start would cost the suite a minute and a half).
