@@ -31,10 +31,12 @@ from dagster import (
     BackfillPolicy,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
+    MaterializeResult,
     MetadataValue,
     OpExecutionContext,
     Output,
     ScheduleDefinition,
+    asset,
     asset_check,
     build_schedule_from_partitioned_job,
     define_asset_job,
@@ -46,7 +48,7 @@ from dagster import (
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore.settings import ConfigError, ReplaySettings
 from quantcore_platform.spark_launch import SparkJob
-from streaming.spark import replay_checks, trade_checks
+from streaming.spark import microprice_tables, replay_checks, trade_checks
 from streaming.spark.replay_checks import CheckOutcome
 from streaming.spark.replay_offsets import days_between
 
@@ -98,6 +100,45 @@ def replay_books(context: AssetExecutionContext, quantcore: QuantcoreSettingsRes
     context.log.info(f"replaying {days.start}..{days.end} from Kafka")
     job = REPLAY_JOB.with_args("--dates", f"{days.start}..{days.end}")
     return quantcore.spark_launcher().run(context, job).get_results()
+
+
+# --- micro-price tables --------------------------------------------------------------------------
+
+MICROPRICE_TABLES = AssetKey(microprice_tables.TABLE)
+
+
+@asset(key=MICROPRICE_TABLES, deps=[BOOK_SIGNALS], group_name=GROUP, kinds={"python", "delta", "redis"},
+       partitions_def=REPLAY_PARTITIONS, backfill_policy=BackfillPolicy.single_run(),
+       description="Stoikov micro-price table per symbol, estimated from book_signals of the partition's day and "
+                   f"the {microprice_tables.HISTORY_DAYS - 1} before it (quotes sampled every "
+                   f"{microprice_tables.SAMPLE_INTERVAL_US // 1000} ms), written to Delta and published to Redis "
+                   "(qc:microprice:SYMBOL) for the stream's writer; the replay applies a day's table to the days "
+                   "after it (streaming/spark/microprice_tables.py).")
+def microprice_tables_asset(context: AssetExecutionContext, quantcore: QuantcoreSettingsResource) -> MaterializeResult:
+    """In the Dagster process (deltalake + polars): small inputs, see microprice_tables.py."""
+    from quantcore.clients import redis_client
+
+    settings = quantcore.settings()
+    keys = context.partition_key_range
+    days = days_between(date.fromisoformat(keys.start), date.fromisoformat(keys.end))
+    client = redis_client(settings.redis)
+    per_day, published = {}, 0
+    try:
+        for day in days:
+            tables, skipped = microprice_tables.estimate_day(settings.paths, day)
+            microprice_tables.write_tables(settings.paths, day, tables)
+            published += microprice_tables.publish(client, tables)
+            per_day[day.isoformat()] = {
+                "symbols": len(tables), "skipped": skipped,
+                "last_term_ticks": {t.symbol: t.table.last_term_ticks for t in tables},
+                "samples": {t.symbol: t.samples for t in tables},
+                "transitions": {t.symbol: t.table.transitions for t in tables}}
+            context.log.info(f"{day}: {len(tables)} table(s), {len(skipped)} symbol(s) without one")
+    finally:
+        client.close()
+    return MaterializeResult(metadata={"days": MetadataValue.json(per_day), "published_to_redis": published,
+                                       "history_days": microprice_tables.HISTORY_DAYS,
+                                       "sample_interval_us": microprice_tables.SAMPLE_INTERVAL_US})
 
 
 # --- checks --------------------------------------------------------------------------------------
@@ -192,8 +233,9 @@ def kafka_retention_complete(context: AssetCheckExecutionContext) -> AssetCheckR
 # --- jobs and schedules ------------------------------------------------------------------------------
 
 replay_daily_job = define_asset_job(
-    "replay_daily", selection=AssetSelection.assets(BOOKS_RAW, BOOK_SIGNALS, TRADES),
-    description="Replay one UTC day (or a range, in one Spark run) from Kafka into Delta.")
+    "replay_daily", selection=AssetSelection.assets(BOOKS_RAW, BOOK_SIGNALS, TRADES, MICROPRICE_TABLES),
+    description="Replay one UTC day (or a range, in one Spark run) from Kafka into Delta, then estimate and "
+                "publish the micro-price tables of those days.")
 
 # At 00:30 UTC the newest complete partition is yesterday: that is what the schedule runs.
 replay_nightly = build_schedule_from_partitioned_job(
@@ -217,7 +259,7 @@ delta_maintenance_weekly = ScheduleDefinition(
     name="delta_maintenance_weekly", job=delta_maintenance, cron_schedule="0 3 * * 0",
     execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING)
 
-REPLAY_ASSETS = [replay_books]
+REPLAY_ASSETS = [replay_books, microprice_tables_asset]
 REPLAY_ASSET_CHECKS = [obi_within_bounds, no_duplicate_updates, update_ids_increasing, row_count_matches_kafka,
                        kafka_retention_complete, trade_ids_continuous]
 REPLAY_JOBS = [replay_daily_job, delta_maintenance]

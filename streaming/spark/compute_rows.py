@@ -16,6 +16,8 @@ from streaming.spark.protobuf_decode import decode
 from streaming.spark.signals import (
     BOOK_TOP_COLUMNS,
     LEVEL_COLUMNS,
+    MICROPRICE,
+    RV_COLUMNS,
     SIGNAL_COLUMNS,
     TOP_LEVEL_COLUMNS,
     VALUE_COLUMNS,
@@ -63,6 +65,8 @@ def computed_books(kafka: DataFrame, obi_lambda: float) -> DataFrame:
     signals = {name: F.col(name) for name in VALUE_COLUMNS}
     signals["ofi"] = F.lit(None).cast("double")  # chained by the writer (see signals.py)
     signals["ofi_levels"] = F.lit(None).cast("array<double>")  # likewise, from TOP_LEVEL_COLUMNS
+    for name in (*RV_COLUMNS, MICROPRICE):  # the writer's too (mid_volatility.py, microprice_tables.py)
+        signals[name] = F.lit(None).cast("double")
     # What the writer chains `ofi_levels` with: each side's top levels, a slice of the
     # arrays parsed above (no second parse).
     signals.update(top_level_columns(*levels))

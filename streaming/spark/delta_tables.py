@@ -70,6 +70,13 @@ COMMENTS: dict[str, str] = {
            "the same day; null for a symbol's first book of the day",
     "ofi_levels": "multi-level order flow imbalance (Xu-Gould-Howison) of the top 10 levels vs the same previous "
                   "book as ofi: element i is level i + 1 (element 0 = ofi); null when ofi is",
+    "rv_1s": "realized volatility of the mid, sqrt(sum of squared log returns of consecutive valid books' mids), "
+             "over the books of the symbol the same day with event time in (t - 1 s, t], t this book's; null with "
+             "fewer than two mids",
+    "rv_10s": "as rv_1s over 10 s",
+    "rv_60s": "as rv_1s over 60 s",
+    "microprice": "Stoikov micro-price: mid + g(imbalance bucket, spread in ticks) * tick, g from the symbol's "
+                  "microprice_tables row the replay applied (see docs/analysts.md); null without a table",
     # quarantine
     "kafka_key": "Kafka record key (the symbol, as bytes)",
     "payload": "the raw Kafka value, untouched",

@@ -12,6 +12,12 @@ Besides the SignalStore fields, each write stores `top_of_book` (best bid, qty, 
 as JSON) and `top_levels` (each side's top 10 prices and quantities, compact JSON
 `[[bid px..],[bid qty..],[ask px..],[ask qty..]]`) atomically in the same script call:
 the OFI and multi-level OFI seeds of the next book.
+
+The realized volatilities of the mid (`rv_*`) come from per-symbol windows the writer
+process keeps in memory (mid_volatility.MidVolatility), fed with every valid row of a run,
+superseded ones included, and read at the published book: see mid_volatility.py for what
+a restart does to them. The micro-price applies the symbol's table from Redis
+(`qc:microprice:{SYMBOL}`, re-read every 60 s; microprice_tables.py) to the published book.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from quantcore.clients import redis_client
 from quantcore.settings import KafkaSettings, RedisSettings
 from quantcore.signal_store import SignalStore, signal_key
 from streaming.spark.dead_letters import DeadLetterProducer, dead_letter
+from streaming.spark.microprice_tables import TableCache
+from streaming.spark.mid_volatility import MidVolatility
 from streaming.spark.newest_books import NewestBooks, SeenBook, TopLevels, top_levels, top_of_book
 from streaming.spark.ofi import TopOfBook
 from streaming.spark.signals import CHAINED_COLUMNS, SIGNAL_COLUMNS
@@ -56,7 +64,10 @@ class WriteStats:
         return asdict(self)
 
 
-def signal_update(row: Row, ofi: float | None, ofi_levels: list[float] | None = None) -> wire.SignalUpdate:
+def signal_update(row: Row, ofi: float | None, ofi_levels: list[float] | None = None,
+                  computed: Mapping[str, float | None] | None = None) -> wire.SignalUpdate:
+    """The update of a row, with its chained values; `computed`: the writer's other values
+    by field name (rv_*, microprice), None for absent."""
     update = wire.SignalUpdate(symbol=row["symbol"], update_id=row["update_id"], exchange=row["exchange"] or "")
     update.mode = wire.BookMode.Value(row["mode"]) if row["mode"] in wire.BookMode.keys() else 0
     update.origin = wire.Origin.Value(row["origin"]) if row["origin"] in wire.Origin.keys() else 0
@@ -70,6 +81,9 @@ def signal_update(row: Row, ofi: float | None, ofi_levels: list[float] | None = 
         update.signals.ofi = ofi
     if ofi_levels is not None:
         update.signals.ofi_levels.extend(ofi_levels)
+    for name, value in (computed or {}).items():
+        if value is not None:
+            setattr(update.signals, name, value)
     times = update.times
     times.exchange_event_us = row["exchange_event_us"] or 0
     times.ingest_us = row["ingest_us"] or 0
@@ -108,6 +122,8 @@ class SignalSink:
     def __init__(self, store: BookSignalStore, dead_letters: DeadLetterProducer) -> None:
         self.store = store
         self.dead_letters = dead_letters
+        self.volatility = MidVolatility()  # per symbol, across this process's runs
+        self.microprices = TableCache()
 
     @classmethod
     def from_settings(cls, redis: RedisSettings, kafka: KafkaSettings) -> "SignalSink":
@@ -131,6 +147,7 @@ class SinkRun:
         self.stats = WriteStats()
         self.books = NewestBooks()
         self.letters: list[wire.DeadLetter] = []
+        self.mids: dict[str, list[tuple[int, int | None, float | None]]] = {}  # every valid book's
 
     def add(self, row: Row) -> None:
         self.stats.rows += 1
@@ -138,6 +155,11 @@ class SinkRun:
             self.letters.append(dead_letter(row))
         else:
             self.books.add(row)
+            symbol = row["symbol"]
+            mids = self.mids.get(symbol)
+            if mids is None:
+                mids = self.mids[symbol] = []
+            mids.append((row["update_id"], row["exchange_event_us"], row["mid"]))
 
     def finish(self) -> WriteStats:
         stats, books = self.stats, self.books
@@ -145,13 +167,31 @@ class SinkRun:
             stats.dead_letters = self.sink.dead_letters.send(self.letters)
         stats.superseded = books.superseded
         if books.newest:
-            store = self.sink.store
-            fresh, stats.stale = books.resolve(store.previous_books(books.symbols()))
+            store, volatility = self.sink.store, self.sink.volatility
+            stored = store.previous_books(books.symbols())
+            for symbol, mids in self.mids.items():
+                last = stored.get(symbol)
+                volatility.check(symbol, None if last is None else last.update_id)
+                for update_id, time_us, mid in mids:
+                    volatility.feed(symbol, update_id, time_us, mid)
+            fresh, stats.stale = books.resolve(stored)
+            for symbol in self.mids.keys() - {book.row["symbol"] for book in fresh}:
+                volatility.trim(symbol)  # read for the others below
+            tables = self.sink.microprices.get(store.client, [book.row["symbol"] for book in fresh])
             stats.published = store.write_books(
-                (signal_update(book.row, book.ofi, book.ofi_levels), top_of_book(book.row), top_levels(book.row))
+                (signal_update(book.row, book.ofi, book.ofi_levels, self.computed(book.row, tables)),
+                 top_of_book(book.row), top_levels(book.row))
                 for book in fresh)
             stats.stale += len(fresh) - stats.published  # lost a race to a newer write
         return stats
+
+    def computed(self, row: Row, tables: Mapping[str, Any]) -> dict[str, float | None]:
+        """The published book's realized volatilities and micro-price."""
+        values = self.sink.volatility.values(row["symbol"], row["update_id"])
+        table = tables.get(row["symbol"])
+        values["microprice"] = None if table is None else table.microprice(
+            row["best_bid"], row["best_ask"], row["best_bid_qty"], row["best_ask_qty"])
+        return values
 
 
 _sinks: dict[tuple, SignalSink] = {}
@@ -170,8 +210,8 @@ def sink_for(redis: RedisSettings, kafka: KafkaSettings) -> SignalSink:
 
 class ArrowRow(Mapping[str, Any]):
     """Row `index` of an Arrow record batch, read lazily: most rows are superseded by a
-    newer book of their symbol, so only their symbol, update id and reason are ever read
-    (those come pre-extracted, a Python list per batch)."""
+    newer book of their symbol, so only their symbol, update id, reason, event time and
+    mid are ever read (those come pre-extracted, a Python list per batch)."""
 
     __slots__ = ("_batch", "_index", "_read")
 
@@ -191,7 +231,7 @@ class ArrowRow(Mapping[str, Any]):
         return self._batch.num_columns
 
 
-PRE_READ_COLUMNS = ("symbol", "update_id", "reason")
+PRE_READ_COLUMNS = ("symbol", "update_id", "reason", "exchange_event_us", "mid")  # every row's
 STATS_SCHEMA = ", ".join(f"{name} long" for name in WriteStats().as_dict())
 
 

@@ -37,7 +37,15 @@ from pyspark.sql.types import (
 from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, PathsSettings, ReplaySettings, Settings, SignalsSettings
 from quantcore.timeutil import US_PER_DAY
-from streaming.spark import book_layout, book_validation, delta_tables, flat_books, signals
+from streaming.spark import (
+    book_layout,
+    book_validation,
+    delta_tables,
+    flat_books,
+    microprice_tables,
+    mid_volatility,
+    signals,
+)
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
 from streaming.spark.replay_offsets import offsets_json, parse_days
 from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
@@ -159,7 +167,7 @@ def quarantine_rows(decoded: DataFrame) -> DataFrame:
 
 # --- signals ---------------------------------------------------------------------------------
 
-def signal_rows(books: DataFrame, signal_settings: SignalsSettings) -> DataFrame:
+def signal_rows(books: DataFrame, signal_settings: SignalsSettings, tables_path: str | None = None) -> DataFrame:
     """One row per (symbol, update_id) of books_raw with the stream's verdict and signals.
 
     A book the stream rejects (crossed, unsorted, ...) keeps its row with `invalid_reason`
@@ -176,7 +184,15 @@ def signal_rows(books: DataFrame, signal_settings: SignalsSettings) -> DataFrame
     (`applyInPandas`): that would ship every row through Arrow to a Python worker and loop
     over it in Python (the stream's writer measured ~20 core-µs a record for pickled rows),
     a second sort by symbol included, where the twin is ten unrolled, code-generated
-    expressions on rows the window already sorts."""
+    expressions on rows the window already sorts.
+
+    `rv_1s`, `rv_10s`, `rv_60s`: mid_volatility.add_rv, windows over the valid books of the
+    symbol-day (the stream's writer keeps the same windows in memory; a unit test proves
+    the two equal).
+
+    `microprice`: the symbol's table of the Delta table `microprice_tables` at `tables_path`
+    (None: null) with the largest date before the row's day, applied by the Column twin of
+    the stream's `apply` (microprice_tables.py)."""
     levels = flat_books.level_arrays()
     parsed = books.select(*SIGNAL_KEYS, "date", *(column.alias(name) for name, column in levels.items()))
     book = F.struct("symbol", "update_id")  # what book_validation asks of the record itself
@@ -201,6 +217,9 @@ def signal_rows(books: DataFrame, signal_settings: SignalsSettings) -> DataFrame
     ofi_levels = signals.ofi_levels_column(*(F.col("previous")[name] for name in signals.TOP_LEVEL_COLUMNS),
                                            *(F.col(name) for name in signals.TOP_LEVEL_COLUMNS))
     with_ofi = with_previous.withColumns({"ofi": F.when(valid, ofi), "ofi_levels": F.when(valid, ofi_levels)})
+    with_ofi = microprice_tables.add_microprice(books.sparkSession, with_ofi, tables_path, valid,
+                                                signals.MICROPRICE)
+    with_ofi = mid_volatility.add_rv(with_ofi, valid, F.col("mid"), F.col("event_time_us"))
     return with_ofi.select(*SIGNAL_KEYS, *signals.SIGNAL_COLUMNS, *signals.BOOK_TOP_COLUMNS, "invalid_reason", "date")
 
 
@@ -274,8 +293,9 @@ def write_signals(spark: SparkSession, paths: PathsSettings, replay_settings: Re
     days = plan.write_days
     books = (spark.read.format("delta").load(delta_tables.table_path(paths, BOOKS_RAW))
              .where(F.col("date").isin(list(days))))
-    delta_tables.replace_days(spark, paths, replay_settings, BOOK_SIGNALS, signal_rows(books, signal_settings), days,
-                              plan.topic)
+    tables = delta_tables.table_path(paths, microprice_tables.TABLE)  # written by the Dagster asset
+    delta_tables.replace_days(spark, paths, replay_settings, BOOK_SIGNALS, signal_rows(books, signal_settings, tables),
+                              days, plan.topic)
 
 
 def summarize(spark: SparkSession, paths: PathsSettings, plan: ReplayPlan, read: int, invalid: int,

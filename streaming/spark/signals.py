@@ -58,10 +58,16 @@ WEIGHTED_DEPTH = 20
 # Named exactly as the fields of proto.Signals.
 SIGNAL_COLUMNS = (
     "obi_1", "obi_5", "obi_10", "obi_20", "obi_weighted", "mid", "spread", "spread_bps",
-    "weighted_mid", "ofi", "best_bid", "best_ask", "ofi_levels",
+    "weighted_mid", "ofi", "best_bid", "best_ask", "ofi_levels", "microprice", "rv_1s", "rv_10s", "rv_60s",
 )
-# Chained over consecutive books of a symbol (by the stream's writer or the replay's window).
-CHAINED_COLUMNS = ("ofi", "ofi_levels")
+# Realized volatility of the mid over 1 s, 10 s and 60 s (mid_volatility.py).
+RV_WINDOWS_US = (1_000_000, 10_000_000, 60_000_000)
+RV_COLUMNS = ("rv_1s", "rv_10s", "rv_60s")
+MICROPRICE = "microprice"
+# Not from one book alone, so not from `add_signals`: chained over consecutive books of a
+# symbol (OFI, multi-level OFI, the realized volatilities) by the stream's writer or the
+# replay's windows, or applied from the symbol's micro-price table (microprice).
+CHAINED_COLUMNS = ("ofi", "ofi_levels", *RV_COLUMNS, MICROPRICE)
 # Multi-level OFI depth (quantcore.microstructure.multi_level_ofi.DEFAULT_LEVELS).
 OFI_LEVELS = 10
 # Each side's top OFI_LEVELS levels (array<double>), what `ofi_levels` needs of a book.

@@ -283,3 +283,31 @@ def test_retention_gap_is_reported_and_never_overwrites_a_day(spark, kafka, tmp_
         partial = replay(spark, settings, [DAY1], allow_partial=True)
         assert partial.rows_by_day[BOOKS_RAW]["2024-03-01"] == complete.rows_by_day[BOOKS_RAW]["2024-03-01"] - 2
         assert not partial.complete
+
+
+def test_realized_volatility_is_the_stream_writers_windows(spark, replayed):
+    """book_signals.rv_* against streaming.spark.mid_volatility.MidVolatility, the writer's
+    state, fed book by book with the valid books of a symbol and day (the known books are
+    seconds apart: few windows hold two mids; tests/unit/test_mid_volatility.py covers
+    dense random books)."""
+    from streaming.spark.mid_volatility import MidVolatility
+    from streaming.spark.signals import RV_COLUMNS
+
+    settings, _ = replayed
+    replayed_rows = spark.read.format("delta").load(table_path(settings.paths, BOOK_SIGNALS))
+    got = {(r.symbol, r.update_id): tuple(r[name] for name in RV_COLUMNS)
+           for r in replayed_rows.select("symbol", "update_id", *RV_COLUMNS).collect()}
+    valid = {(b.symbol, b.update_id) for b in expected_signal_books()}
+    expected = {}
+    for day in (DAY1, DAY2):
+        state = MidVolatility()
+        for book in expected_signal_books(day, valid_only=False):
+            key = (book.symbol, book.update_id)
+            mid = (float(book.bids[0].price) + float(book.asks[0].price)) / 2 if book.bids and book.asks else None
+            if key in valid:
+                state.feed(book.symbol, book.update_id, book.event_time_us, mid)
+            values = state.values(book.symbol, book.update_id) if key in valid else dict.fromkeys(RV_COLUMNS)
+            expected[key] = tuple(values[name] for name in RV_COLUMNS)
+    assert got == expected
+    schema = {f.name: f.dataType.simpleString() for f in replayed_rows.schema.fields}
+    assert all(schema[name] == "double" for name in (*RV_COLUMNS, "microprice"))

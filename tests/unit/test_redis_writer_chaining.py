@@ -18,12 +18,16 @@ from streaming.spark.redis_writer import TOP_LEVELS_FIELD, TOP_OF_BOOK_FIELD, Bo
 
 
 class FakePipeline:
-    def __init__(self, hashes: dict[str, dict[str, bytes]]) -> None:
+    def __init__(self, hashes: dict[str, dict[str, bytes]], strings: dict[str, bytes] | None = None) -> None:
         self.hashes = hashes
+        self.strings = {} if strings is None else strings
         self.calls: list = []
 
     def hmget(self, key: str, *names: str) -> None:
         self.calls.append([self.hashes.get(key, {}).get(name) for name in names])
+
+    def get(self, key: str) -> None:
+        self.calls.append(self.strings.get(key))
 
     def execute(self) -> list:
         return self.calls
@@ -32,12 +36,13 @@ class FakePipeline:
 class FakeRedis:
     def __init__(self) -> None:
         self.hashes: dict[str, dict[str, bytes]] = {}
+        self.strings: dict[str, bytes] = {}  # GET/SET keys (micro-price tables)
 
     def register_script(self, _script: str):
         return SimpleNamespace(sha="fake")
 
     def pipeline(self, transaction: bool = False) -> FakePipeline:
-        return FakePipeline(self.hashes)
+        return FakePipeline(self.hashes, self.strings)
 
 
 class FakeStore(BookSignalStore):

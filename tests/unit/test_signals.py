@@ -8,7 +8,16 @@ import pytest
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from streaming.spark.signals import BOOK_TOP_COLUMNS, LEVEL_COLUMNS, SIGNAL_COLUMNS, add_signals, level_columns, ofi_column
+from streaming.spark.signals import (
+    BOOK_TOP_COLUMNS,
+    LEVEL_COLUMNS,
+    MICROPRICE,
+    RV_COLUMNS,
+    SIGNAL_COLUMNS,
+    add_signals,
+    level_columns,
+    ofi_column,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +34,9 @@ def with_signals(frame: DataFrame, obi_lambda: float) -> DataFrame:
     parsed = frame.withColumns(level_columns(F.col("bids"), F.col("asks")))
     no_ofi = F.lit(None).cast("double")  # chained by the caller: see the OFI test below
     no_levels = F.lit(None).cast("array<double>")  # likewise (tests/unit/test_ofi_twin.py)
-    return add_signals(parsed, obi_lambda).drop(*LEVEL_COLUMNS).withColumns({"ofi": no_ofi, "ofi_levels": no_levels})
+    writer = {name: no_ofi for name in (*RV_COLUMNS, MICROPRICE)}  # likewise (test_mid_volatility.py)
+    return add_signals(parsed, obi_lambda).drop(*LEVEL_COLUMNS).withColumns({"ofi": no_ofi, "ofi_levels": no_levels,
+                                                                             **writer})
 
 
 def signals_of(spark, books: list[tuple[list, list]], obi_lambda: float = LAMBDA) -> list[dict]:
