@@ -95,7 +95,8 @@ def assert_hash_matches(redis_conn, record: wire.BookRecord, previous: wire.Book
     for name, value in expected.items():
         assert float(stored[name]) == pytest.approx(value, rel=1e-12, abs=1e-12), (record.symbol, name)
     update = wire.SignalUpdate.FromString(stored["msg"])
-    assert {f.name for f, _ in update.signals.ListFields()} == set(expected) | ({"ofi_levels"} if levels else set())
+    rv = {"rv_1s", "rv_10s", "rv_60s"}  # the writer's mid windows: tests/unit/test_mid_volatility.py
+    assert {f.name for f, _ in update.signals.ListFields()} - rv == set(expected) | ({"ofi_levels"} if levels else set())
     if levels is not None:  # multi-level OFI, chained by the writer like `ofi`
         assert list(update.signals.ofi_levels) == pytest.approx(levels, rel=1e-12, abs=1e-12), record.symbol
         assert update.signals.ofi_levels[0] == update.signals.ofi, "level 1 is ofi"
