@@ -9,12 +9,17 @@
 it reconnects with backoff and resubscribes, and the server's first message on every
 (re)subscription is a SNAPSHOT, so replacing the local state with it resynchronizes.
 Errors that a retry cannot fix (bad token, unknown symbol) are raised at once.
+
+`subscribe_books(symbols, depth)` (a `BookUpdate` stream: SNAPSHOT, then UPDATEs) and
+`subscribe_trades(symbols)` (`TradeUpdate`s) reconnect the same way; a trade stream has no
+snapshot, so trades printed while it was reconnecting (or after it was dropped for falling
+behind) are missing: the jump in `trade_id` shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import grpc
@@ -79,6 +84,12 @@ class MarketDataClient:
         self._snapshot = self.channel.unary_unary(
             prefix + "GetSnapshot", request_serializer=market_data_pb2.SnapshotRequest.SerializeToString,
             response_deserializer=MarketUpdate.FromString)
+        self._books = self.channel.unary_stream(
+            prefix + "SubscribeBooks", request_serializer=market_data_pb2.SubscribeBooksRequest.SerializeToString,
+            response_deserializer=market_data_pb2.BookUpdate.FromString)
+        self._trades = self.channel.unary_stream(
+            prefix + "SubscribeTrades", request_serializer=market_data_pb2.SubscribeTradesRequest.SerializeToString,
+            response_deserializer=market_data_pb2.TradeUpdate.FromString)
         self._list = self.channel.unary_unary(
             prefix + "ListSymbols", request_serializer=market_data_pb2.ListSymbolsRequest.SerializeToString,
             response_deserializer=market_data_pb2.ListSymbolsResponse.FromString)
@@ -104,12 +115,25 @@ class MarketDataClient:
         request = market_data_pb2.SnapshotRequest(symbols=list(symbols))
         return await self._snapshot(request, metadata=self._metadata, timeout=timeout)
 
-    async def subscribe(self, symbols: Iterable[str] = (), *, reconnect: bool = True) -> AsyncIterator[MarketUpdate]:
+    def subscribe(self, symbols: Iterable[str] = (), *, reconnect: bool = True) -> AsyncIterator[MarketUpdate]:
         """Every message of the stream, across reconnects (SNAPSHOT first each time)."""
-        request = market_data_pb2.SubscribeRequest(symbols=list(symbols))
+        return self._follow(self._subscribe, market_data_pb2.SubscribeRequest(symbols=list(symbols)), reconnect)
+
+    def subscribe_books(self, symbols: Iterable[str] = (), depth: int = 10, *,
+                        reconnect: bool = True) -> AsyncIterator[market_data_pb2.BookUpdate]:
+        """The top `depth` (1..20) levels of each symbol's book: SNAPSHOT first each time, then changes."""
+        request = market_data_pb2.SubscribeBooksRequest(symbols=list(symbols), depth=depth)
+        return self._follow(self._books, request, reconnect)
+
+    def subscribe_trades(self, symbols: Iterable[str] = (), *,
+                         reconnect: bool = True) -> AsyncIterator[market_data_pb2.TradeUpdate]:
+        """Every trade, in order per symbol (from the moment the stream starts)."""
+        return self._follow(self._trades, market_data_pb2.SubscribeTradesRequest(symbols=list(symbols)), reconnect)
+
+    async def _follow(self, method: Callable, request, reconnect: bool) -> AsyncIterator:
         backoff = Backoff(*self._backoff)
         while True:
-            call = self._subscribe(request, metadata=self._metadata)
+            call = method(request, metadata=self._metadata)
             try:
                 async for message in call:
                     self.connected = True

@@ -11,6 +11,11 @@ burst of updates costs one write per client, not one per update.
   and the hub drops it past `client_max_lag_s`.
 - Snapshot due: the next take is a full snapshot (first message, or after a Redis
   reconnect); pending changes are discarded since the snapshot is at least as new.
+- Trades (`conflate=False`, `snapshot_first=False`): every change matters, so a full queue
+  does not conflate; it reports `overflow` (how far behind) and the hub drops the subscriber.
+  A burst pushed into an empty queue is kept whole, however large (a sender that keeps up
+  takes everything at once, so it never holds changes when the next burst comes); it is the
+  changes still waiting from an earlier push that make a queue past its capacity overflow.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ class Change(NamedTuple):
 
     symbol: str
     update_id: int
-    frame: bytes  # `wire.frame_update(SignalUpdate bytes)`
-    publish_us: int
+    frame: object  # what the stream's kind builds messages from (`serving.kinds`): framed bytes
+    publish_us: int  # when it entered the platform's last hop (Redis publish, Kafka append)
 
 
 class Batch(NamedTuple):
@@ -33,12 +38,14 @@ class Batch(NamedTuple):
 
 
 class ClientQueue:
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, conflate: bool = True, snapshot_first: bool = True) -> None:
         self.capacity = capacity
+        self.conflates = conflate
         self._changes: list[Change] = []
-        self._snapshot_due = True  # a subscription starts with a snapshot
+        self._snapshot_due = snapshot_first  # a subscription starts with a snapshot
         self._behind_since: float | None = None
         self.conflated = 0  # changes superseded by a newer one of the same symbol
+        self.overflow = 0  # conflate=False: changes queued when the queue overflowed; 0 while it has not
 
     def __len__(self) -> int:
         return len(self._changes)
@@ -57,8 +64,15 @@ class ClientQueue:
             return 0  # a pending snapshot will carry the newest state anyway
         if self._behind_since is None:
             self._behind_since = now
+        waiting = bool(self._changes)
         self._changes.extend(changes)
-        return self._conflate() if len(self._changes) > self.capacity else 0
+        if len(self._changes) <= self.capacity:
+            return 0
+        if not self.conflates:
+            if waiting:
+                self.overflow = len(self._changes)
+            return 0
+        return self._conflate()
 
     def _conflate(self) -> int:
         newest: dict[str, Change] = {}

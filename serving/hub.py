@@ -1,4 +1,9 @@
-"""The fan-out hub: one Redis feed in, every subscriber's bounded queue out.
+"""The fan-out hub: one feed in, every subscriber's bounded queue out.
+
+The same hub serves the three streams (`serving.kinds`: signals from Redis, books and trades
+from Kafka); its kind says how payloads decode and frame, whether a subscription starts with a
+snapshot, and whether a full queue conflates (signals, books) or drops the subscriber (trades).
+The hubs of one server share a `StreamSlots`: `serve.max_streams` counts every stream.
 
 The hub holds the latest accepted change per symbol (the snapshot new subscribers get)
 and the set of subscribers. Changes offered by the feed are collected and flushed on the
@@ -15,21 +20,18 @@ import enum
 import time
 from collections.abc import Callable, Iterable
 
-from google.protobuf.message import DecodeError
-
-from quantcore.wire import SignalUpdate
 from quantcore.log import get_logger
 from quantcore.timeutil import now_us
-from serving import wire
 from serving.client_queue import Change, ClientQueue
 from serving.coalesce import Coalescer
+from serving.kinds import SIGNALS, StreamKind
 from serving.metrics import ServeMetrics
 
 log = get_logger("serving.hub")
 
 
 class CloseReason(enum.Enum):
-    LAGGING = "lagging"  # behind past client_max_lag_s
+    LAGGING = "lagging"  # behind past client_max_lag_s, or (trades) past the queue's capacity
     SHUTDOWN = "shutdown"  # the server is stopping
 
 
@@ -48,14 +50,23 @@ class HubClosed(Exception):
     """The server is shutting down and takes no new subscribers."""
 
 
-class Subscriber:
-    """One Subscribe stream as the hub sees it."""
+class StreamSlots:
+    """The concurrent streams of a server, whichever hub serves them (`serve.max_streams`)."""
 
-    __slots__ = ("symbols", "queue", "wakeup", "task", "writing", "closed", "closing", "peer")
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+
+class Subscriber:
+    """One stream as the hub sees it."""
+
+    __slots__ = ("symbols", "depth", "queue", "wakeup", "task", "writing", "closed", "closing", "peer")
 
     def __init__(self, symbols: frozenset[str] | None, queue: ClientQueue, task: asyncio.Task | None,
-                 peer: str) -> None:
+                 peer: str, depth: int | None = None) -> None:
         self.symbols = symbols  # None: every symbol
+        self.depth = depth  # books: levels per side
         self.queue = queue
         self.wakeup = asyncio.Event()
         self.task = task  # the RPC's task, cancelled to unblock a write stuck on flow control
@@ -65,26 +76,17 @@ class Subscriber:
         self.peer = peer
 
 
-def decode_change(payload: bytes) -> Change | None:
-    """The hub decodes each published update once (symbol, id, time); None if malformed."""
-    try:
-        update = SignalUpdate.FromString(payload)
-    except DecodeError:
-        return None
-    if not update.symbol:
-        return None
-    return Change(update.symbol, update.update_id, wire.frame_update(payload), update.times.publish_us)
-
-
 class Hub:
     def __init__(self, universe: Iterable[str], *, queue_size: int, max_lag_s: float, max_streams: int,
                  metrics: ServeMetrics | None = None, clock: Callable[[], float] = time.monotonic,
-                 coalescer: Coalescer | None = None) -> None:
+                 coalescer: Coalescer | None = None, kind: StreamKind = SIGNALS,
+                 slots: StreamSlots | None = None) -> None:
         self.universe = tuple(universe)
         self._known = frozenset(self.universe)
+        self.kind = kind
         self.queue_size = queue_size
         self.max_lag_s = max_lag_s
-        self.max_streams = max_streams
+        self.slots = slots or StreamSlots(max_streams)
         self.metrics = metrics or ServeMetrics()
         self.clock = clock
         self.state: dict[str, Change] = {}
@@ -93,17 +95,22 @@ class Hub:
         self._flush_scheduled = False
         self._coalescer = coalescer or Coalescer()
         self._closed = False
-        self.loaded = False  # a first snapshot has been read from Redis
+        self.loaded = False  # a first snapshot has been read (from Redis, or Kafka for books)
+
+    @property
+    def max_streams(self) -> int:
+        return self.slots.limit
 
     # --- the feed side ------------------------------------------------------------
-    def offer(self, payload: bytes) -> None:
-        """One message from the Redis channel; fanned out on the next loop turn, or once its burst is in."""
-        change = decode_change(payload)
+    def offer(self, payload: bytes, append_us: int = 0) -> None:
+        """One message from the feed; fanned out on the next loop turn, or once its burst is in.
+        `append_us`: the Kafka append time of a record (books, trades)."""
+        change = self.kind.decode(payload, append_us)
         if change is None or change.symbol not in self._known:
             self.metrics.malformed += 1
             if self.metrics.malformed in (1, 10, 100) or self.metrics.malformed % 1000 == 0:
-                log.warning("ignored a channel message that is not a SignalUpdate of a known symbol",
-                            total=self.metrics.malformed, size=len(payload))
+                log.warning(f"ignored a message that is not a {self.kind.record} of a known symbol",
+                            stream=self.kind.name, total=self.metrics.malformed, size=len(payload))
             return
         self._pending.append(change)
         loop = asyncio.get_running_loop()
@@ -141,19 +148,30 @@ class Hub:
             return
         self.metrics.updates_received += len(accepted)
         now = self.clock()
+        overflowed = []
         for sub in self.subscribers:
             changes = accepted if sub.symbols is None else [c for c in accepted if c.symbol in sub.symbols]
             if changes:
                 self.metrics.conflated += sub.queue.push(changes, now)
+                if sub.queue.overflow:
+                    overflowed.append(sub)
                 sub.wakeup.set()
+        for sub in overflowed:
+            self._drop(sub, f"dropped: fell behind by {sub.queue.overflow} {self.kind.name} (more than the "
+                            f"{self.queue_size} a client may have waiting; {self.kind.name} are never conflated); "
+                            "read the stream faster or subscribe to fewer symbols")
 
-    def replace_state(self, snapshot: dict[str, bytes]) -> None:
-        """A fresh snapshot read from Redis (start or reconnect): every subscriber gets it next."""
+    def replace_state(self, snapshot: dict[str, bytes], append_us: dict[str, int] | None = None) -> None:
+        """A fresh snapshot (Redis: start or reconnect; Kafka: the newest book of each symbol at
+        start): every subscriber gets it next. `append_us`: Kafka append times, by the same keys."""
         self.flush()
-        state = {}
-        for payload in snapshot.values():
-            change = decode_change(payload)
-            if change is not None and change.symbol in self._known:
+        state: dict[str, Change] = {}
+        for key, payload in snapshot.items():
+            change = self.kind.decode(payload, (append_us or {}).get(key, 0))
+            if change is None or change.symbol not in self._known:
+                continue
+            held = state.get(change.symbol)
+            if held is None or change.update_id > held.update_id:
                 state[change.symbol] = change
         self.state = state
         self.loaded = True
@@ -164,27 +182,31 @@ class Hub:
 
     # --- the subscriber side ---------------------------------------------------------
     def register(self, symbols: frozenset[str] | None, task: asyncio.Task | None = None,
-                 peer: str = "") -> Subscriber:
+                 peer: str = "", depth: int | None = None) -> Subscriber:
         if self._closed:
             raise HubClosed("the server is shutting down; reconnect to another instance")
-        if len(self.subscribers) >= self.max_streams:
+        if self.slots.used >= self.slots.limit:
             self.metrics.rejected += 1
-            raise HubFull(f"the server is at its limit of {self.max_streams} concurrent streams; retry later")
-        sub = Subscriber(symbols, ClientQueue(self.queue_size), task, peer)
+            raise HubFull(f"the server is at its limit of {self.slots.limit} concurrent streams; retry later")
+        queue = ClientQueue(self.queue_size, conflate=self.kind.conflates, snapshot_first=self.kind.snapshots)
+        sub = Subscriber(symbols, queue, task, peer, depth)
         self.subscribers.add(sub)
+        self.slots.used += 1
         self.metrics.clients = len(self.subscribers)
         return sub
 
     def unregister(self, sub: Subscriber) -> None:
-        self.subscribers.discard(sub)
+        if sub in self.subscribers:
+            self.subscribers.discard(sub)
+            self.slots.used -= 1
         self.metrics.clients = len(self.subscribers)
 
-    def snapshot_frames(self, symbols: Iterable[str] | None) -> list[bytes]:
+    def snapshot_changes(self, symbols: Iterable[str] | None) -> list[Change]:
         wanted = sorted(self.state) if symbols is None else symbols
-        return [self.state[s].frame for s in wanted if s in self.state]
+        return [self.state[s] for s in wanted if s in self.state]
 
-    def snapshot_message(self, symbols: Iterable[str] | None) -> bytes:
-        return wire.market_update(wire.SNAPSHOT, self.snapshot_frames(symbols), now_us())
+    def snapshot_message(self, symbols: Iterable[str] | None, depth: int | None = None) -> bytes:
+        return self.kind.message(True, self.snapshot_changes(symbols), depth, now_us())
 
     async def next_message(self, sub: Subscriber) -> bytes:
         """The next serialized MarketUpdate for `sub`: a snapshot, or every change queued since."""
@@ -202,25 +224,27 @@ class Hub:
         batch = sub.queue.take()
         if batch.snapshot:
             self.metrics.messages_sent += 1
-            return self.snapshot_message(None if sub.symbols is None else sorted(sub.symbols))
+            return self.snapshot_message(None if sub.symbols is None else sorted(sub.symbols), sub.depth)
         send_us = now_us()
         self.metrics.record_push(len(batch.changes), send_us - batch.changes[0].publish_us)
-        return wire.market_update(wire.UPDATE, [c.frame for c in batch.changes], send_us)
+        return self.kind.message(False, batch.changes, sub.depth, send_us)
 
     # --- limits and shutdown ------------------------------------------------------------
     def drop_lagging(self) -> list[Subscriber]:
         now = self.clock()
         lagging = [sub for sub in self.subscribers if sub.queue.lag(now) > self.max_lag_s]
         for sub in lagging:
-            pending = len(sub.queue)
-            self._close(sub, SubscriberClosed(
-                CloseReason.LAGGING,
-                f"dropped: more than {self.max_lag_s:g}s behind ({pending} updates pending after conflation); "
-                "read the stream faster or subscribe to fewer symbols"))
-            self.metrics.drops += 1
-            log.warning("dropped a lagging subscriber", peer=sub.peer, pending=pending,
-                        conflated=sub.queue.conflated)
+            conflation = " after conflation" if self.kind.conflates else ""
+            self._drop(sub, f"dropped: more than {self.max_lag_s:g}s behind ({len(sub.queue)} {self.kind.name} "
+                            f"pending{conflation}); read the stream faster or subscribe to fewer symbols")
         return lagging
+
+    def _drop(self, sub: Subscriber, details: str) -> None:
+        pending = len(sub.queue)
+        self._close(sub, SubscriberClosed(CloseReason.LAGGING, details))
+        self.metrics.drops += 1
+        log.warning("dropped a lagging subscriber", stream=self.kind.name, peer=sub.peer, pending=pending,
+                    conflated=sub.queue.conflated)
 
     def _close(self, sub: Subscriber, reason: SubscriberClosed) -> None:
         sub.closed = reason

@@ -56,3 +56,9 @@ class ServeMetrics:
             "rejected": self.rejected, "redis_up": int(self.redis_up), "redis_reconnects": self.redis_reconnects,
             "push_samples": len(window), "push_p50_ms": ms(50), "push_p99_ms": ms(99),
         }
+
+    def stream_snapshot(self, stream: str) -> dict[str, int | float]:
+        """The counters of a Kafka stream's hub (books, trades), prefixed with its name; push
+        latency is Kafka append -> server send there."""
+        return {f"{stream}_{name}": value for name, value in self.snapshot().items()
+                if not name.startswith("redis_")}

@@ -48,3 +48,10 @@ def requested_symbols(requested: Iterable[str], universe: Iterable[str]) -> froz
         shown = ", ".join(repr(symbol) for symbol in unknown[:10])
         raise InvalidRequest(f"unknown symbol(s) {shown}; ListSymbols gives the {len(known)} served symbols")
     return frozenset(wanted)
+
+
+def requested_depth(depth: int, most: int) -> int:
+    """The book levels per side a SubscribeBooks request asks for: 1..`most`, nothing else."""
+    if not 1 <= depth <= most:
+        raise InvalidRequest(f"depth must be 1..{most} (levels per side), got {depth}")
+    return depth

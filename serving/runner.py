@@ -25,7 +25,7 @@ from quantcore.lifecycle import Heartbeat
 from quantcore.settings import ConfigError, ServeSettings, Settings, load_settings
 from quantcore.worker_group import WorkerGroup
 
-WORKER_SECTIONS = ("serve", "redis", "market", "heartbeat")  # what a server reads
+WORKER_SECTIONS = ("serve", "redis", "market", "heartbeat", "kafka")  # what a server reads
 
 
 def worker_command(worker: int) -> list[str]:

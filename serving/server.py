@@ -1,11 +1,15 @@
-"""The gRPC market-data server: hub + Redis feed + health + reflection + limits.
+"""The gRPC market-data server: hubs + Redis and Kafka feeds + health + reflection + limits.
+
+Three hubs: signals (`Subscribe`, `GetSnapshot`) from Redis (`serving.redis_feed`), books and
+trades (`SubscribeBooks`, `SubscribeTrades`) from Kafka (`serving.kafka_feed`); they share the
+stream limit (`serve.max_streams`) and the client queue settings.
 
 `serve(settings)` is what `quantcore stream serve` (and Dagster, through it) runs; tests and
 benchmarks use `MarketDataServer.from_settings(settings)` directly (start, inspect
 `hub`/`metrics`, stop).
 
 - Health (`grpc.health.v1`): SERVING only while the Redis feed is connected, NOT_SERVING
-  while it reconnects and during shutdown. Open to everyone (see `serving.auth`).
+  while it reconnects and during shutdown (Kafka's state shows in the heartbeat: `kafka_books_loaded`). Open to everyone (see `serving.auth`).
 - Reflection: lists and describes the real service, its methods and messages, so `grpcurl`
   works without the .proto (`serving.reflection`: describing a method needs a workaround).
 - Shutdown (SIGINT/SIGTERM): health goes NOT_SERVING, new streams are refused, each stream
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 import grpc
@@ -27,9 +32,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from quantcore.errors import PlatformError
 from quantcore.lifecycle import Heartbeat, run_service_async
 from quantcore.log import get_logger
-from quantcore.settings import MarketSettings, RedisSettings, ServeSettings, Settings
+from quantcore.settings import KafkaSettings, MarketSettings, RedisSettings, ServeSettings, Settings
 from serving.auth import BearerTokenInterceptor
-from serving.hub import Hub
+from serving.hub import Hub, StreamSlots
+from serving.kafka_feed import KafkaFeed
+from serving.kinds import BOOKS, TRADES
 from serving.metrics import ServeMetrics
 from serving.redis_feed import run_feed
 from serving.reflection import SERVICE_NAME as REFLECTION_SERVICE, enable_server_reflection
@@ -67,15 +74,21 @@ class MarketDataServer:
     port already taken is an error rather than a second listener."""
 
     def __init__(self, serve: ServeSettings, market: MarketSettings, redis: RedisSettings,
-                 worker: int | None = None) -> None:
+                 worker: int | None = None, kafka: KafkaSettings | None = None) -> None:
         self.serve = serve
         self.market = market
         self.redis = redis
+        self.kafka = kafka or KafkaSettings()
         self.worker = worker
         self.metrics = ServeMetrics()
-        self.hub = Hub(market.symbols, queue_size=serve.client_queue_size,
-                       max_lag_s=serve.client_max_lag_s, max_streams=serve.max_streams,
-                       metrics=self.metrics)
+        slots = StreamSlots(serve.max_streams)
+        limits = {"queue_size": serve.client_queue_size, "max_lag_s": serve.client_max_lag_s,
+                  "max_streams": serve.max_streams, "slots": slots}
+        self.hub = Hub(market.symbols, metrics=self.metrics, **limits)
+        self.books = Hub(market.symbols, kind=BOOKS, **limits)
+        self.trades = Hub(market.symbols, kind=TRADES, **limits)
+        self.kafka_feed: KafkaFeed | None = None
+        self._kafka_thread: threading.Thread | None = None
         self.health = health_async.HealthServicer()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
@@ -83,8 +96,8 @@ class MarketDataServer:
 
     @classmethod
     def from_settings(cls, settings: Settings, worker: int | None = None) -> "MarketDataServer":
-        """The server these settings describe (it takes their serve, market and redis sections)."""
-        return cls(settings.serve, settings.market, settings.redis, worker)
+        """The server these settings describe (it takes their serve, market, redis and kafka sections)."""
+        return cls(settings.serve, settings.market, settings.redis, worker, settings.kafka)
 
     @property
     def address(self) -> str:
@@ -98,13 +111,23 @@ class MarketDataServer:
         return self.address if self.worker is None else f"{self.address}#{self.worker}"
 
     def counters(self) -> dict:
-        return {"pid": os.getpid(), **self.metrics.snapshot()}
+        """The signal stream's counters as before, the books' and trades' prefixed (`books_drops`, ...)."""
+        kafka = {"kafka_books_loaded": int(self.books.loaded),
+                 "kafka_errors": 0 if self.kafka_feed is None else self.kafka_feed.errors}
+        return {"pid": os.getpid(), **self.metrics.snapshot(), **kafka,
+                **self.books.metrics.stream_snapshot("books"), **self.trades.metrics.stream_snapshot("trades")}
+
+    @property
+    def hubs(self) -> tuple[Hub, Hub, Hub]:
+        return self.hub, self.books, self.trades
 
     def failure(self) -> str | None:
         """A background task that ended on its own (the feed retries forever, so this is a bug)."""
         for task in self._tasks:
             if task.done() and not task.cancelled():
                 return f"{task.get_name()} ended: {task.exception()!r}"
+        if self._kafka_thread is not None and not self._kafka_thread.is_alive() and not self.kafka_feed.stopped:
+            return "the Kafka feed thread ended"
         return None
 
     def _build(self) -> grpc.aio.Server:
@@ -112,7 +135,7 @@ class MarketDataServer:
         interceptors = [BearerTokenInterceptor(token)] if token else []
         shared = [("grpc.so_reuseport", 0 if self.worker is None else 1)]
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS + shared)
-        server.add_generic_rpc_handlers((MarketDataService(self.hub).generic_handler(),))
+        server.add_generic_rpc_handlers((MarketDataService(self.hub, self.books, self.trades).generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, REFLECTION_SERVICE), server)
         return server
@@ -135,8 +158,12 @@ class MarketDataServer:
         await self._set_health(False)
         await self._server.start()
         feed = run_feed(self.redis, self.serve, self.hub, self._set_health)
+        self.kafka_feed = KafkaFeed(self.kafka, self.books, self.trades, book_lookback_s=self.serve.book_lookback_s,
+                                    loop=asyncio.get_running_loop())
+        self._kafka_thread = self.kafka_feed.start()
         self._tasks = [asyncio.create_task(feed, name="redis-feed"),
-                       asyncio.create_task(self.hub.run_sweeper(), name="lag-sweeper")]
+                       *(asyncio.create_task(hub.run_sweeper(), name=f"lag-sweeper-{hub.kind.name}")
+                         for hub in self.hubs)]
         log.info("serving market data", address=self.address, tls=self.serve.tls_cert is not None,
                  token=self.serve.token is not None, symbols=len(self.market.symbols))
         return self
@@ -151,10 +178,13 @@ class MarketDataServer:
         if self._server is None:
             return
         grace = self.serve.shutdown_grace_s if grace is None else grace
-        log.info("draining streams", grace_s=grace, clients=len(self.hub.subscribers))
+        log.info("draining streams", grace_s=grace, clients=sum(len(hub.subscribers) for hub in self.hubs))
         await self.health.enter_graceful_shutdown()
-        self.hub.close_all("server shutting down; reconnect")
+        for hub in self.hubs:
+            hub.close_all("server shutting down; reconnect")
         await self._server.stop(grace)
+        if self.kafka_feed is not None:
+            self.kafka_feed.stop()  # its thread ends within a poll; not waited for (see KafkaFeed.start)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

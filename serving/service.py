@@ -1,8 +1,9 @@
 """The `quantcore.v1.MarketData` methods, registered by hand around pre-serialized bytes.
 
 Requests arrive as bytes (a malformed one is INVALID_ARGUMENT, not INTERNAL) and
-`Subscribe`/`GetSnapshot` answer with bytes built by `serving.wire`, so the handlers use
-pass-through (de)serializers. The service name and method names come from the generated
+the streams and `GetSnapshot` answer with bytes built by `serving.wire`, so the handlers use
+pass-through (de)serializers. `Subscribe`, `SubscribeBooks` and `SubscribeTrades` are one
+code path (`_stream`) over three hubs (`serving.kinds`). The service name and method names come from the generated
 descriptor, so reflection describes exactly what is served.
 """
 
@@ -14,7 +15,8 @@ import grpc
 
 from quantcore.wire import market_data_pb2
 from serving.hub import CloseReason, Hub, HubClosed, HubFull, Subscriber, SubscriberClosed
-from serving.requests import InvalidRequest, parse_request, requested_symbols
+from serving.kinds import MAX_BOOK_DEPTH
+from serving.requests import InvalidRequest, parse_request, requested_depth, requested_symbols
 
 SERVICE_DESCRIPTOR = market_data_pb2.DESCRIPTOR.services_by_name["MarketData"]
 SERVICE_NAME = SERVICE_DESCRIPTOR.full_name  # quantcore.v1.MarketData
@@ -29,12 +31,18 @@ ABORT_WAIT_S = 2.0
 
 
 class MarketDataService:
-    def __init__(self, hub: Hub) -> None:
+    """`hub` serves Subscribe and GetSnapshot; `books` and `trades` the Kafka streams."""
+
+    def __init__(self, hub: Hub, books: Hub, trades: Hub) -> None:
         self.hub = hub
+        self.books = books
+        self.trades = trades
 
     def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         handlers = {
             "Subscribe": grpc.unary_stream_rpc_method_handler(self.subscribe),
+            "SubscribeBooks": grpc.unary_stream_rpc_method_handler(self.subscribe_books),
+            "SubscribeTrades": grpc.unary_stream_rpc_method_handler(self.subscribe_trades),
             "GetSnapshot": grpc.unary_unary_rpc_method_handler(self.get_snapshot),
             "ListSymbols": grpc.unary_unary_rpc_method_handler(self.list_symbols),
         }
@@ -45,8 +53,15 @@ class MarketDataService:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, self.method_handlers())
 
     async def _symbols(self, message_type, raw: bytes, context: grpc.aio.ServicerContext) -> frozenset[str] | None:
+        return (await self._request(message_type, raw, context))[0]
+
+    async def _request(self, message_type, raw: bytes,
+                       context: grpc.aio.ServicerContext) -> tuple[frozenset[str] | None, int | None]:
+        """(symbols, depth) of a request (depth: books only); INVALID_ARGUMENT if it is bad."""
         try:
-            return requested_symbols(parse_request(message_type, raw).symbols, self.hub.universe)
+            request = parse_request(message_type, raw)
+            depth = requested_depth(request.depth, MAX_BOOK_DEPTH) if "depth" in message_type.DESCRIPTOR.fields_by_name else None
+            return requested_symbols(request.symbols, self.hub.universe), depth
         except InvalidRequest as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
@@ -64,15 +79,27 @@ class MarketDataService:
         return self.hub.snapshot_message(None if symbols is None else sorted(symbols))
 
     async def subscribe(self, raw: bytes, context: grpc.aio.ServicerContext) -> None:
-        symbols = await self._symbols(market_data_pb2.SubscribeRequest, raw, context)
+        await self._stream(self.hub, market_data_pb2.SubscribeRequest, raw, context)
+
+    async def subscribe_books(self, raw: bytes, context: grpc.aio.ServicerContext) -> None:
+        await self._stream(self.books, market_data_pb2.SubscribeBooksRequest, raw, context)
+
+    async def subscribe_trades(self, raw: bytes, context: grpc.aio.ServicerContext) -> None:
+        await self._stream(self.trades, market_data_pb2.SubscribeTradesRequest, raw, context)
+
+    async def _stream(self, hub: Hub, message_type, raw: bytes, context: grpc.aio.ServicerContext) -> None:
+        symbols, depth = await self._request(message_type, raw, context)
         try:
-            sub = self.hub.register(symbols, asyncio.current_task(), context.peer())
+            sub = hub.register(symbols, asyncio.current_task(), context.peer(), depth)
         except HubFull as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except HubClosed as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         try:
-            await self._pump(sub, context)
+            # Headers now: a trade stream may have nothing to send for a while, and a client
+            # waiting for them (`initial_metadata()`) learns the stream is open.
+            await context.send_initial_metadata(())
+            await _pump(hub, sub, context)
         except SubscriberClosed as closed:
             await _end(context, closed)
         except asyncio.CancelledError:
@@ -81,14 +108,15 @@ class MarketDataService:
             asyncio.current_task().uncancel()  # the hub interrupted a stuck write to drop it
             await _end(context, sub.closed)
         finally:
-            self.hub.unregister(sub)
+            hub.unregister(sub)
 
-    async def _pump(self, sub: Subscriber, context: grpc.aio.ServicerContext) -> None:
-        while True:
-            message = await self.hub.next_message(sub)
-            sub.writing = True
-            await context.write(message)
-            sub.writing = False
+
+async def _pump(hub: Hub, sub: Subscriber, context: grpc.aio.ServicerContext) -> None:
+    while True:
+        message = await hub.next_message(sub)
+        sub.writing = True
+        await context.write(message)
+        sub.writing = False
 
 
 async def _end(context: grpc.aio.ServicerContext, closed: SubscriberClosed) -> None:

@@ -1,7 +1,9 @@
-"""`quantcore watch`: a live terminal table of the signals per symbol, with age and rate.
+"""`quantcore watch`: a live terminal table of the signals per symbol, with age and rate;
+`quantcore watch --books SYMBOL`: a live ladder of one symbol's book (SubscribeBooks).
 
-`WatchState` (pure) folds the stream's messages into one row per symbol; `render` turns it
-into a rich Table; `watch` wires a `MarketDataClient` to a rich `Live` display.
+`WatchState` / `LadderState` (pure) fold the stream's messages in; `render` / `render_ladder`
+turn them into a rich Table; `watch` / `watch_books` wire a `MarketDataClient` to a rich
+`Live` display (`_display`, shared).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from quantcore.wire import MarketUpdate, SignalUpdate
+from quantcore.wire import MarketUpdate, SignalUpdate, market_data_pb2
 from quantcore.timeutil import now_us
 from serving.client import MarketDataClient
 
@@ -131,33 +133,112 @@ def _colour_obi(cell: str) -> str:
     return cell
 
 
+class LadderState:
+    """The newest book of one symbol (a SubscribeBooks stream of it), and how often it changes."""
+
+    def __init__(self, symbol: str, rate_window_s: float = RATE_WINDOW_S) -> None:
+        self.symbol = symbol.upper()
+        self.book: market_data_pb2.BookLevels | None = None
+        self.rate_window_s = rate_window_s
+        self.since: float | None = None
+        self.arrivals: deque[float] = deque()
+        self.messages = 0
+
+    def apply(self, message: market_data_pb2.BookUpdate, now: float) -> None:
+        self.messages += 1
+        for book in message.books:
+            if book.symbol != self.symbol:
+                continue
+            self.book = book
+            if self.since is None:
+                self.since = now
+            if message.kind == MarketUpdate.UPDATE:
+                self.arrivals.append(now)
+
+    def rate(self, now: float) -> float:
+        while self.arrivals and self.arrivals[0] < now - self.rate_window_s:
+            self.arrivals.popleft()
+        window = 0.0 if self.since is None else min(self.rate_window_s, now - self.since)
+        return len(self.arrivals) / window if window > 0 else 0.0
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(level, bid qty, bid, ask, ask qty) per level, best first; '' where a side has no level."""
+        if self.book is None:
+            return []
+        bids, asks = self.book.bids, self.book.asks
+        rows = []
+        for i in range(max(len(bids), len(asks))):
+            bid = (bids[i].qty, bids[i].price) if i < len(bids) else ("", "")
+            ask = (asks[i].price, asks[i].qty) if i < len(asks) else ("", "")
+            rows.append((str(i + 1), *bid, *ask))
+        return rows
+
+
+LADDER_COLUMNS = ("#", "bid qty", "bid", "ask", "ask qty")
+
+
+def render_ladder(state: LadderState, client: MarketDataClient | None = None) -> Table:
+    table = Table(title=f"QuantCore book {state.symbol}", title_justify="left")
+    for name in LADDER_COLUMNS:
+        table.add_column(name, justify="right")
+    for level, bid_qty, bid, ask, ask_qty in state.rows():
+        table.add_row(level, bid_qty, f"[green]{bid}[/green]", f"[red]{ask}[/red]", ask_qty)
+    book = state.book
+    status = ""
+    if client is not None:
+        status = "[green]connected[/green]" if client.connected else "[yellow]connecting...[/yellow]"
+        status += f" to {client.address}, reconnects {client.reconnects}, "
+    if book is None:
+        table.caption = f"{status}no book yet"
+    else:
+        age = format_age((now_us() - book.kafka_append_us) / 1e6) if book.kafka_append_us else "-"
+        table.caption = (f"{status}update id {book.update_id}, age {age}, "
+                         f"{state.rate(time.monotonic()):.1f} books/s")
+    return table
+
+
 async def watch(client: MarketDataClient, symbols: Iterable[str] = (), *, duration_s: float | None = None,
                 refresh_hz: float = 4.0, console: Console | None = None) -> WatchState:
     """Show the table until `duration_s` (or Ctrl-C). On a terminal it redraws live; otherwise
     (a pipe, a log) it prints the table every PLAIN_INTERVAL_S and once at the end."""
     symbols = [s.upper() for s in symbols]
     state = WatchState(symbols)
+    await _display(client.subscribe(symbols), state, lambda: render(state, client), duration_s=duration_s,
+                   refresh_hz=refresh_hz, console=console)
+    return state
+
+
+async def watch_books(client: MarketDataClient, symbol: str, *, depth: int = 10, duration_s: float | None = None,
+                      refresh_hz: float = 4.0, console: Console | None = None) -> LadderState:
+    """`watch`, for the ladder of one symbol's book (top `depth` levels per side)."""
+    state = LadderState(symbol)
+    await _display(client.subscribe_books([state.symbol], depth), state, lambda: render_ladder(state, client),
+                   duration_s=duration_s, refresh_hz=refresh_hz, console=console)
+    return state
+
+
+async def _display(stream, state, draw, *, duration_s: float | None, refresh_hz: float,
+                   console: Console | None) -> None:
+    """Fold `stream` into `state` while showing `draw()` (see `watch`)."""
     console = console or Console()
 
     async def consume() -> None:
-        async for message in client.subscribe(symbols):
+        async for message in stream:
             state.apply(message, time.monotonic())
 
     reader = asyncio.create_task(consume())
     deadline = None if duration_s is None else time.monotonic() + duration_s
     try:
         if console.is_terminal:
-            with Live(render(state, client), console=console, refresh_per_second=refresh_hz) as live:
-                await _refresh(reader, deadline, 1 / refresh_hz, lambda: live.update(render(state, client)))
+            with Live(draw(), console=console, refresh_per_second=refresh_hz) as live:
+                await _refresh(reader, deadline, 1 / refresh_hz, lambda: live.update(draw()))
         else:
-            await _refresh(reader, deadline, PLAIN_INTERVAL_S, lambda: console.print(render(state, client)),
-                           draw_first=False)
-            console.print(render(state, client))
+            await _refresh(reader, deadline, PLAIN_INTERVAL_S, lambda: console.print(draw()), draw_first=False)
+            console.print(draw())
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
-    return state
 
 
 async def _refresh(reader: asyncio.Task, deadline: float | None, interval_s: float, redraw,

@@ -445,6 +445,9 @@ class ServeSettings(Section):
                                       description="On SIGINT/SIGTERM: time for streams to drain.")
     redis_backoff_max_s: float = setting(2.0, env="SERVE_REDIS_BACKOFF_MAX_S", gt=0,
                                          description="Cap of the Redis reconnect backoff (serve).")
+    book_lookback_s: float = setting(120.0, env="SERVE_BOOK_LOOKBACK_S", gt=0,
+                                     description="At start, SubscribeBooks' snapshot is the newest book of each "
+                                                 "symbol in the book topic's last this many seconds.")
     processes: int = setting(2, env="SERVE_PROCESSES", ge=1, le=16,
                              description="gRPC server processes sharing the port (SO_REUSEPORT): when one dies, "
                                          "its clients reconnect to another.")

@@ -36,12 +36,16 @@ def watch(ctx: typer.Context,
           ca: Path = typer.Option(None, help="PEM file to trust (implies TLS; default: grpc_tls_cert if set)."),
           server_name: str = typer.Option(None, help="Name to check in the server certificate."),
           duration: float = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),
+          books: str = typer.Option(None, "--books", metavar="SYMBOL",
+                                    help="Show a live ladder of this symbol's book instead (SubscribeBooks)."),
+          depth: int = typer.Option(10, help="With --books: levels per side, 1..20."),
           ) -> None:
-    """A live table of the signals per symbol: OBI, mid, spread, update age and rate."""
+    """A live table of the signals per symbol: OBI, mid, spread, update age and rate; or, with
+    --books SYMBOL, a live ladder of one symbol's book."""
     import grpc
 
     from serving.client import MarketDataClient
-    from serving.watch import watch as run_watch
+    from serving.watch import watch as run_watch, watch_books
 
     settings = settings_of(ctx)
     options = {"tls": tls, "server_name": server_name}
@@ -50,7 +54,10 @@ def watch(ctx: typer.Context,
 
     async def main() -> None:
         async with MarketDataClient.from_settings(settings, address, **options) as client:
-            await run_watch(client, symbols or [], duration_s=duration)
+            if books:
+                await watch_books(client, books, depth=depth, duration_s=duration)
+            else:
+                await run_watch(client, symbols or [], duration_s=duration)
 
     try:
         asyncio.run(main())
@@ -65,5 +72,5 @@ def _fix_for(code) -> str:
     if code.name == "UNAUTHENTICATED":
         return "set QUANTCORE_GRPC_TOKEN to the server's token"
     if code.name == "INVALID_ARGUMENT":
-        return "name symbols the server serves (QUANTCORE_SYMBOLS)"
+        return "name symbols the server serves (QUANTCORE_SYMBOLS), and a --depth of 1..20"
     return "check the server's log"

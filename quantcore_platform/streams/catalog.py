@@ -47,7 +47,7 @@ class Stream(str, Enum):
 STREAM_SECTIONS: dict[Stream, tuple[str, ...]] = {
     Stream.ingest: ("kafka", "redis", "market", "ingest", "simulator", "heartbeat", "paths"),
     Stream.compute: COMPUTE_SECTIONS,
-    Stream.serve: ("serve", "redis", "market", "heartbeat"),
+    Stream.serve: ("serve", "redis", "market", "heartbeat", "kafka"),
 }
 
 
