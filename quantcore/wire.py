@@ -37,6 +37,9 @@ MarketUpdate = market_data_pb2.MarketUpdate
 TradeRecord = trade_pb2.TradeRecord
 AggressorSide = trade_pb2.AggressorSide
 TradeStream = trade_pb2.TradeStream
+TradeFlow = trade_pb2.TradeFlow
+TradeFlowWindow = trade_pb2.TradeFlowWindow
+TradeFlowTimes = trade_pb2.TradeFlowTimes
 # The full protobuf names Spark's decoder looks the messages up by.
 BOOK_MESSAGE = BookRecord.DESCRIPTOR.full_name
 TRADE_MESSAGE = TradeRecord.DESCRIPTOR.full_name
@@ -70,6 +73,9 @@ __all__ = [
     "SignalUpdate",
     "Signals",
     "AggressorSide",
+    "TradeFlow",
+    "TradeFlowTimes",
+    "TradeFlowWindow",
     "TradeRecord",
     "TradeStream",
     "book_pb2",

@@ -422,6 +422,10 @@ class ComputeSettings(Section):
                     "depend on it (they resume after what the relay topic holds).")
     relay_topic: str = setting("qc.signals.relay.v1", env="COMPUTE_RELAY_TOPIC",
                                description="Real-time mode: computed rows on their way from Spark to Redis.")
+    trade_flow: bool = setting(True, env="COMPUTE_TRADE_FLOW",
+                               description="Run the trade-flow writer beside the query (active driver only): "
+                                           "trade count, VWAP and TFI over 1/10/60 s at each trade of "
+                                           "kafka.trade_topic, to Redis qc:trade_flow.")
     standby: bool = setting(True, env="COMPUTE_STANDBY",
                             description="Run a second, prepared compute process that takes over the query the "
                                         "moment the first dies (costs a second Spark driver's memory).")

@@ -17,6 +17,9 @@ Two triggers, one projection (compute_rows.py) and one writer (redis_writer.py):
   realtime_relay.py for why not a Python ForeachWriter). Each start begins a fresh checkpoint
   right after the rows the relay topic holds (realtime_resume.py), so the checkpoint interval
   can be long: the stream pauses at each checkpoint.
+With `compute.trade_flow` the query's start also starts the trade-flow writer
+(trade_flow_writer.py: trade windows at each trade of the trade topic, to Redis), a thread
+beside it: only the active driver runs it, its death is the stream's failure.
 In micro-batch mode the Kafka source polls with a tiny `fetch.max.wait.ms`: the consumer
 keeps a prefetch in flight, and with the broker's 500 ms default every read of a quiet
 partition waits for the next record to arrive. The real-time reader never seeks, so it
@@ -67,6 +70,7 @@ from streaming.spark.realtime_resume import (
     starting_offsets,
 )
 from streaming.spark.redis_writer import STATS_SCHEMA, ArrowPartitionWriter, WriteStats
+from streaming.spark.trade_flow_writer import TradeFlowWriter
 from quantcore.spark_session import build_spark_session, driver_jvm_pid, local_threads
 
 HEARTBEAT_COMPONENT = "compute"
@@ -113,6 +117,7 @@ class ComputeStream:
     mode: TriggerMode
     batch_stats: WriteStats = field(default_factory=WriteStats)  # micro-batch mode's writes, summed
     relay: RealtimeRelay | None = None
+    trade_flow: TradeFlowWriter | None = None  # the trade topic's windows (trade_flow_writer.py)
 
     def write_stats(self) -> dict[str, int]:
         if self.relay is not None:
@@ -126,6 +131,7 @@ class ComputeStream:
             "active": self.query.isActive,
             **progress_counters(progress_dict(self.query.lastProgress)),
             **self.write_stats(),
+            **(self.trade_flow.counters() if self.trade_flow is not None else {}),
         }
 
     def failure(self) -> str | None:
@@ -135,6 +141,8 @@ class ComputeStream:
             return f"query stopped: {str(error).splitlines()[0] if error is not None else 'no error reported'}"
         if self.relay is not None and not self.relay.alive:
             return f"relay stopped: {self.relay.error}"
+        if self.trade_flow is not None and not self.trade_flow.alive:
+            return f"trade-flow writer stopped: {self.trade_flow.error}"
         return None
 
     def stop(self) -> None:
@@ -143,6 +151,8 @@ class ComputeStream:
         finally:
             if self.relay is not None:
                 self.relay.stop()
+            if self.trade_flow is not None:
+                self.trade_flow.stop()
 
 
 def start_compute(spark: SparkSession, settings: Settings, trigger: TriggerMode | None = None,
@@ -166,6 +176,7 @@ class PreparedQuery:
     # real-time mode: what the relay topic held when the query was prepared ({source partition:
     # newest offset}); the query starts after it
     relayed: dict[int, int] | None = None
+    trade_flow: bool = False  # start the trade-flow writer with the query (compute.trade_flow)
 
     def stale(self) -> bool:
         """Whether the relay topic moved on since this query was prepared (a standby's plan,
@@ -175,6 +186,18 @@ class PreparedQuery:
         return relayed_source_offsets(self.kafka, self.relay_topic, self.kafka.book_topic) != self.relayed
 
     def start(self) -> ComputeStream:
+        """Start the query (and the trade-flow writer beside it: only the active driver runs it)."""
+        trade_flow = TradeFlowWriter(self.kafka, self.redis).start() if self.trade_flow else None
+        try:
+            stream = self._start_query()
+        except Exception:
+            if trade_flow is not None:
+                trade_flow.stop()
+            raise
+        stream.trade_flow = trade_flow
+        return stream
+
+    def _start_query(self) -> ComputeStream:
         log.info("starting compute query", query=self.name, topic=self.kafka.book_topic, checkpoint=self.checkpoint)
         if self.relay_topic is None:
             return ComputeStream(self.writer.start(), self.mode, batch_stats=self.batch_stats)
@@ -209,7 +232,7 @@ def prepare_compute(spark: SparkSession, settings: Settings, trigger: TriggerMod
     computed = computed_books(source, settings.signals.obi_lambda)
     writer = (computed if mode is TriggerMode.microbatch else relay_records(computed)).writeStream \
         .queryName(name).option("checkpointLocation", checkpoint)
-    prepared = PreparedQuery(name, mode, checkpoint, writer, kafka, settings.redis)
+    prepared = PreparedQuery(name, mode, checkpoint, writer, kafka, settings.redis, trade_flow=compute.trade_flow)
     if mode is TriggerMode.microbatch:
         prepared.writer = _microbatch_writer(spark, kafka, settings.redis, compute, writer, prepared.batch_stats)
     else:

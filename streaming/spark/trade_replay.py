@@ -16,6 +16,15 @@ scales (`price` DECIMAL(18, 8), `qty` DECIMAL(18, 6)); a trade whose strings tho
 decimals cannot hold unchanged, with no symbol, a quantity that is not positive, or that
 does not decode, goes to `trades_quarantine` with its bytes and the reason (a second Kafka
 read, only when there is one).
+
+Trade flow: every row of `trades` also has the trade-flow windows at that trade
+(`trade_count_<w>`, `vwap_<w>`, `tfi_<w>` for 1 s, 10 s, 60 s), computed by trade_flow.py,
+the live trade-flow writer's own code, per symbol in Kafka order (`with_trade_flow`), so
+they equal what the writer published to Redis. The windows at the start of a run of days
+need the trades just before it: the replay also reads the trade topic from WARMUP_S before
+the run's first day (the previous day's last 70 s) to warm them up, without writing those
+rows. When retention already removed them, the first minute of the run is its warm-up
+(its windows see fewer trades than the live writer did).
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from datetime import date
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DecimalType
+from pyspark.sql.types import DecimalType, DoubleType, LongType, StructField, StructType
 
 from quantcore.clients import admin_client
 from quantcore.log import get_logger
@@ -36,7 +45,9 @@ from quantcore.timeutil import US_PER_DAY
 from quantcore.wire import TRADE_MESSAGE
 from streaming.spark import book_layout, delta_tables
 from streaming.spark.protobuf_decode import decode
-from streaming.spark.replay_plan import ReplayPlan, plan_replay
+from streaming.spark.replay_offsets import KafkaLog, day_start_ms
+from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
+from streaming.spark.trade_flow import WINDOWS_US, BadTrade, TradeFlowState, flow_columns
 
 TRADES = "trades"
 TRADES_QUARANTINE = "trades_quarantine"
@@ -62,6 +73,9 @@ TRADE_COLUMNS = ["exchange", "symbol", "stream", "trade_id", "first_trade_id", "
 KAFKA_COLUMNS = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp_us", "kafka_timestamp_type"]
 QUARANTINE_COLUMNS = [*KAFKA_COLUMNS, "kafka_key", "payload", "reason", "date"]
 
+FLOW_COLUMNS = [name for name, _ in flow_columns(WINDOWS_US)]
+WARMUP_S = max(WINDOWS_US) // 1_000_000 + 10  # the longest window, and Kafka timestamps trailing trade times
+
 TIME_NOTE = delta_tables.TIME_NOTE
 COMMENTS = {
     "stream": "exchange stream of the record: TRADE_STREAM_TRADE (<sym>@trade, one row per exchange trade) or "
@@ -80,6 +94,14 @@ COMMENTS = {
     "ingest_time_us": f"receipt of the frame on the ingest shard, {TIME_NOTE}",
     "shard_id": "ingest shard that produced the record",
 }
+for _name, _kind in flow_columns(WINDOWS_US):
+    _what, _window = _name.rsplit("_", 1)
+    COMMENTS[_name] = {
+        "trade_count": f"trades of the symbol with trade_time_us in (t - {_window}, t], t this trade's (itself included)",
+        "vwap": f"volume-weighted average price of the symbol's trades in (t - {_window}, t]",
+        "tfi": f"trade-flow imbalance (buy - sell volume) / volume of the symbol's trades in (t - {_window}, t]",
+    }[_what] + "; the live trade-flow writer's value (Redis qc:trade_flow); null for a duplicate or late trade id"
+
 DESCRIPTIONS = {
     TRADES: "Every trade record of the Kafka trade topic, as ingested, one row per record: its fields, price and "
             "qty both as the exchange's strings and as exact decimals, and its Kafka coordinates. Rebuilt by "
@@ -173,6 +195,77 @@ def trade_rows(decoded: DataFrame) -> DataFrame:
             .select(*(fields[name].alias(name) for name in TRADE_COLUMNS), *KAFKA_COLUMNS, "date"))
 
 
+class _FlowColumns:
+    """mapInArrow function: a partition's rows, sorted by symbol and Kafka order, with the
+    trade-flow window values of each (trade_flow.TradeFlowState, as the live writer)."""
+
+    def __init__(self, windows_us=WINDOWS_US) -> None:
+        self.windows_us = tuple(windows_us)
+
+    def __call__(self, batches):
+        import pyarrow as pa
+
+        from quantcore.wire import AggressorSide
+
+        state = TradeFlowState(self.windows_us)
+        kinds = flow_columns(self.windows_us)
+        types = [pa.int64() if kind == "count" else pa.float64() for _, kind in kinds]
+        empty = (None,) * len(kinds)
+        for batch in batches:
+            columns = [batch.column(name).to_pylist()
+                       for name in ("symbol", "trade_id", "trade_time_us", "price_text", "qty_text", "aggressor")]
+            values = []
+            for symbol, trade_id, time_us, price, qty, aggressor in zip(*columns):
+                side = AggressorSide.Value(aggressor) if isinstance(aggressor, str) else (aggressor or 0)
+                try:
+                    values.append(state.add(symbol, trade_id, time_us, price, qty, side) or empty)
+                except BadTrade:
+                    values.append(empty)
+            added = [pa.array([row[i] for row in values], type=t) for i, t in enumerate(types)]
+            schema = batch.schema
+            for (name, _), t in zip(kinds, types):
+                schema = schema.append(pa.field(name, t))
+            yield pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
+
+
+def with_trade_flow(trades: DataFrame, windows_us=WINDOWS_US) -> DataFrame:
+    """`trades` rows with their trade-flow windows: each symbol's rows in one task, in Kafka
+    order (the live writer's), through trade_flow.TradeFlowState."""
+    added = [StructField(name, LongType() if kind == "count" else DoubleType())
+             for name, kind in flow_columns(windows_us)]
+    ordered = trades.repartition("symbol").sortWithinPartitions("symbol", "kafka_partition", "kafka_offset")
+    return ordered.mapInArrow(_FlowColumns(windows_us), StructType([*trades.schema.fields, *added]))
+
+
+@dataclass
+class WarmupPlan:
+    """The Kafka reads before each run of days (read_runs takes it like a ReplayPlan)."""
+
+    topic: str
+    warm_runs: list[KafkaRun]
+
+    def runs(self) -> list[KafkaRun]:
+        return self.warm_runs
+
+    @property
+    def days(self) -> list[date]:
+        return sorted({run.days[0] for run in self.warm_runs})
+
+
+def warmup_plan(kafka: KafkaSettings, plan: ReplayPlan) -> WarmupPlan:
+    """Per run of days: from WARMUP_S before its first day to where the run starts. Its
+    `days` are the previous days (the records' dates)."""
+    marks = {log.partition: (log.low, log.high) for log in plan.logs}
+    runs = []
+    with KafkaLog(kafka, plan.topic) as kafka_log:
+        for run in plan.runs():
+            start = kafka_log.offsets_at(day_start_ms(run.days[0]) - WARMUP_S * 1000, marks)
+            previous = date.fromordinal(run.days[0].toordinal() - 1)
+            runs.append(KafkaRun([previous], {p: min(start.get(p, end), end) for p, end in run.start.items()},
+                                 dict(run.start)))
+    return WarmupPlan(plan.topic, runs)
+
+
 def quarantine_rows(decoded: DataFrame) -> DataFrame:
     return (decoded.select("*", quarantine_reason(F.col("trade")).alias("reason"))
             .where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS))
@@ -212,7 +305,11 @@ def replay_trades(spark: SparkSession, settings: Settings, days: list[date], all
         observation = Observation("replay_trades_read")
         decoded = decoded_trades(read_runs(spark, kafka, plan), plan.write_days).observe(
             observation, F.count(F.lit(1)).alias("read"), F.count(quarantine_reason(F.col("trade"))).alias("invalid"))
-        delta_tables.replace_days(spark, paths, replay_settings, TRADES, trade_rows(decoded), plan.write_days, topic)
+        warm = warmup_plan(kafka, plan)
+        warm_rows = trade_rows(decoded_trades(read_runs(spark, kafka, warm), warm.days))
+        flows = with_trade_flow(trade_rows(decoded).unionByName(warm_rows))
+        delta_tables.replace_days(spark, paths, replay_settings, TRADES,
+                                  flows.where(F.col("date").isin(list(plan.write_days))), plan.write_days, topic)
         metrics = observation.get
         read, invalid = int(metrics.get("read", 0)), int(metrics.get("invalid", 0))
         bad = decoded_trades(read_runs(spark, kafka, plan) if invalid else empty_kafka(), plan.write_days)
