@@ -32,6 +32,7 @@ DEPS = {  # asset -> the assets it is computed from
     "book_signals": {"books_raw"},
     "trade_topic": set(),
     "trades": {"trade_topic"},
+    "microprice_tables": {"book_signals"},
 }
 
 
@@ -67,7 +68,8 @@ def test_the_asset_graph_is_book_topic_to_live_signals_and_to_the_replay_tables(
     assert set(specs) == set(DEPS)
     assert {key: {dep.asset_key.to_user_string() for dep in spec.deps} for key, spec in specs.items()} == DEPS
     graph = defs.resolve_asset_graph()
-    assert set(graph.materializable_asset_keys) == {AssetKey(k) for k in ("books_raw", "book_signals", "trades")}, \
+    assert set(graph.materializable_asset_keys) == {AssetKey(k) for k in ("books_raw", "book_signals", "trades",
+                                                                                "microprice_tables")}, \
         "the replays build the Delta tables; the topic and Redis are kept by the streams"
     assert {spec.group_name for spec in specs.values()} == {"market_data"}, "one lineage graph"
 
@@ -82,7 +84,7 @@ def test_jobs_streams_and_replays(defs):
     replay = defs.resolve_job_def("replay_daily")
     assert replay.partitions_def is not None and replay.partitions_def.timezone == "UTC"
     assert replay.asset_layer.selected_asset_keys == {AssetKey("books_raw"), AssetKey("book_signals"),
-                                                      AssetKey("trades")}
+                                                      AssetKey("trades"), AssetKey("microprice_tables")}
 
 
 def test_schedules_run_the_replays(defs):

@@ -224,7 +224,8 @@ def test_every_child_gets_only_the_secrets_it_uses(secret_parent, monkeypatch):
     platform.start_supervisor(secret_parent)
 
     redis, kafka, token = "QUANTCORE_REDIS_PASSWORD", "QUANTCORE_KAFKA_SASL_PASSWORD", "QUANTCORE_GRPC_TOKEN"
-    assert secrets_in(stream_launch(Stream.serve, {}, secret_parent).env) == {redis, token}
+    # serve reads the book and trade topics for SubscribeBooks / SubscribeTrades
+    assert secrets_in(stream_launch(Stream.serve, {}, secret_parent).env) == {kafka, redis, token}
     assert secrets_in(stream_launch(Stream.ingest, {}, secret_parent).env) == {kafka, redis}
     assert secrets_in(stream_launch(Stream.compute, {}, secret_parent).env) == {kafka, redis}
     assert secrets_in(started["simulator"]) == set()
