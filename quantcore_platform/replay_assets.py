@@ -48,7 +48,7 @@ from dagster import (
 from quantcore_platform.resources import QuantcoreSettingsResource
 from quantcore.settings import ConfigError, ReplaySettings
 from quantcore_platform.spark_launch import SparkJob
-from streaming.spark import microprice_tables, replay_checks, trade_checks
+from streaming.spark import microprice_tables, replay_checks, signal_bounds, trade_checks
 from streaming.spark.replay_checks import CheckOutcome
 from streaming.spark.replay_offsets import days_between
 
@@ -220,6 +220,39 @@ def trade_ids_continuous(context: AssetCheckExecutionContext,
                    AssetCheckSeverity.WARN)
 
 
+def bounds_result(days: list[date], outcome_of: Callable[[date], CheckOutcome]) -> AssetCheckResult:
+    """`combine` for the signal-bounds checks: the severity is the worst broken bound's
+    (ERROR for a mathematical bound, WARN for a property of good data), ERROR when none is."""
+    outcomes = {day: outcome_of(day) for day in days}
+    worst = {o.metadata.get("severity") for o in outcomes.values()}
+    severity = (AssetCheckSeverity.WARN if signal_bounds.WARN in worst and signal_bounds.ERROR not in worst
+                else AssetCheckSeverity.ERROR)
+    return combine(days, outcomes.__getitem__, severity)
+
+
+@asset_check(asset=BOOK_SIGNALS, description="Every signal within its bounds (streaming/spark/signal_bounds.py): "
+                                             "obi_* and obi_weighted in [-1, 1], spread >= 0, mid and weighted_mid "
+                                             "within [best_bid, best_ask], ofi_levels 10 long with level 1 = ofi, "
+                                             "rv_* >= 0 and rv_1s <= rv_10s <= rv_60s (ERROR); microprice within "
+                                             "[best_bid, best_ask] (WARN: an estimate). Metadata: rows, violations "
+                                             "per bound, examples.")
+def book_signals_within_bounds(context: AssetCheckExecutionContext,
+                               quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
+    paths = quantcore.settings().paths
+    return bounds_result(run_days(context), lambda day: signal_bounds.check_book_signals(paths, day))
+
+
+@asset_check(asset=TRADES, description="Trade flow within its bounds (streaming/spark/signal_bounds.py), all "
+                                       "ERROR: trade_count_1s >= 1 for a counted trade, counts non-decreasing "
+                                       "1s <= 10s <= 60s, tfi_* in [-1, 1], vwap_* within the symbol's min..max "
+                                       "price of the day (trades whose window lies in the day). Metadata: rows, "
+                                       "violations per bound, examples.")
+def trade_flow_within_bounds(context: AssetCheckExecutionContext,
+                             quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
+    paths = quantcore.settings().paths
+    return bounds_result(run_days(context), lambda day: signal_bounds.check_trade_flow(paths, day))
+
+
 @asset_check(asset=BOOKS_RAW, description="Kafka still held the whole day when it was replayed "
                                           "(fails loudly instead of passing off a partial day).")
 def kafka_retention_complete(context: AssetCheckExecutionContext) -> AssetCheckResult:
@@ -261,6 +294,7 @@ delta_maintenance_weekly = ScheduleDefinition(
 
 REPLAY_ASSETS = [replay_books, microprice_tables_asset]
 REPLAY_ASSET_CHECKS = [obi_within_bounds, no_duplicate_updates, update_ids_increasing, row_count_matches_kafka,
-                       kafka_retention_complete, trade_ids_continuous]
+                       kafka_retention_complete, trade_ids_continuous, book_signals_within_bounds,
+                       trade_flow_within_bounds]
 REPLAY_JOBS = [replay_daily_job, delta_maintenance]
 REPLAY_SCHEDULES = [replay_nightly, delta_maintenance_weekly]

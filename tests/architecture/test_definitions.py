@@ -24,6 +24,8 @@ CHECKS = {
     ("books_raw", "row_count_matches_kafka"),
     ("books_raw", "kafka_retention_complete"),
     ("trades", "trade_ids_continuous"),
+    ("book_signals", "book_signals_within_bounds"),
+    ("trades", "trade_flow_within_bounds"),
 }
 DEPS = {  # asset -> the assets it is computed from
     "book_topic": set(),
