@@ -71,9 +71,17 @@ def run_block(code: str) -> str:
 
 def test_doc_has_the_three_ways_in_and_the_arrays_shape():
     blocks = python_blocks(Path(DOC).read_text())
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     assert "build_spark_session" in blocks[0] and "scan_delta" in blocks[1] and "delta_scan" in blocks[2]
     assert "list_filter" in blocks[3]
+    assert "quantcore.microstructure" in blocks[4]
+
+
+def test_the_signal_example_prints_what_its_comments_say():
+    """The pure-signal example (microstructure section): OFI per level and the trade windows,
+    worked by hand in its comments."""
+    printed = run_block(python_blocks(Path(DOC).read_text())[4])
+    assert printed.splitlines() == ["[3.0, -5.0]", "101.5 -0.5"]
 
 
 def test_the_arrays_shape_gives_back_each_books_levels(analyst_root, monkeypatch):

@@ -36,6 +36,7 @@ import json
 import boto3
 import polars as pl
 import pytest
+import requests
 from dagster import DagsterInstance, materialize
 from moto.server import ThreadedMotoServer
 
@@ -78,6 +79,9 @@ def aws(moto_endpoint, monkeypatch) -> dict:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # moto's accounts live in the process, not in one server: start each test from an empty one
+    # (another module's server, or the last test, may have made the bucket already).
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     client = lambda service: boto3.client(service, endpoint_url=moto_endpoint, region_name=REGION)  # noqa: E731
     client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     client("logs").create_log_group(logGroupName=LOG_GROUP)
