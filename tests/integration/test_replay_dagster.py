@@ -31,7 +31,8 @@ from tests.support.trade_records import TRADES as SENT_TRADES
 pytestmark = pytest.mark.slow
 
 CHECKS = {"obi_within_bounds", "no_duplicate_updates", "update_ids_increasing", "row_count_matches_kafka",
-          "kafka_retention_complete", "trade_ids_continuous"}
+          "kafka_retention_complete", "trade_ids_continuous", "book_signals_within_bounds",
+          "trade_flow_within_bounds"}
 TABLES = ("books_raw", "book_signals", "trades")
 
 

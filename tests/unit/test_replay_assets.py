@@ -27,7 +27,7 @@ def test_definitions_resolve():
     assert DEFS.resolve_job_def("replay_daily") and DEFS.resolve_job_def("delta_maintenance")
     graph = DEFS.resolve_asset_graph()
     assert {AssetKey("books_raw"), AssetKey("book_signals"), AssetKey("trades")} <= set(graph.get_all_asset_keys())
-    assert len(graph.asset_check_keys) == 6
+    assert len(graph.asset_check_keys) == 8  # 6 + the signal and trade-flow bounds
 
 
 def test_backfills_are_one_run_and_partitions_are_utc_days():
