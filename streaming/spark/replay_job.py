@@ -36,7 +36,6 @@ from pyspark.sql.types import (
 
 from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, PathsSettings, ReplaySettings, Settings, SignalsSettings
-from quantcore.timeutil import US_PER_DAY
 from streaming.spark import (
     book_layout,
     book_validation,
@@ -47,6 +46,7 @@ from streaming.spark import (
     signals,
 )
 from streaming.spark.delta_tables import BOOK_SIGNALS, BOOKS_QUARANTINE, BOOKS_RAW
+from streaming.spark.kafka_rows import kafka_day_rows
 from streaming.spark.replay_offsets import offsets_json, parse_days
 from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
 from streaming.spark.trade_replay import TRADE_TABLES, TRADES, replay_trades
@@ -119,17 +119,7 @@ def decoded_records(kafka: DataFrame, days: list[date]) -> DataFrame:
     """Kafka rows of `days` with their decoded flat book (flat_books.py; null when
     undecodable) and Kafka coordinates. The day comes from the Kafka timestamp in integer
     arithmetic: no session time zone involved."""
-    timestamp_us = F.unix_micros(F.col("timestamp"))
-    return (kafka
-            .select(F.col("topic").alias("kafka_topic"), F.col("partition").alias("kafka_partition"),
-                    F.col("offset").alias("kafka_offset"), timestamp_us.alias("kafka_timestamp_us"),
-                    F.when(F.col("timestampType") == 1, "LogAppendTime").otherwise("CreateTime")
-                    .alias("kafka_timestamp_type"),
-                    F.col("key").alias("kafka_key"), F.col("value").alias("payload"),
-                    flat_books.decode_flat(F.col("value")).alias("book"))
-            .withColumn("date", F.date_from_unix_date(F.floor(F.col("kafka_timestamp_us") / US_PER_DAY)
-                                                      .cast("int")))
-            .where(F.col("date").isin(list(days))))
+    return kafka_day_rows(kafka, days, flat_books.decode_flat(F.col("value")).alias("book"))
 
 
 UNFIT_LEVELS = (f"levels do not fit books_raw's exact decimals: more than {book_layout.DEPTH} levels, more "

@@ -41,9 +41,9 @@ from pyspark.sql.types import DecimalType, DoubleType, LongType, StructField, St
 from quantcore.clients import admin_client
 from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, Settings
-from quantcore.timeutil import US_PER_DAY
 from quantcore.wire import TRADE_MESSAGE
 from streaming.spark import book_layout, delta_tables
+from streaming.spark.kafka_rows import kafka_day_rows
 from streaming.spark.protobuf_decode import decode
 from streaming.spark.replay_offsets import KafkaLog, day_start_ms
 from streaming.spark.replay_plan import KafkaRun, ReplayPlan, plan_replay
@@ -163,17 +163,7 @@ def plain_decimal_fits(text: Column, scale: int) -> Column:
 def decoded_trades(kafka: DataFrame, days: list[date]) -> DataFrame:
     """Kafka rows of `days` with the decoded TradeRecord (`trade`, null when undecodable),
     the Kafka coordinates and `date`, as replay_job.decoded_records does for books."""
-    timestamp_us = F.unix_micros(F.col("timestamp"))
-    return (kafka
-            .select(F.col("topic").alias("kafka_topic"), F.col("partition").alias("kafka_partition"),
-                    F.col("offset").alias("kafka_offset"), timestamp_us.alias("kafka_timestamp_us"),
-                    F.when(F.col("timestampType") == 1, "LogAppendTime").otherwise("CreateTime")
-                    .alias("kafka_timestamp_type"),
-                    F.col("key").alias("kafka_key"), F.col("value").alias("payload"),
-                    decode(F.col("value"), TRADE_MESSAGE).alias("trade"))
-            .withColumn("date", F.date_from_unix_date(F.floor(F.col("kafka_timestamp_us") / US_PER_DAY)
-                                                      .cast("int")))
-            .where(F.col("date").isin(list(days))))
+    return kafka_day_rows(kafka, days, decode(F.col("value"), TRADE_MESSAGE).alias("trade"))
 
 
 def quarantine_reason(trade: Column) -> Column:
