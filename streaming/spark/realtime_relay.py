@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -35,6 +34,7 @@ from quantcore.clients import admin_client
 from quantcore.topics import create_topic
 from quantcore.settings import ComputeSettings, KafkaSettings, RedisSettings
 from streaming.spark.compute_rows import COMPUTED_COLUMNS
+from streaming.spark.consumer_thread import ConsumerThread
 from streaming.spark.redis_writer import SignalSink, WriteStats, sink_for
 
 RELAY_RETENTION_MS = 3_600_000  # derived data, only needed until the relay has written it
@@ -115,9 +115,11 @@ class RelayRow(Mapping):
         return len(COMPUTED_COLUMNS)
 
 
-class RealtimeRelay:
+class RealtimeRelay(ConsumerThread):
     """A daemon thread: relay topic -> SignalSink, until `stop()`. Consumes with `kafka`;
     without a `sink`, writes with the process's sink for `redis` and `kafka`."""
+
+    role = "relay consumer"
 
     def __init__(self, kafka: KafkaSettings, redis: RedisSettings, topic: str, group_id: str,
                  sink: SignalSink | None = None, max_records: int = 20_000) -> None:
@@ -128,25 +130,8 @@ class RealtimeRelay:
         self.sink = sink
         self.max_records = max_records
         self.stats = WriteStats()
-        self.error: str | None = None
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="compute-relay", daemon=True)
+        self._init_thread("compute-relay")
         self._log = get_logger("compute.relay", topic=topic)
-
-    def start(self, timeout_s: float = 30.0) -> "RealtimeRelay":
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError(f"relay consumer for {self.topic} did not start: {self.error}")
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def _consumer(self):
         from confluent_kafka import Consumer

@@ -31,6 +31,7 @@ from quantcore.backoff import Backoff
 from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, RedisSettings
 from quantcore.timeutil import now_us
+from streaming.spark.consumer_thread import ConsumerThread
 from streaming.spark.trade_flow import WINDOWS_US, Batch, TradeFlowProcessor, TradeFlowState, TradeFlowStore
 
 BATCH = 5000  # records per poll at most: one Redis round trip each
@@ -49,8 +50,10 @@ def start_offsets_ms(partitions: list[int], progress: dict[int, int], now_ms: in
     return resume, {p: ms - back_ms for p, ms in resume.items()}
 
 
-class TradeFlowWriter:
+class TradeFlowWriter(ConsumerThread):
     """A daemon thread: trade topic -> TradeFlowProcessor -> Redis, until `stop()`."""
+
+    role = "trade-flow writer"
 
     def __init__(self, kafka: KafkaSettings, redis: RedisSettings, topic: str | None = None,
                  windows_us=WINDOWS_US, store: TradeFlowStore | None = None,
@@ -62,26 +65,9 @@ class TradeFlowWriter:
         self.send_dead_letters = send_dead_letters
         self.processor = TradeFlowProcessor(TradeFlowState(self.windows_us))
         self.published = 0
-        self.error: str | None = None
         self.assigned = threading.Event()  # set once the partitions are assigned (the topic exists)
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="compute-trade-flow", daemon=True)
+        self._init_thread("compute-trade-flow")
         self._log = get_logger("compute.trade_flow", topic=self.topic)
-
-    def start(self, timeout_s: float = 30.0) -> "TradeFlowWriter":
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            raise RuntimeError(f"trade-flow writer for {self.topic} did not start: {self.error}")
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def counters(self) -> dict[str, int]:
         return {**self.processor.stats.as_dict(), "trade_flow_published": self.published}
