@@ -16,4 +16,5 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.ingest",
     "tests.fixtures.paths",
+    "tests.fixtures.platform",
 ]

@@ -45,17 +45,20 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 BROKERS, WORKERS = 3, 2
-REPLAY_RECORDS = 30_000
+REPLAY_RECORDS = 15_000
 REPLAY_DAY = date(2024, 5, 2)
-
-
+# The seed's load (30 symbols at 10 Hz) on 6 partitions, and no standby compute driver (the
+# faults here are a broker's and a worker's; tests/chaos/test_kill_each_component.py kills the
+# driver): 12 JVMs on 2 cores otherwise take minutes to start the real-time query's 30 tasks.
+PARTITIONS = 6
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, artifacts_dir):
     # the cluster's JVMs start slower than one broker's on 2 cores: a longer start grace
     settings = make_settings(tmp_path_factory.mktemp("cluster") / "home", simulator_rate_hz=10.0,
-                             stream_start_grace_s=240.0, **cluster_ports(BROKERS, WORKERS))
+                             stream_start_grace_s=240.0, partitions=PARTITIONS, compute_standby=False,
+                             **cluster_ports(BROKERS, WORKERS))
     result = cli(settings, "up", "--detach", "--kafka-brokers", str(BROKERS), "--spark-workers", str(WORKERS),
                  "--wait", "600", timeout=900)
     (artifacts_dir / "cluster-up.log").write_text(result.stdout + result.stderr)
@@ -109,11 +112,10 @@ def test_a_broker_and_a_worker_die_without_loss(cluster, artifacts_dir):
     assert broker.chain.duplicates == 0, f"a record appears twice after the broker kill:\n{printed}"
 
 
-@pytest.fixture(scope="module")
-def replay_topic(cluster):
+def replay_topic(settings: Settings) -> str:
     topic = f"qc.test.cluster-replay.{int(time.time())}"
-    create_topic(cluster.kafka, topic, cluster.kafka.partitions, CREATE_TIME)
-    produce_all(cluster.kafka, topic, market_day(cluster.market.symbols, REPLAY_RECORDS, REPLAY_DAY))
+    create_topic(settings.kafka, topic, settings.kafka.partitions, CREATE_TIME)
+    produce_all(settings.kafka, topic, market_day(settings.market.symbols, REPLAY_RECORDS, REPLAY_DAY))
     return topic
 
 
@@ -153,17 +155,17 @@ def delta_rows(settings: Settings, table: str) -> list[tuple]:
     return sorted(frame.select(sorted(frame.columns)).rows())
 
 
-def test_a_replay_on_the_cluster_survives_a_worker_kill_and_equals_local(cluster, replay_topic, spark, tmp_path,
-                                                                        artifacts_dir):
+def test_a_replay_on_the_cluster_survives_a_worker_kill_and_equals_local(cluster, spark, tmp_path, artifacts_dir):
     """The cluster's run goes through spark-submit as the `submit` launcher sends it; the
     local[2] one is the same `replay` in the suite's session."""
     from streaming.spark.replay_job import replay as replay_days
 
     # The fault tests are done: the streams' CPU would only slow the replays down (2 cores).
     only_the_cluster(cluster)
-    local = cluster.override(book_topic=replay_topic, data_root=str(tmp_path / "local"),
+    topic = replay_topic(cluster)
+    local = cluster.override(book_topic=topic, data_root=str(tmp_path / "local"),
                              spark_workers=0, spark_master="local[2]")
-    on_cluster = cluster.override(book_topic=replay_topic, data_root=str(tmp_path / "cluster"))
+    on_cluster = cluster.override(book_topic=topic, data_root=str(tmp_path / "cluster"))
     assert replay_days(spark, local, [REPLAY_DAY]).rows[BOOKS_RAW] == REPLAY_RECORDS
 
     replay = submit_replay(on_cluster)

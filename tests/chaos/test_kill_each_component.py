@@ -5,7 +5,8 @@ Redis and the broker, one at a time, while a gRPC client watches every symbol.
 For each: the platform comes back by itself, every symbol updates at the client again, no
 symbol regresses, no update-id chain in Kafka has a gap or a duplicate, and nothing Kafka
 acknowledged is lost. How fast is a benchmark figure (`quantcore chaos` prints the table);
-the timeouts here only bound a hang.
+the timeouts here only bound a hang. The platform is the session's (`seed_platform`, shared
+with tests/e2e/), left healthy for the e2e suite.
 """
 
 from __future__ import annotations
@@ -15,30 +16,13 @@ import pytest
 
 from quantcore_platform.chaos.runner import run_chaos
 from quantcore_platform.chaos.verdict import COMPONENTS, table
-from tests.support.platform_cli import cli, kill_leftovers
-from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
 
 
-
-
-
-@pytest.fixture(scope="module")
-def running_platform(tmp_path_factory, artifacts_dir):
-    settings = make_settings(tmp_path_factory.mktemp("chaos") / "home", simulator_rate_hz=10.0)
-    result = cli(settings, "up", "--detach", "--wait", "300")
-    (artifacts_dir / "chaos-up.log").write_text(result.stdout + result.stderr)
-    try:
-        assert result.returncode == 0, result.stderr[-3000:]
-        yield settings
-    finally:
-        cli(settings, "down")
-        kill_leftovers(settings)
-
-
-def test_every_component_survives_kill_9_without_loss(running_platform, artifacts_dir):
-    outcomes = run_chaos(running_platform, COMPONENTS, timeout_s=150)
+def test_every_component_survives_kill_9_without_loss(seed_platform, artifacts_dir):
+    settings, _ = seed_platform
+    outcomes = run_chaos(settings, COMPONENTS, timeout_s=150)
     printed = "\n".join(" | ".join(row) for row in table(outcomes))
     (artifacts_dir / "chaos-table.txt").write_text(printed + "\n")
     assert [o.component for o in outcomes] == list(COMPONENTS)

@@ -2,8 +2,9 @@
 the Dagster UI in headless Chromium, terminate a stream from the UI, watch the health
 sensor bring it back, and `quantcore down` leaving no process behind.
 
-One platform for the module (it takes about a minute to come up); screenshots go to
-test-artifacts/ for a person to look at.
+The platform is the session's (`seed_platform`, tests/fixtures/platform.py): the chaos suite
+killed each component of it before, and it came back; the last test here takes it down.
+Screenshots go to test-artifacts/ for a person to look at.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from quantcore.polling import wait_until
 from quantcore_platform.services.dagster_services import DagsterApi
 from quantcore_platform.services.process import processes_of_home, rss_mib
 from quantcore_platform.services.readiness import wait_for_signals
-from quantcore.settings import Settings
-from tests.support.platform_cli import cli, kill_leftovers
-from tests.support.settings import make_settings
+from tests.support.platform_cli import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -30,27 +29,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory, artifacts_dir):
-    settings = make_settings(tmp_path_factory.mktemp("platform") / "home", heartbeat_stale_s=15.0,
-                             simulator_rate_hz=10.0)
-    started = time.monotonic()
-    result = cli(settings, "up", "--detach", "--wait", "300")
-    up_seconds = time.monotonic() - started
-    (artifacts_dir / "platform-up.log").write_text(result.stdout + result.stderr)
-    try:
-        assert result.returncode == 0, result.stderr[-3000:]
-        yield settings, up_seconds
-    finally:
-        down = cli(settings, "down")
-        (artifacts_dir / "platform-down.log").write_text(down.stdout + down.stderr)
-        kill_leftovers(settings)
-
-
-def test_up_brings_all_symbols_to_a_grpc_client(platform, artifacts_dir):
-    settings, up_seconds = platform
+def test_up_brings_all_symbols_to_a_grpc_client(seed_platform, artifacts_dir):
+    settings, up_seconds = seed_platform
     symbols_wanted = settings.market.symbols
     seconds, symbols = wait_for_signals(settings.serve, timeout=120, want_symbols=len(symbols_wanted))
     memory = rss_mib(list(processes_of_home(settings.paths.home_dir)))
@@ -60,11 +40,11 @@ def test_up_brings_all_symbols_to_a_grpc_client(platform, artifacts_dir):
     assert symbols == set(symbols_wanted)
 
 
-def test_standing_cost_of_each_component(platform, artifacts_dir):
+def test_standing_cost_of_each_component(seed_platform, artifacts_dir):
     """`quantcore bench cost`'s measure, on this running platform for a few seconds: every
     process of the home is some component's, and each component costs memory; the data
     path costs CPU while the client receives updates."""
-    settings, _ = platform
+    settings, _ = seed_platform
     measured = measure_running_platform(settings, duration_s=6.0, sample_s=1.0)
     (artifacts_dir / "platform-cost.json").write_text(json.dumps(measured, indent=2))
     components = measured["components"]
@@ -77,10 +57,10 @@ def test_standing_cost_of_each_component(platform, artifacts_dir):
     assert 0 < measured["platform_cores"] <= measured["machine_cores_busy"] + 0.2, measured
 
 
-def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
+def test_ui_shows_streams_and_heals_a_terminated_one(seed_platform, artifacts_dir):
     from playwright.sync_api import sync_playwright
 
-    settings, _ = platform
+    settings, _ = seed_platform
     api = DagsterApi(settings)
     runs = {run["jobName"]: run["runId"] for run in api.stream_runs(["STARTED"])}
     assert set(runs) == {"ingest_stream", "compute_stream", "serve_stream"}
@@ -126,8 +106,8 @@ def test_ui_shows_streams_and_heals_a_terminated_one(platform, artifacts_dir):
     assert stop_seconds < 30
 
 
-def test_down_leaves_no_process(platform):
-    settings, _ = platform
+def test_down_leaves_no_process(seed_platform):
+    settings, _ = seed_platform
     assert processes_of_home(settings.paths.home_dir), "the platform runs before down"
     result = cli(settings, "down")
     assert result.returncode == 0, result.stderr
