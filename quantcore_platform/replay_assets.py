@@ -113,7 +113,8 @@ MICROPRICE_TABLES = AssetKey(microprice_tables.TABLE)
                    f"the {microprice_tables.HISTORY_DAYS - 1} before it (quotes sampled every "
                    f"{microprice_tables.SAMPLE_INTERVAL_US // 1000} ms), written to Delta and published to Redis "
                    "(qc:microprice:SYMBOL) for the stream's writer; the replay applies a day's table to the days "
-                   "after it (streaming/spark/microprice_tables.py).")
+                   "after it (streaming/spark/microprice_tables.py). Ticks: the exchange's exchangeInfo "
+                   "(PRICE_FILTER tickSize), where each came from in `tick_sources`.")
 def microprice_tables_asset(context: AssetExecutionContext, quantcore: QuantcoreSettingsResource) -> MaterializeResult:
     """In the Dagster process (deltalake + polars): small inputs, see microprice_tables.py."""
     from quantcore.clients import redis_client
@@ -121,15 +122,18 @@ def microprice_tables_asset(context: AssetExecutionContext, quantcore: Quantcore
     settings = quantcore.settings()
     keys = context.partition_key_range
     days = days_between(date.fromisoformat(keys.start), date.fromisoformat(keys.end))
+    ticks = microprice_tables.exchange_ticks(settings)
+    if ticks.info is None:
+        context.log.warning(f"ticks from {ticks.origin}")
     client = redis_client(settings.redis)
     per_day, published = {}, 0
     try:
         for day in days:
-            tables, skipped = microprice_tables.estimate_day(settings.paths, day)
+            tables, skipped = microprice_tables.estimate_day(settings.paths, day, ticks)
             microprice_tables.write_tables(settings.paths, day, tables)
             published += microprice_tables.publish(client, tables)
             per_day[day.isoformat()] = {
-                "symbols": len(tables), "skipped": skipped,
+                "symbols": len(tables), "skipped": skipped, "tick": {t.symbol: t.tick for t in tables},
                 "last_term_ticks": {t.symbol: t.table.last_term_ticks for t in tables},
                 "samples": {t.symbol: t.samples for t in tables},
                 "transitions": {t.symbol: t.table.transitions for t in tables}}
@@ -137,6 +141,7 @@ def microprice_tables_asset(context: AssetExecutionContext, quantcore: Quantcore
     finally:
         client.close()
     return MaterializeResult(metadata={"days": MetadataValue.json(per_day), "published_to_redis": published,
+                                       "tick_sources": MetadataValue.json(ticks.by_origin()),
                                        "history_days": microprice_tables.HISTORY_DAYS,
                                        "sample_interval_us": microprice_tables.SAMPLE_INTERVAL_US})
 

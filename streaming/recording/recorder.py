@@ -28,6 +28,7 @@ from quantcore.timeutil import now_us
 from streaming.ingest.connection import ConnectionSet
 from streaming.ingest.counters import IngestCounters
 from streaming.ingest.endpoints import exchange_urls, plan_connections
+from streaming.ingest.exchange_info import EXCHANGE_INFO
 from streaming.ingest.pipeline import DIFF, ShardPipeline, Sink
 from streaming.ingest.records import Provenance
 from streaming.ingest.snapshots import SnapshotFetcher
@@ -35,7 +36,6 @@ from streaming.recording.format import Header, RecordingWriter, RestAnswer
 
 EXTRA_STREAM_KINDS = ("trade", "aggTrade", "depth5@100ms", "depth10@100ms", "depth20@100ms",
                       "depth5", "depth10", "depth20")
-EXCHANGE_INFO = "/api/v3/exchangeInfo"
 
 
 class NoSink:

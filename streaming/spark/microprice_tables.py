@@ -6,9 +6,14 @@ of `book_signals` for the days D − HISTORY_DAYS + 1 .. D, per symbol in update
 sampled at a fixed interval (SAMPLE_INTERVAL_US, as the paper samples its quotes: at each
 multiple of the interval, the last book at or before it), turned into `transitions` and
 `estimate`d with quantcore.microstructure.microprice's defaults (10 imbalance buckets,
-spreads of 1..2 ticks, 6 terms, symmetrised). The tick is the instrument's
-(streaming/simulator/instruments.py: the simulator's, roughly the live exchange's), kept
-with the table. It runs in the Dagster process on rows read with deltalake + polars, not in
+spreads of 1..2 ticks, 6 terms, symmetrised). The tick is the exchange's: the
+PRICE_FILTER tickSize of `GET /api/v3/exchangeInfo` from the configured source's REST base
+(streaming/ingest/exchange_info.py; Binance's filters.md), kept with the table, and where
+it came from goes into the asset's metadata (`tick_sources`). The simulator's instruments
+(streaming/simulator/instruments.py) stand in when the simulator's exchangeInfo cannot be
+reached or does not list a symbol: they are the numbers it would have served. Binance's
+unreachable fails the asset with the fix; a symbol Binance does not list is skipped, with
+the reason. It runs in the Dagster process on rows read with deltalake + polars, not in
 Spark: five columns of a symbol-day at 10 Hz are ~1M small rows, sampling leaves 86,400 a
 day, and the estimate is a 20-state linear solve, so a Spark job (its startup, a Pipes
 launch) would cost more than it saves.
@@ -33,10 +38,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from quantcore.errors import PlatformError
 from quantcore.microstructure.microprice import (
     MicropriceTable,
     Quote,
@@ -44,12 +50,22 @@ from quantcore.microstructure.microprice import (
     estimate,
     transitions,
 )
+from quantcore.settings import Settings, Source
+from streaming.ingest.endpoints import exchange_urls
+from streaming.ingest.exchange_info import (
+    EXCHANGE_INFO,
+    ExchangeInfoError,
+    ExchangeUnreachable,
+    fetch_exchange_info,
+    tick_sizes,
+)
 
 TABLE = "microprice_tables"
 KEY_PREFIX = "qc:microprice:"
 SAMPLE_INTERVAL_US = 1_000_000
 HISTORY_DAYS = 3
 REFRESH_SECONDS = 60.0
+SIMULATOR_INSTRUMENTS = "the simulator's instruments (streaming/simulator/instruments.py)"
 
 
 def redis_key(symbol: str) -> str:
@@ -57,9 +73,60 @@ def redis_key(symbol: str) -> str:
 
 
 def tick_size(symbol: str) -> float:
+    """The simulator's tick of `symbol` (its instruments): what its exchangeInfo serves."""
     from streaming.simulator.instruments import UNITS, instrument
 
     return instrument(symbol).tick_units / UNITS
+
+
+@dataclass
+class ExchangeTicks:
+    """`tick_of` for `estimate_day`: each symbol's PRICE_FILTER tickSize from the source's
+    exchangeInfo (`info`; None when the simulator's could not be fetched), and where each
+    tick came from (`origins`, for the asset's metadata)."""
+
+    info: Mapping[str, Any] | None
+    origin: str  # where `info` came from, or why the simulator's instruments stand in
+    simulated: bool
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, symbol: str) -> float:
+        tick, self.origins[symbol] = self.resolve(symbol)
+        return tick
+
+    def resolve(self, symbol: str) -> tuple[float, str]:
+        if self.info is None:
+            return tick_size(symbol), self.origin
+        try:
+            return tick_sizes(self.info, [symbol])[symbol], self.origin
+        except ExchangeInfoError as exc:
+            if not self.simulated:
+                raise
+            return tick_size(symbol), f"{SIMULATOR_INSTRUMENTS}: {exc.problem}"
+
+    def by_origin(self) -> dict[str, list[str]]:
+        """{origin: symbols}: one line per source in the common case."""
+        grouped: dict[str, list[str]] = {}
+        for symbol, origin in sorted(self.origins.items()):
+            grouped.setdefault(origin, []).append(symbol)
+        return grouped
+
+
+def exchange_ticks(settings: Settings,
+                   fetch: Callable[[str], Mapping[str, Any]] = fetch_exchange_info) -> ExchangeTicks:
+    """The configured source's exchangeInfo, fetched once; see the module docstring for what
+    stands in when it cannot be fetched."""
+    _, rest_base = exchange_urls(settings.market, settings.simulator, settings.ingest)
+    simulated = settings.market.source != Source.binance
+    try:
+        info = fetch(rest_base)
+    except ExchangeUnreachable as exc:
+        if simulated:
+            return ExchangeTicks(None, f"{SIMULATOR_INSTRUMENTS}: {exc}", simulated)
+        raise PlatformError(f"the micro-price tables need Binance's tick sizes and {exc}",
+                            "make the REST base reachable from the Dagster process (QUANTCORE_BINANCE_REST_URL, "
+                            "network, proxy), then re-run the partition") from None
+    return ExchangeTicks(info, f"exchangeInfo {rest_base}{EXCHANGE_INFO}", simulated)
 
 
 def sample_quotes(books: Iterable[tuple[int, float, float, float, float]], interval_us: int) -> list[Quote]:
@@ -256,15 +323,20 @@ def read_books(paths, days: Iterable[date]):
             .select(BOOK_COLUMNS).sort("symbol", "update_id").collect())
 
 
-def estimate_day(paths, day: date, days: int = HISTORY_DAYS, interval_us: int = SAMPLE_INTERVAL_US,
-                 tick_of: Callable[[str], float] = tick_size) -> tuple[list[EstimatedTable], dict[str, str]]:
-    """Every symbol's table from the history ending on `day`, and why the others have none."""
+def estimate_day(paths, day: date, tick_of: Callable[[str], float], days: int = HISTORY_DAYS,
+                 interval_us: int = SAMPLE_INTERVAL_US) -> tuple[list[EstimatedTable], dict[str, str]]:
+    """Every symbol's table from the history ending on `day`, and why the others have none
+    (`tick_of`: an `ExchangeTicks`; a symbol it has no tick for is skipped)."""
     history = history_days(day, days)
     books = read_books(paths, history)
     estimated, skipped = [], {}
     for (symbol,), rows in books.group_by("symbol", maintain_order=True):
-        table = estimate_symbol(symbol, day, history, rows.select(BOOK_COLUMNS[2:]).iter_rows(), tick_of(symbol),
-                                interval_us)
+        try:
+            tick = tick_of(symbol)
+        except ExchangeInfoError as exc:
+            skipped[symbol] = f"no tick size: {exc}"
+            continue
+        table = estimate_symbol(symbol, day, history, rows.select(BOOK_COLUMNS[2:]).iter_rows(), tick, interval_us)
         if table is None:
             skipped[symbol] = "no usable transition (spreads beyond 2 ticks, or too few samples)"
         else:

@@ -17,6 +17,7 @@ from quantcore.clients import redis_client
 from quantcore.settings import Settings
 from quantcore_platform.replay_assets import microprice_tables_asset
 from quantcore_platform.resources import QuantcoreSettingsResource
+from quantcore_platform.services.process import free_port
 from streaming.spark import microprice_tables as mt
 from streaming.spark.delta_tables import BOOK_SIGNALS
 from tests.support.settings import settings_toml
@@ -47,13 +48,17 @@ def test_tables_are_estimated_written_and_published(redis_service: Settings, tmp
     root = str(tmp_path / "delta")
     written = book_signals(root)
     resource = QuantcoreSettingsResource(config_file=settings_toml(tmp_path / "qc.toml", redis_service,
-                                                                   data_root=root))
+                                                                   data_root=root, simulator_port=free_port()))
 
     def run(day: date):
         return materialize([microprice_tables_asset], resources={"quantcore": resource},
                            instance=DagsterInstance.ephemeral(), partition_key=day.isoformat())
 
-    assert run(DAYS[1]).success
+    result = run(DAYS[1])
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    (origin,) = event.materialization.metadata["tick_sources"].value  # no simulator on its port: the fallback
+    assert origin.startswith(mt.SIMULATOR_INSTRUMENTS) and "ConnectionRefusedError" in origin
     rows = pl.read_delta(f"{root}/{mt.TABLE}")
     (row,) = rows.to_dicts()
     assert row["symbol"] == "BTCUSDT" and row["date"] == DAYS[1] and row["estimated_from"] == "2024-02-29..2024-03-02"

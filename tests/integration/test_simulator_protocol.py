@@ -26,7 +26,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from quantcore.polling import wait_until
 from quantcore_platform.services.process import free_port
 from quantcore.settings import Settings, load_settings
+from streaming.ingest.exchange_info import tick_sizes
 from streaming.simulator import SimulatorHandle, start_simulator
+from streaming.spark import microprice_tables
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SHIBUSDT"]
 
@@ -400,6 +402,14 @@ def test_a_standard_client_starts_up_and_keeps_a_local_book(simulator):
         assert max(book["bids"]) < min(book["asks"])
 
     run(client())
+
+
+def test_the_micro_price_tables_read_ticks_from_the_simulators_exchange_info(simulator, sim_settings):
+    """streaming/ingest/exchange_info.py over HTTP, from the REST base the ingest would use."""
+    ticks = microprice_tables.exchange_ticks(sim_settings.override(simulator_port=simulator.port))
+    assert ticks.origin == f"exchangeInfo {simulator.rest_url}/api/v3/exchangeInfo"
+    assert tick_sizes(ticks.info, SYMBOLS) == {"BTCUSDT": 0.01, "ETHUSDT": 0.01, "SHIBUSDT": 0.00000001}
+    assert ticks("SHIBUSDT") == microprice_tables.tick_size("SHIBUSDT")
 
 
 def test_depth_1000ms_is_the_plain_depth_stream_under_its_own_name(simulator):

@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage
 
 from quantcore.settings import load_settings
+from streaming.ingest.exchange_info import fetch_exchange_info, tick_sizes
 from streaming.simulator import start_simulator
 from tests.support.tls import client_context, self_signed_cert
 
@@ -75,6 +76,14 @@ def test_https_rest_with_the_generated_certificate(tls_simulator, certificate):
                 return await response.json()
 
     assert len(run(depth())["bids"]) == 5
+
+
+def test_exchange_info_is_fetched_over_https_trusting_ssl_cert_file(tls_simulator, certificate, monkeypatch):
+    """The micro-price tables' tick fetch (streaming/ingest/exchange_info.py) trusts the
+    certificate the way the ingest does."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    info = fetch_exchange_info(tls_simulator.rest_url)
+    assert tick_sizes(info, SYMBOLS) == {"BTCUSDT": 0.01, "ETHUSDT": 0.01}
 
 
 def test_an_untrusting_client_is_refused(tls_simulator):

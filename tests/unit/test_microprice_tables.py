@@ -144,3 +144,71 @@ def test_quote_rows_feed_the_pure_estimate():
     table = mt.estimate_symbol("X", date(2024, 3, 1), (date(2024, 3, 1),), books, TICK, 500_000)
     quotes = mt.sample_quotes(books, 500_000)
     assert table.table == estimate(transitions([Quote(*q) for q in quotes], TICK))
+
+
+# --- ticks: the exchange's exchangeInfo, the simulator's instruments standing in -----------------
+
+def settings_of(source: str):
+    from quantcore.settings import load_settings
+
+    return load_settings(source=source, simulator_port=18765, binance_rest_url="https://api.example.test/")
+
+
+def unreachable(rest_base: str):
+    from streaming.ingest.exchange_info import ExchangeUnreachable
+
+    raise ExchangeUnreachable(f"GET {rest_base}/api/v3/exchangeInfo: ConnectionRefusedError")
+
+
+def test_ticks_come_from_the_configured_sources_exchange_info():
+    from tests.unit.test_simulator_rest import GOLDEN_EXCHANGE_INFO
+
+    asked = []
+    ticks = mt.exchange_ticks(settings_of("binance"), fetch=lambda base: asked.append(base) or GOLDEN_EXCHANGE_INFO)
+    assert asked == ["https://api.example.test"], "the ingest's REST base (endpoints.exchange_urls)"
+    assert ticks("ETHBTC") == 0.000001
+    assert ticks.by_origin() == {"exchangeInfo https://api.example.test/api/v3/exchangeInfo": ["ETHBTC"]}
+
+
+def test_without_the_simulators_exchange_info_its_instruments_stand_in():
+    ticks = mt.exchange_ticks(settings_of("simulator"), fetch=unreachable)
+    assert ticks.info is None and ticks("BTCUSDT") == mt.tick_size("BTCUSDT") == 0.01
+    (origin,) = ticks.by_origin()
+    assert origin.startswith(mt.SIMULATOR_INSTRUMENTS) and "http://127.0.0.1:18765/api/v3/exchangeInfo" in origin
+
+    listed = mt.exchange_ticks(settings_of("simulator"), fetch=lambda base: {"symbols": []})
+    assert listed("BTCUSDT") == 0.01, "a symbol the simulator does not list: its instrument's tick"
+    assert "does not list BTCUSDT" in listed.origins["BTCUSDT"]
+
+
+def test_binance_unreachable_fails_with_the_fix_and_an_unlisted_symbol_is_an_error():
+    from quantcore.errors import PlatformError
+    from streaming.ingest.exchange_info import ExchangeInfoError
+
+    with pytest.raises(PlatformError, match="need Binance's tick sizes.*QUANTCORE_BINANCE_REST_URL"):
+        mt.exchange_ticks(settings_of("binance"), fetch=unreachable)
+    ticks = mt.exchange_ticks(settings_of("binance"), fetch=lambda base: {"symbols": []})
+    with pytest.raises(ExchangeInfoError, match="does not list BTCUSDT"):
+        ticks("BTCUSDT")
+
+
+def test_a_day_skips_a_symbol_without_a_tick_and_says_why(tmp_path):
+    import polars as pl
+    from deltalake import write_deltalake
+
+    from quantcore.settings import load_settings
+    from streaming.spark.delta_tables import BOOK_SIGNALS
+
+    day = date(2024, 3, 1)
+    start = (day - date(1970, 1, 1)).days * 86_400_000_000
+    rows = [{"symbol": symbol, "update_id": i + 1, "event_time_us": t, "best_bid": b, "best_ask": a,
+             "best_bid_qty": bq, "best_ask_qty": aq, "invalid_reason": None, "date": day}
+            for symbol in ("BTCUSDT", "GONEUSDT")
+            for i, (t, b, a, bq, aq) in enumerate(random_walk(random.Random(1), 3000, start))]
+    root = tmp_path / "delta"
+    write_deltalake(f"{root}/{BOOK_SIGNALS}", pl.DataFrame(rows).to_arrow(), partition_by=["date"])
+    ticks = mt.exchange_ticks(settings_of("binance"), fetch=lambda base: {"symbols": [
+        {"symbol": "BTCUSDT", "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01000000"}]}]})
+    tables, skipped = mt.estimate_day(load_settings(data_root=str(root)).paths, day, ticks)
+    assert [(t.symbol, t.tick) for t in tables] == [("BTCUSDT", 0.01)]
+    assert list(skipped) == ["GONEUSDT"] and "no tick size: exchangeInfo does not list GONEUSDT" in skipped["GONEUSDT"]
