@@ -216,8 +216,11 @@ def row_count_matches_kafka(context: AssetCheckExecutionContext,
 
 
 @asset_check(asset=TRADES, description="Per symbol and stream kind (@trade / @aggTrade), the day's trade ids "
-                                       "are consecutive: gaps (missing ids) and repeats in the metadata. A warning: "
-                                       "the ingest keeps the trades around a gap, the missing ones are lost.")
+                                       "are consecutive, and the first continues the previous day's last when "
+                                       "`trades` holds that day (`previous_day` in the metadata says when it does "
+                                       "not): gaps (missing ids), repeats and overlaps across midnight in the "
+                                       "metadata. A warning: the ingest keeps the trades around a gap, the missing "
+                                       "ones are lost.")
 def trade_ids_continuous(context: AssetCheckExecutionContext,
                          quantcore: QuantcoreSettingsResource) -> AssetCheckResult:
     paths = quantcore.settings().paths

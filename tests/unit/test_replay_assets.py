@@ -62,3 +62,26 @@ def test_job_command_and_pipes_metadata():
     assert raw["rows"] == {"raw_value": 5, "type": "int"}
     assert raw["offsets"]["type"] == "json" and raw["complete"]["raw_value"] is True
     assert "offsets" not in pipes_metadata(result, "book_signals")
+
+
+def test_the_trade_continuity_check_reports_the_comparison_across_midnight(tmp_path):
+    """The asset check on its own (the last replayed day, from the instance) over a small
+    `trades` table: the gap across midnight and what was compared are in its metadata."""
+    from dagster import AssetMaterialization, DagsterInstance, build_asset_check_context
+
+    from quantcore_platform.replay_assets import trade_ids_continuous
+    from tests.unit.test_trade_replay_pure import DAYS, write_trades
+
+    root = str(tmp_path / "delta")
+    write_trades(root)
+    config = tmp_path / "quantcore.toml"
+    config.write_text(f'home = "{tmp_path}"\ndata_root = "{root}"\n')
+    instance = DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(AssetMaterialization("books_raw", partition=DAYS[1].isoformat()))
+    result = trade_ids_continuous(build_asset_check_context(
+        resources={"quantcore": QuantcoreSettingsResource(config_file=str(config))}, instance=instance))
+    assert not result.passed and "3 id(s) missing" in result.description
+    day = result.metadata["per_day"].value[DAYS[1].isoformat()]
+    assert day["previous_day"] == {"date": DAYS[0].isoformat(), "compared": 1, "gaps": 1, "missing_ids": 3,
+                                   "overlaps": []}
+    assert day["per_symbol"]["A TRADE_STREAM_TRADE"]["previous_last_id"] == 2
