@@ -4,6 +4,9 @@
   `msg`, the serialized `SignalUpdate` that was published (servers forward these bytes).
 - `qc:updates`: a channel carrying each accepted `SignalUpdate`.
 - `qc:symbols`: the set of symbols with signals.
+- Trade flow, the same shape: `qc:trade_flow:{SYMBOL}` (the newest `TradeFlow`, its trade id as
+  `update_id`), the channel `qc:trade_flow` and the set `qc:trade_flow:symbols`, written by the
+  compute process's trade-flow writer (streaming/spark/trade_flow.py) with the same script.
 
 One Lua script does the write: it updates the hash and publishes only when the incoming
 update id is newer than the stored one, atomically. Replays, restarts from a checkpoint and
@@ -22,6 +25,9 @@ from quantcore.timeutil import now_us
 KEY_PREFIX = "qc:sig:"
 UPDATES_CHANNEL = "qc:updates"
 SYMBOLS_KEY = "qc:symbols"
+FLOW_CHANNEL = "qc:trade_flow"
+FLOW_KEY_PREFIX = "qc:trade_flow:"
+FLOW_SYMBOLS_KEY = "qc:trade_flow:symbols"
 
 # Update ids are compared as decimal strings (length, then lexicographic): exact for any
 # int64, where Lua's doubles would round above 2^53.
@@ -54,6 +60,10 @@ TIME_FIELDS = tuple(field.name for field in SignalUpdate.DESCRIPTOR.fields_by_na
 
 def signal_key(symbol: str) -> str:
     return f"{KEY_PREFIX}{symbol}"
+
+
+def flow_key(symbol: str) -> str:
+    return f"{FLOW_KEY_PREFIX}{symbol}"
 
 
 def has_signal(signals, name: str) -> bool:

@@ -35,12 +35,11 @@ import redis
 
 from quantcore import wire
 from quantcore.microstructure.trade_windows import DEFAULT_WINDOWS_US, TradeWindows, window_label
-from quantcore.signal_store import WRITE_IF_NEWER
+from quantcore.signal_store import (  # the Redis contract, shared with the gRPC server
+    FLOW_CHANNEL, FLOW_SYMBOLS_KEY, WRITE_IF_NEWER, flow_key,
+)
 from quantcore.timeutil import now_us
 
-FLOW_CHANNEL = "qc:trade_flow"
-FLOW_KEY_PREFIX = "qc:trade_flow:"
-FLOW_SYMBOLS_KEY = "qc:trade_flow:symbols"
 PROGRESS_KEY_PREFIX = "qc:trade_flow:progress:"  # + trade topic: {partition: Kafka ms of the last record seen}
 WINDOWS_US = DEFAULT_WINDOWS_US
 STAGE = "trade_flow"  # the dead letters' stage
@@ -156,10 +155,6 @@ def readable_fields(flow: wire.TradeFlow) -> tuple[list[str], list[str]]:
     for descriptor in wire.TradeFlowTimes.DESCRIPTOR.fields:
         pairs += [descriptor.name, str(getattr(flow.times, descriptor.name))]
     return pairs, absent
-
-
-def flow_key(symbol: str) -> str:
-    return f"{FLOW_KEY_PREFIX}{symbol}"
 
 
 class TradeFlowStore:
