@@ -10,7 +10,8 @@ it reconnects with backoff and resubscribes, and the server's first message on e
 (re)subscription is a SNAPSHOT, so replacing the local state with it resynchronizes.
 Errors that a retry cannot fix (bad token, unknown symbol) are raised at once.
 
-`subscribe_books(symbols, depth)` (a `BookUpdate` stream: SNAPSHOT, then UPDATEs) and
+`subscribe_books(symbols, depth)` (a `BookUpdate` stream: SNAPSHOT, then UPDATEs),
+`subscribe_trade_flow(symbols)` (`TradeFlowUpdate`s, the same shape) and
 `subscribe_trades(symbols)` (`TradeUpdate`s) reconnect the same way; a trade stream has no
 snapshot, so trades printed while it was reconnecting (or after it was dropped for falling
 behind) are missing: the jump in `trade_id` shows it.
@@ -90,6 +91,10 @@ class MarketDataClient:
         self._trades = self.channel.unary_stream(
             prefix + "SubscribeTrades", request_serializer=market_data_pb2.SubscribeTradesRequest.SerializeToString,
             response_deserializer=market_data_pb2.TradeUpdate.FromString)
+        self._flows = self.channel.unary_stream(
+            prefix + "SubscribeTradeFlow",
+            request_serializer=market_data_pb2.SubscribeTradeFlowRequest.SerializeToString,
+            response_deserializer=market_data_pb2.TradeFlowUpdate.FromString)
         self._list = self.channel.unary_unary(
             prefix + "ListSymbols", request_serializer=market_data_pb2.ListSymbolsRequest.SerializeToString,
             response_deserializer=market_data_pb2.ListSymbolsResponse.FromString)
@@ -129,6 +134,12 @@ class MarketDataClient:
                          reconnect: bool = True) -> AsyncIterator[market_data_pb2.TradeUpdate]:
         """Every trade, in order per symbol (from the moment the stream starts)."""
         return self._follow(self._trades, market_data_pb2.SubscribeTradesRequest(symbols=list(symbols)), reconnect)
+
+    def subscribe_trade_flow(self, symbols: Iterable[str] = (), *,
+                             reconnect: bool = True) -> AsyncIterator[market_data_pb2.TradeFlowUpdate]:
+        """Each symbol's trade-flow windows: SNAPSHOT (newest per symbol) first each time, then changes."""
+        request = market_data_pb2.SubscribeTradeFlowRequest(symbols=list(symbols))
+        return self._follow(self._flows, request, reconnect)
 
     async def _follow(self, method: Callable, request, reconnect: bool) -> AsyncIterator:
         backoff = Backoff(*self._backoff)

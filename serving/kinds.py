@@ -1,14 +1,19 @@
-"""The three streams the hub fans out, and what differs between them (everything else is shared).
+"""The four streams the hub fans out, and what differs between them (everything else is shared).
 
-One `Hub` serves each: `Subscribe` (signal updates from Redis), `SubscribeBooks` and
-`SubscribeTrades` (records from Kafka, `serving.kafka_feed`). A kind says how a payload
-becomes a `Change` (decoded once, framed once) and how changes become one message:
+One `Hub` serves each: `Subscribe` (signal updates) and `SubscribeTradeFlow` (trade-flow
+windows), both from Redis (`serving.redis_feed`), `SubscribeBooks` and `SubscribeTrades`
+(records from Kafka, `serving.kafka_feed`). A kind says how a payload becomes a `Change`
+(decoded once, framed once) and how changes become one message:
 
 | kind | payload | snapshot first | full client queue |
 |---|---|---|---|
 | signals | `SignalUpdate` (Redis) | yes | conflate to the newest per symbol |
+| flows | `TradeFlow` (Redis) | yes | conflate to the newest per symbol |
 | books | `BookRecord` (Kafka) | yes | conflate to the newest per symbol |
 | trades | `TradeRecord` (Kafka) | no | drop the client (RESOURCE_EXHAUSTED, "fell behind by N") |
+
+Signals and flows are one class, `PublishedKind`: compute publishes each as whole serialized
+bytes, which are forwarded as they are inside a (kind, repeated, server_send_us) message.
 
 Books are cut to each subscriber's depth: `BookFrames.at(depth)` builds a depth's `BookLevels`
 once per book and caches it, so subscribers asking the same depth share the bytes.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 from google.protobuf.message import DecodeError
 
-from quantcore.wire import BookRecord, MarketUpdate, SignalUpdate, TradeRecord, market_data_pb2
+from quantcore.wire import BookRecord, MarketUpdate, SignalUpdate, TradeFlow, TradeRecord, market_data_pb2
 from serving import wire
 from serving.client_queue import Change
 
@@ -38,17 +43,25 @@ class StreamKind:
         raise NotImplementedError
 
 
-class SignalKind(StreamKind):
-    name, record = "signals", "SignalUpdate"
+class PublishedKind(StreamKind):
+    """A state compute keeps per symbol in Redis and publishes whole (a `SignalUpdate`, a
+    `TradeFlow`): `id_field` orders a symbol's values (newer wins), `times.publish_us` is
+    when it was published, and the bytes travel on untouched (`wire.frame_update`)."""
+
+    def __init__(self, name: str, message_type, id_field: str) -> None:
+        self.name, self.record = name, message_type.DESCRIPTOR.name
+        self.message_type = message_type
+        self.id_field = id_field
 
     def decode(self, payload: bytes, append_us: int = 0) -> Change | None:
         try:
-            update = SignalUpdate.FromString(payload)
+            update = self.message_type.FromString(payload)
         except DecodeError:
             return None
         if not update.symbol:
             return None
-        return Change(update.symbol, update.update_id, wire.frame_update(payload), update.times.publish_us)
+        return Change(update.symbol, getattr(update, self.id_field), wire.frame_update(payload),
+                      update.times.publish_us)
 
     def message(self, snapshot: bool, changes: list[Change], depth: int | None, send_us: int) -> bytes:
         return wire.market_update(wire.SNAPSHOT if snapshot else wire.UPDATE, [c.frame for c in changes], send_us)
@@ -115,4 +128,6 @@ class TradeKind(StreamKind):
         return wire.trade_update([c.frame for c in changes], send_us)
 
 
-SIGNALS, BOOKS, TRADES = SignalKind(), BookKind(), TradeKind()
+SIGNALS = PublishedKind("signals", SignalUpdate, "update_id")
+FLOWS = PublishedKind("flows", TradeFlow, "trade_id")
+BOOKS, TRADES = BookKind(), TradeKind()

@@ -1,8 +1,9 @@
 """The gRPC market-data server: hubs + Redis and Kafka feeds + health + reflection + limits.
 
-Three hubs: signals (`Subscribe`, `GetSnapshot`) from Redis (`serving.redis_feed`), books and
-trades (`SubscribeBooks`, `SubscribeTrades`) from Kafka (`serving.kafka_feed`); they share the
-stream limit (`serve.max_streams`) and the client queue settings.
+Four hubs: signals (`Subscribe`, `GetSnapshot`) and trade flow (`SubscribeTradeFlow`) from
+Redis (`serving.redis_feed`, one subscription for both), books and trades (`SubscribeBooks`,
+`SubscribeTrades`) from Kafka (`serving.kafka_feed`); they share the stream limit
+(`serve.max_streams`) and the client queue settings.
 
 `serve(settings)` is what `quantcore stream serve` (and Dagster, through it) runs; tests and
 benchmarks use `MarketDataServer.from_settings(settings)` directly (start, inspect
@@ -36,9 +37,9 @@ from quantcore.settings import KafkaSettings, MarketSettings, RedisSettings, Ser
 from serving.auth import BearerTokenInterceptor
 from serving.hub import Hub, StreamSlots
 from serving.kafka_feed import KafkaFeed
-from serving.kinds import BOOKS, TRADES
+from serving.kinds import BOOKS, FLOWS, TRADES
 from serving.metrics import ServeMetrics
-from serving.redis_feed import run_feed
+from serving.redis_feed import redis_streams, run_feed
 from serving.reflection import SERVICE_NAME as REFLECTION_SERVICE, enable_server_reflection
 from serving.service import SERVICE_NAME, MarketDataService
 
@@ -87,6 +88,7 @@ class MarketDataServer:
         self.hub = Hub(market.symbols, metrics=self.metrics, **limits)
         self.books = Hub(market.symbols, kind=BOOKS, **limits)
         self.trades = Hub(market.symbols, kind=TRADES, **limits)
+        self.flows = Hub(market.symbols, kind=FLOWS, **limits)
         self.kafka_feed: KafkaFeed | None = None
         self._kafka_thread: threading.Thread | None = None
         self.health = health_async.HealthServicer()
@@ -111,15 +113,17 @@ class MarketDataServer:
         return self.address if self.worker is None else f"{self.address}#{self.worker}"
 
     def counters(self) -> dict:
-        """The signal stream's counters as before, the books' and trades' prefixed (`books_drops`, ...)."""
+        """The signal stream's counters as before, the other streams' prefixed (`books_drops`,
+        `trade_flow_conflated`, ...)."""
         kafka = {"kafka_books_loaded": int(self.books.loaded),
                  "kafka_errors": 0 if self.kafka_feed is None else self.kafka_feed.errors}
         return {"pid": os.getpid(), **self.metrics.snapshot(), **kafka,
-                **self.books.metrics.stream_snapshot("books"), **self.trades.metrics.stream_snapshot("trades")}
+                **self.books.metrics.stream_snapshot("books"), **self.trades.metrics.stream_snapshot("trades"),
+                **self.flows.metrics.stream_snapshot("trade_flow")}
 
     @property
-    def hubs(self) -> tuple[Hub, Hub, Hub]:
-        return self.hub, self.books, self.trades
+    def hubs(self) -> tuple[Hub, Hub, Hub, Hub]:
+        return self.hub, self.books, self.trades, self.flows
 
     def failure(self) -> str | None:
         """A background task that ended on its own (the feed retries forever, so this is a bug)."""
@@ -135,7 +139,8 @@ class MarketDataServer:
         interceptors = [BearerTokenInterceptor(token)] if token else []
         shared = [("grpc.so_reuseport", 0 if self.worker is None else 1)]
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS + shared)
-        server.add_generic_rpc_handlers((MarketDataService(self.hub, self.books, self.trades).generic_handler(),))
+        service = MarketDataService(self.hub, self.books, self.trades, self.flows)
+        server.add_generic_rpc_handlers((service.generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, REFLECTION_SERVICE), server)
         return server
@@ -157,7 +162,7 @@ class MarketDataServer:
         self.port = self._bind(self._server)
         await self._set_health(False)
         await self._server.start()
-        feed = run_feed(self.redis, self.serve, self.hub, self._set_health)
+        feed = run_feed(self.redis, self.serve, redis_streams(self.hub, self.flows), self._set_health, self.metrics)
         self.kafka_feed = KafkaFeed(self.kafka, self.books, self.trades, book_lookback_s=self.serve.book_lookback_s,
                                     loop=asyncio.get_running_loop())
         self._kafka_thread = self.kafka_feed.start()

@@ -2,9 +2,10 @@
 
 Requests arrive as bytes (a malformed one is INVALID_ARGUMENT, not INTERNAL) and
 the streams and `GetSnapshot` answer with bytes built by `serving.wire`, so the handlers use
-pass-through (de)serializers. `Subscribe`, `SubscribeBooks` and `SubscribeTrades` are one
-code path (`_stream`) over three hubs (`serving.kinds`). The service name and method names come from the generated
-descriptor, so reflection describes exactly what is served.
+pass-through (de)serializers. `Subscribe`, `SubscribeTradeFlow`, `SubscribeBooks` and
+`SubscribeTrades` are one code path (`_stream`) over four hubs (`serving.kinds`). The service
+name and method names come from the generated descriptor, so reflection describes exactly what
+is served.
 """
 
 from __future__ import annotations
@@ -31,18 +32,21 @@ ABORT_WAIT_S = 2.0
 
 
 class MarketDataService:
-    """`hub` serves Subscribe and GetSnapshot; `books` and `trades` the Kafka streams."""
+    """`hub` serves Subscribe and GetSnapshot, `flows` SubscribeTradeFlow (both fed from Redis);
+    `books` and `trades` the Kafka streams."""
 
-    def __init__(self, hub: Hub, books: Hub, trades: Hub) -> None:
+    def __init__(self, hub: Hub, books: Hub, trades: Hub, flows: Hub) -> None:
         self.hub = hub
         self.books = books
         self.trades = trades
+        self.flows = flows
 
     def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         handlers = {
             "Subscribe": grpc.unary_stream_rpc_method_handler(self.subscribe),
             "SubscribeBooks": grpc.unary_stream_rpc_method_handler(self.subscribe_books),
             "SubscribeTrades": grpc.unary_stream_rpc_method_handler(self.subscribe_trades),
+            "SubscribeTradeFlow": grpc.unary_stream_rpc_method_handler(self.subscribe_trade_flow),
             "GetSnapshot": grpc.unary_unary_rpc_method_handler(self.get_snapshot),
             "ListSymbols": grpc.unary_unary_rpc_method_handler(self.list_symbols),
         }
@@ -86,6 +90,9 @@ class MarketDataService:
 
     async def subscribe_trades(self, raw: bytes, context: grpc.aio.ServicerContext) -> None:
         await self._stream(self.trades, market_data_pb2.SubscribeTradesRequest, raw, context)
+
+    async def subscribe_trade_flow(self, raw: bytes, context: grpc.aio.ServicerContext) -> None:
+        await self._stream(self.flows, market_data_pb2.SubscribeTradeFlowRequest, raw, context)
 
     async def _stream(self, hub: Hub, message_type, raw: bytes, context: grpc.aio.ServicerContext) -> None:
         symbols, depth = await self._request(message_type, raw, context)

@@ -1,9 +1,11 @@
 """`quantcore watch`: a live terminal table of the signals per symbol, with age and rate;
-`quantcore watch --books SYMBOL`: a live ladder of one symbol's book (SubscribeBooks).
+`quantcore watch --books SYMBOL`: a live ladder of one symbol's book (SubscribeBooks);
+`quantcore watch --trade-flow SYMBOL`: one symbol's trade-flow windows (SubscribeTradeFlow).
 
-`WatchState` / `LadderState` (pure) fold the stream's messages in; `render` / `render_ladder`
-turn them into a rich Table; `watch` / `watch_books` wire a `MarketDataClient` to a rich
-`Live` display (`_display`, shared).
+`WatchState` / `LadderState` / `FlowState` (pure) fold the stream's messages in (the last two
+share `OneSymbolState`: the newest value of one symbol and its rate); `render` /
+`render_ladder` / `render_flow` turn them into a rich Table; `watch` / `watch_books` /
+`watch_trade_flow` wire a `MarketDataClient` to a rich `Live` display (`_display`, shared).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from quantcore.wire import MarketUpdate, SignalUpdate, market_data_pb2
+from quantcore.microstructure.trade_windows import window_label
+from quantcore.wire import MarketUpdate, SignalUpdate, TradeFlow, market_data_pb2
 from quantcore.timeutil import now_us
 from serving.client import MarketDataClient
 
@@ -77,13 +80,17 @@ class WatchState:
                 rows.append((symbol, *("-",) * (len(COLUMNS) - 1)))
                 continue
             s = view.update.signals
-            value = lambda name: getattr(s, name) if s.HasField(name) else None  # noqa: E731
             published = view.update.times.publish_us
             age = format_age((wall_us - published) / 1e6) if published else "-"
-            rows.append((symbol, *(format_obi(value(f"obi_{k}")) for k in (1, 5, 10, 20)),
-                         format_price(value("mid")), format_number(value("spread_bps"), 2), age,
+            rows.append((symbol, *(format_obi(optional(s, f"obi_{k}")) for k in (1, 5, 10, 20)),
+                         format_price(optional(s, "mid")), format_number(optional(s, "spread_bps"), 2), age,
                          f"{self.rate(symbol, now):.1f}"))
         return rows
+
+
+def optional(message, name: str):
+    """An optional field's value, None when it is unset (protobuf reads an unset one as 0)."""
+    return getattr(message, name) if message.HasField(name) else None
 
 
 def format_obi(value: float | None) -> str:
@@ -117,12 +124,16 @@ def render(state: WatchState, client: MarketDataClient | None = None) -> Table:
         cells = [_colour_obi(cell) if 1 <= i <= 4 else cell for i, cell in enumerate(row)]
         table.add_row(*cells)
     total = sum(state.rate(symbol, now) for symbol in state.views)
-    status = ""
-    if client is not None:
-        status = "[green]connected[/green]" if client.connected else "[yellow]connecting...[/yellow]"
-        status += f" to {client.address}, reconnects {client.reconnects}, "
-    table.caption = f"{status}{len(state.views)} symbols, {total:.1f} updates/s"
+    table.caption = f"{_status(client)}{len(state.views)} symbols, {total:.1f} updates/s"
     return table
+
+
+def _status(client: MarketDataClient | None) -> str:
+    """The connection, for a table's caption ('' without a client)."""
+    if client is None:
+        return ""
+    status = "[green]connected[/green]" if client.connected else "[yellow]connecting...[/yellow]"
+    return status + f" to {client.address}, reconnects {client.reconnects}, "
 
 
 def _colour_obi(cell: str) -> str:
@@ -133,23 +144,26 @@ def _colour_obi(cell: str) -> str:
     return cell
 
 
-class LadderState:
-    """The newest book of one symbol (a SubscribeBooks stream of it), and how often it changes."""
+class OneSymbolState:
+    """The newest value of one symbol on a stream of (kind, repeated values, server_send_us)
+    messages (`values`: the repeated field), and how often it changes."""
+
+    values = ""
 
     def __init__(self, symbol: str, rate_window_s: float = RATE_WINDOW_S) -> None:
         self.symbol = symbol.upper()
-        self.book: market_data_pb2.BookLevels | None = None
+        self.latest = None
         self.rate_window_s = rate_window_s
         self.since: float | None = None
         self.arrivals: deque[float] = deque()
         self.messages = 0
 
-    def apply(self, message: market_data_pb2.BookUpdate, now: float) -> None:
+    def apply(self, message, now: float) -> None:
         self.messages += 1
-        for book in message.books:
-            if book.symbol != self.symbol:
+        for value in getattr(message, self.values):
+            if value.symbol != self.symbol:
                 continue
-            self.book = book
+            self.latest = value
             if self.since is None:
                 self.since = now
             if message.kind == MarketUpdate.UPDATE:
@@ -160,6 +174,16 @@ class LadderState:
             self.arrivals.popleft()
         window = 0.0 if self.since is None else min(self.rate_window_s, now - self.since)
         return len(self.arrivals) / window if window > 0 else 0.0
+
+
+class LadderState(OneSymbolState):
+    """The newest book of one symbol (a SubscribeBooks stream of it), and how often it changes."""
+
+    values = "books"
+
+    @property
+    def book(self) -> market_data_pb2.BookLevels | None:
+        return self.latest
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """(level, bid qty, bid, ask, ask qty) per level, best first; '' where a side has no level."""
@@ -183,17 +207,49 @@ def render_ladder(state: LadderState, client: MarketDataClient | None = None) ->
         table.add_column(name, justify="right")
     for level, bid_qty, bid, ask, ask_qty in state.rows():
         table.add_row(level, bid_qty, f"[green]{bid}[/green]", f"[red]{ask}[/red]", ask_qty)
-    book = state.book
-    status = ""
-    if client is not None:
-        status = "[green]connected[/green]" if client.connected else "[yellow]connecting...[/yellow]"
-        status += f" to {client.address}, reconnects {client.reconnects}, "
+    book, status = state.book, _status(client)
     if book is None:
         table.caption = f"{status}no book yet"
     else:
         age = format_age((now_us() - book.kafka_append_us) / 1e6) if book.kafka_append_us else "-"
         table.caption = (f"{status}update id {book.update_id}, age {age}, "
                          f"{state.rate(time.monotonic()):.1f} books/s")
+    return table
+
+
+class FlowState(OneSymbolState):
+    """The newest trade flow of one symbol (a SubscribeTradeFlow stream of it), and how often it changes."""
+
+    values = "flows"
+
+    @property
+    def flow(self) -> TradeFlow | None:
+        return self.latest
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(window, trades, vwap, tfi) per window, shortest first; '-' where a value is unset."""
+        if self.flow is None:
+            return []
+        return [(window_label(w.window_ms * 1000), str(w.trade_count), format_price(optional(w, "vwap")),
+                 format_obi(optional(w, "tfi"))) for w in self.flow.windows]
+
+
+FLOW_COLUMNS = ("window", "trades", "vwap", "tfi")
+
+
+def render_flow(state: FlowState, client: MarketDataClient | None = None) -> Table:
+    table = Table(title=f"QuantCore trade flow {state.symbol}", title_justify="left")
+    for name in FLOW_COLUMNS:
+        table.add_column(name, justify="right")
+    for window, trades, vwap, tfi in state.rows():
+        table.add_row(window, trades, vwap, _colour_obi(tfi))
+    flow, status = state.flow, _status(client)
+    if flow is None:
+        table.caption = f"{status}no trade flow yet"
+    else:
+        age = format_age((now_us() - flow.times.publish_us) / 1e6) if flow.times.publish_us else "-"
+        table.caption = (f"{status}trade id {flow.trade_id}, age {age}, "
+                         f"{state.rate(time.monotonic()):.1f} flows/s")
     return table
 
 
@@ -213,6 +269,15 @@ async def watch_books(client: MarketDataClient, symbol: str, *, depth: int = 10,
     """`watch`, for the ladder of one symbol's book (top `depth` levels per side)."""
     state = LadderState(symbol)
     await _display(client.subscribe_books([state.symbol], depth), state, lambda: render_ladder(state, client),
+                   duration_s=duration_s, refresh_hz=refresh_hz, console=console)
+    return state
+
+
+async def watch_trade_flow(client: MarketDataClient, symbol: str, *, duration_s: float | None = None,
+                           refresh_hz: float = 4.0, console: Console | None = None) -> FlowState:
+    """`watch`, for the trade-flow windows of one symbol."""
+    state = FlowState(symbol)
+    await _display(client.subscribe_trade_flow([state.symbol]), state, lambda: render_flow(state, client),
                    duration_s=duration_s, refresh_hz=refresh_hz, console=console)
     return state
 

@@ -11,8 +11,9 @@ The hub frames each update once (`frame_update`); each send only joins frames an
 the time, so fan-out never decodes or re-encodes per client. Tag numbers are checked
 against the generated descriptor at import, so a renumbered field fails loudly here.
 
-`BookUpdate` has the same three fields (kind, books, server_send_us), so `market_update`
-builds it too around framed `BookLevels`. A `TradeUpdate` is `0x0a len TradePrint`... then
+`BookUpdate` and `TradeFlowUpdate` have the same three fields (kind, books or flows,
+server_send_us), so `market_update` builds them too, around framed `BookLevels` or the
+`TradeFlow` bytes the trade-flow writer published. A `TradeUpdate` is `0x0a len TradePrint`... then
 `0x10 server_send_us`, each `TradePrint` being `0x0a len <TradeRecord bytes from Kafka>`
 `0x10 kafka_append_us`: the Kafka record travels untouched.
 """
@@ -32,6 +33,8 @@ assert _numbers(MarketUpdate, "kind", "updates", "server_send_us") == (1, 2, 3),
     "market_data.proto renumbered MarketUpdate: update serving/wire.py"
 assert _numbers(market_data_pb2.BookUpdate, "kind", "books", "server_send_us") == (1, 2, 3), \
     "market_data.proto renumbered BookUpdate: update serving/wire.py"
+assert _numbers(market_data_pb2.TradeFlowUpdate, "kind", "flows", "server_send_us") == (1, 2, 3), \
+    "market_data.proto renumbered TradeFlowUpdate: update serving/wire.py"
 assert _numbers(market_data_pb2.TradeUpdate, "trades", "server_send_us") == (1, 2), \
     "market_data.proto renumbered TradeUpdate: update serving/wire.py"
 assert _numbers(market_data_pb2.TradePrint, "trade", "kafka_append_us") == (1, 2), \

@@ -39,13 +39,16 @@ def watch(ctx: typer.Context,
           books: str = typer.Option(None, "--books", metavar="SYMBOL",
                                     help="Show a live ladder of this symbol's book instead (SubscribeBooks)."),
           depth: int = typer.Option(10, help="With --books: levels per side, 1..20."),
+          trade_flow: str = typer.Option(None, "--trade-flow", metavar="SYMBOL",
+                                         help="Show this symbol's trade-flow windows instead (SubscribeTradeFlow)."),
           ) -> None:
     """A live table of the signals per symbol: OBI, mid, spread, update age and rate; or, with
-    --books SYMBOL, a live ladder of one symbol's book."""
+    --books SYMBOL, a live ladder of one symbol's book; or, with --trade-flow SYMBOL, its trade
+    count, VWAP and imbalance over 1 s / 10 s / 60 s."""
     import grpc
 
     from serving.client import MarketDataClient
-    from serving.watch import watch as run_watch, watch_books
+    from serving.watch import watch as run_watch, watch_books, watch_trade_flow
 
     settings = settings_of(ctx)
     options = {"tls": tls, "server_name": server_name}
@@ -56,6 +59,8 @@ def watch(ctx: typer.Context,
         async with MarketDataClient.from_settings(settings, address, **options) as client:
             if books:
                 await watch_books(client, books, depth=depth, duration_s=duration)
+            elif trade_flow:
+                await watch_trade_flow(client, trade_flow, duration_s=duration)
             else:
                 await run_watch(client, symbols or [], duration_s=duration)
 

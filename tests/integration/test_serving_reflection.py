@@ -113,9 +113,12 @@ def resolve(channel: grpc.Channel, kind: str, name: str):
     return find(name)
 
 
-def check_every_symbol(address: str) -> tuple[list[str], dict, Counter, list[str], tuple]:
+DESCRIBED = ("Subscribe", "SubscribeTradeFlow")  # methods whose description is checked in full
+
+
+def check_every_symbol(address: str) -> tuple[list[str], dict, Counter, list[str], dict]:
     """Served services and files, the symbols looked up by kind, those not found, and how
-    `Subscribe` describes (None: not found)."""
+    each method of DESCRIBED describes (absent: not found)."""
     with grpc.insecure_channel(address) as channel:
         services, files = served_files(channel)
         kinds: Counter = Counter()
@@ -130,14 +133,15 @@ def check_every_symbol(address: str) -> tuple[list[str], dict, Counter, list[str
                     continue
                 assert kind.startswith("enum value") or found.full_name == name
                 assert file_of(found) == file.name, f"{name} is in {file.name}, not {file_of(found)}"
-        try:
-            method = resolve(channel, "method", f"{SERVICE_NAME}.Subscribe")
-        except KeyError:
-            subscribe = None
-        else:
-            subscribe = (method.containing_service.full_name, method.input_type.full_name,
-                         method.output_type.full_name, method.server_streaming)
-    return services, files, kinds, missing, subscribe
+        described = {}
+        for name in DESCRIBED:
+            try:
+                method = resolve(channel, "method", f"{SERVICE_NAME}.{name}")
+            except KeyError:
+                continue
+            described[name] = (method.containing_service.full_name, method.input_type.full_name,
+                               method.output_type.full_name, method.server_streaming)
+    return services, files, kinds, missing, described
 
 
 def test_every_service_method_and_message_describes(redis_service):
@@ -147,14 +151,18 @@ def test_every_service_method_and_message_describes(redis_service):
         async with MarketDataServer.from_settings(settings) as server:
             return await asyncio.to_thread(check_every_symbol, server.address)
 
-    services, files, kinds, missing, subscribe = asyncio.run(scenario())
+    services, files, kinds, missing, described = asyncio.run(scenario())
     assert {SERVICE_NAME, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= set(services)
     ours = {market_data_pb2.DESCRIPTOR.name, *(f.name for f in market_data_pb2.DESCRIPTOR.dependencies)}
     assert ours <= set(files), "the service's file and what it imports are served"
     assert missing == [], f"reflection cannot find {len(missing)} symbols: {missing}"
-    assert subscribe == (SERVICE_NAME, "quantcore.v1.SubscribeRequest", "quantcore.v1.MarketUpdate", True)
-    # Every kind was looked up (today 4 files: 3 services, 6 methods, 21 messages, 4 enums, 13 values...)
-    assert kinds["service"] >= 3 and kinds["method"] >= 6, kinds
+    assert described == {
+        "Subscribe": (SERVICE_NAME, "quantcore.v1.SubscribeRequest", "quantcore.v1.MarketUpdate", True),
+        "SubscribeTradeFlow": (SERVICE_NAME, "quantcore.v1.SubscribeTradeFlowRequest",
+                               "quantcore.v1.TradeFlowUpdate", True),
+    }
+    # Every kind was looked up (today 5 files: 3 services, 9 methods, 33 messages, 6 enums, 19 values...)
+    assert kinds["service"] >= 3 and kinds["method"] >= 9, kinds
     assert kinds["message"] >= 10 and kinds["enum"] >= 3 and kinds["enum value"] >= 6, kinds
     assert kinds["enum value in its enum"] == kinds["enum value"], kinds
 
