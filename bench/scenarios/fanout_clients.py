@@ -1,15 +1,18 @@
 """The fanout benchmark's subscribers, behind one interface: the Go load client (the
 default, `fanout_go.py`) or the Python grpc.aio workers (`fanout_python.py`).
 
-Either opens N Subscribe streams to every symbol, stamps each message as it arrives and
-counts the updates whose ids fall in a window. `finish` returns one result per client
+Either opens N streams to every symbol (`Subscribe`; the Python workers also `SubscribeBooks`,
+per the feed: fanout_feeds.py), stamps each message as it arrives and counts the updates
+(books) whose ids fall in a window. `finish` returns one result per client
 process, always in this shape, so `fanout.measure_round` has one path for both:
 
     counts        per stream: updates counted in the window
     errors        streams that failed
     latencies_us  bytes, little-endian int64: receive_us - publish_us of each counted update
+                  (books: receive_us - ingest_time_us)
     hops_us       bytes, int64 pairs per message with counted updates:
-                  (server_send_us - its first update's publish_us, receive_us - server_send_us)
+                  (server_send_us - its first update's publish_us (books: kafka_append_us),
+                   receive_us - server_send_us)
     seen          per sampled stream: [(symbol, update_id, receive_us), ...] of counted updates
     cpu_s         the client's CPU seconds until the load was written (its receive cost)
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from bench.process_cpu import cpu_seconds
+from bench.scenarios.fanout_feeds import SIGNALS, Feed
 from quantcore.errors import PlatformError
 
 CLIENTS = ("go", "python")
@@ -49,19 +53,22 @@ class Subscribers(Protocol):
 
 
 def open_subscribers(client: str, address: str, count: int,
-                     per_connection: int = STREAMS_PER_CONNECTION) -> Subscribers:
-    """`count` streams to `address` through `client` ("go" or "python"), `per_connection` to
-    an HTTP/2 connection, ready for the load."""
+                     per_connection: int = STREAMS_PER_CONNECTION, feed: Feed = SIGNALS) -> Subscribers:
+    """`count` streams of `feed` to `address` through `client` ("go" or "python"),
+    `per_connection` to an HTTP/2 connection, ready for the load."""
     if per_connection < 1:
         raise PlatformError(f"bad per_connection={per_connection}", "use --set per_connection=N with N >= 1")
     if client == "go":
+        if feed != SIGNALS:
+            raise PlatformError(f"the Go load client speaks Subscribe only, not {feed.method}",
+                                f"use --set client=python with feed={feed.name} (its default)")
         from bench.scenarios.fanout_go import GoSubscribers
 
         return GoSubscribers(address, count, per_connection)
     if client == "python":
         from bench.scenarios.fanout_python import PythonSubscribers
 
-        return PythonSubscribers(address, count, per_connection=per_connection)
+        return PythonSubscribers(address, count, per_connection=per_connection, feed=feed)
     raise PlatformError(f"unknown fanout client {client!r}", f"use --set client={' or client='.join(CLIENTS)}")
 
 

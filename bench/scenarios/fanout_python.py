@@ -5,7 +5,8 @@ uvloop like the server). A worker stamps each message as it arrives and keeps it
 it decodes and checks every update once the load is written and the streams are quiet
 (`tally`), so its bookkeeping neither competes with the server for the 2 cores nor delays
 the stamps. The Go client (`fanout_go.py`) is the default; these stay for comparison
-(`--set client=python`).
+(`--set client=python`), and are the books feed's subscribers (the Go client speaks
+`Subscribe` only): the feed (fanout_feeds.py) says which RPC they open and how they read it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import grpc
 
 from bench.scenarios.fanout_clients import QUIET_ENV, SAMPLED_STREAMS, STREAMS_PER_CONNECTION
-from quantcore.wire import MarketUpdate, market_data_pb2
+from bench.scenarios.fanout_feeds import SIGNALS, Feed
 
 STREAMS_PER_WORKER = 500  # subscriber streams per client process
 SERVICE = "quantcore.v1.MarketData"
@@ -31,8 +32,8 @@ class PythonSubscribers:
     """`count` streams in worker processes of STREAMS_PER_WORKER streams at most."""
 
     def __init__(self, address: str, count: int, per_worker: int = STREAMS_PER_WORKER,
-                 per_connection: int = STREAMS_PER_CONNECTION) -> None:
-        self.workers = start_workers(address, count, per_worker, per_connection)
+                 per_connection: int = STREAMS_PER_CONNECTION, feed: Feed = SIGNALS) -> None:
+        self.workers = start_workers(address, count, per_worker, per_connection, feed)
         self.pids = [process.pid for process, _ in self.workers]
 
     def set_window(self, low: int, high: int) -> None:
@@ -53,20 +54,20 @@ class PythonSubscribers:
                 worker.kill()
 
 
-def subscriber_worker(address: str, streams: int, per_connection: int, conn) -> None:
+def subscriber_worker(address: str, streams: int, per_connection: int, conn, feed: Feed = SIGNALS) -> None:
     os.environ.update(QUIET_ENV)
     try:
         import uvloop  # the server's loop too: a fair client costs what the server does per message
     except ImportError:
-        asyncio.run(_subscribers(address, streams, per_connection, conn))
+        asyncio.run(_subscribers(address, streams, per_connection, conn, feed))
     else:
-        uvloop.run(_subscribers(address, streams, per_connection, conn))
+        uvloop.run(_subscribers(address, streams, per_connection, conn, feed))
 
 
 class StreamStats:
     """One stream's messages as received, decoded and counted by `tally`."""
 
-    __slots__ = ("snapshot", "received_us", "messages", "tallied", "count", "errors", "seen")
+    __slots__ = ("snapshot", "received_us", "messages", "tallied", "count", "newest", "errors", "seen")
 
     def __init__(self, sampled: bool) -> None:
         self.snapshot = False
@@ -75,11 +76,12 @@ class StreamStats:
         self.messages: list[bytes] = []
         self.tallied = 0  # messages already decoded
         self.count = 0  # updates received inside the measured id window
+        self.newest = 0  # the highest update id received
         self.errors = 0
         self.seen: list[tuple[str, int, int]] | None = [] if sampled else None  # (symbol, id, receive µs)
 
 
-async def _read(call, stats: StreamStats) -> None:
+async def _read(call, stats: StreamStats, feed: Feed) -> None:
     """The receive path: stamp each message as it arrives and keep its bytes.
 
     Decoding and checking every update of 100+ streams in the worker's one Python thread
@@ -91,32 +93,40 @@ async def _read(call, stats: StreamStats) -> None:
             stamps.append(time.time_ns() // 1000)
             messages.append(raw)
             if not stats.snapshot:
-                stats.snapshot = MarketUpdate.FromString(raw).kind == MarketUpdate.SNAPSHOT
+                stats.snapshot = feed.parse(raw).snapshot
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.CANCELLED:
             stats.errors += 1
 
 
-def tally(stats: StreamStats, low: int, high: int, latencies: array, hops: array) -> None:
+def tally(stats: StreamStats, low: int, high: int, latencies: array, hops: array, feed: Feed = SIGNALS) -> None:
     """Decode the messages received since the last tally; count and time the window's updates."""
-    update_kind = MarketUpdate.UPDATE
     start, stats.tallied = stats.tallied, len(stats.messages)
     for received_us, raw in zip(stats.received_us[start:stats.tallied], stats.messages[start:stats.tallied]):
-        message = MarketUpdate.FromString(raw)
-        if message.kind != update_kind:
+        message = feed.parse(raw)
+        if message.snapshot:
             continue
         counted = 0
-        for update in message.updates:
-            if low <= update.update_id <= high:
+        for symbol, update_id, start_us in message.updates:
+            stats.newest = max(stats.newest, update_id)
+            if low <= update_id <= high:
                 counted += 1
-                latencies.append(received_us - update.times.publish_us)
+                latencies.append(received_us - start_us)
                 if stats.seen is not None:
-                    stats.seen.append((update.symbol, update.update_id, received_us))
+                    stats.seen.append((symbol, update_id, received_us))
         if counted:
             stats.count += counted
-            # Per message: publish (its oldest update) -> server send, and server send -> receive.
-            hops.append(message.server_send_us - message.updates[0].times.publish_us)
+            # Per message: its oldest update's entry into the server's input -> server send,
+            # and server send -> receive.
+            hops.append(message.server_send_us - message.hop_start_us)
             hops.append(received_us - message.server_send_us)
+
+
+def complete(stats: StreamStats, expected: int, high: int) -> bool:
+    """Every update arrived, or (after a quiet spell) the window's last tick did: the server
+    conflates a client that fell behind to the newest update per symbol, so the superseded
+    ones never come and waiting for them would only run the settle time out."""
+    return stats.count >= expected or stats.newest >= high
 
 
 async def _until_quiet(stats: list[StreamStats], deadline: float, quiet_s: float = 0.3) -> None:
@@ -130,7 +140,7 @@ async def _until_quiet(stats: list[StreamStats], deadline: float, quiet_s: float
         await asyncio.sleep(quiet_s)
 
 
-async def _subscribers(address: str, streams: int, per_connection: int, conn) -> None:
+async def _subscribers(address: str, streams: int, per_connection: int, conn, feed: Feed) -> None:
     loop = asyncio.get_running_loop()
     # A local subchannel pool per channel: channels to one address otherwise share a connection.
     options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
@@ -140,11 +150,10 @@ async def _subscribers(address: str, streams: int, per_connection: int, conn) ->
     latencies, hops = array("q"), array("q")
     calls, tasks = [], []
     for i, stat in enumerate(stats):
-        subscribe = channels[i // per_connection].unary_stream(
-            f"/{SERVICE}/Subscribe", request_serializer=market_data_pb2.SubscribeRequest.SerializeToString)
-        call = subscribe(market_data_pb2.SubscribeRequest())  # responses stay bytes until `tally`
+        subscribe = channels[i // per_connection].unary_stream(f"/{SERVICE}/{feed.method}")
+        call = subscribe(feed.request())  # requests and responses stay bytes (responses until `tally`)
         calls.append(call)
-        tasks.append(asyncio.create_task(_read(call, stat)))
+        tasks.append(asyncio.create_task(_read(call, stat, feed)))
     while not all(s.snapshot or s.errors for s in stats):
         await asyncio.sleep(0.05)
     conn.send(("ready", sum(s.errors for s in stats)))
@@ -156,8 +165,8 @@ async def _subscribers(address: str, streams: int, per_connection: int, conn) ->
     while True:
         await _until_quiet(stats, deadline)  # tallying while a backlog arrives would delay its stamps
         for stat in stats:
-            tally(stat, low, high, latencies, hops)
-        if time.monotonic() >= deadline or all(s.count >= expected for s in stats):
+            tally(stat, low, high, latencies, hops, feed)
+        if time.monotonic() >= deadline or all(complete(s, expected, high) for s in stats):
             break
     for call in calls:
         call.cancel()
@@ -170,7 +179,8 @@ async def _subscribers(address: str, streams: int, per_connection: int, conn) ->
 
 
 def start_workers(address: str, subscribers: int, per_worker: int = STREAMS_PER_WORKER,
-                  per_connection: int = STREAMS_PER_CONNECTION) -> list[tuple[multiprocessing.Process, Any]]:
+                  per_connection: int = STREAMS_PER_CONNECTION,
+                  feed: Feed = SIGNALS) -> list[tuple[multiprocessing.Process, Any]]:
     context = multiprocessing.get_context("spawn")
     workers, remaining = [], subscribers
     count = math.ceil(subscribers / per_worker)
@@ -178,7 +188,7 @@ def start_workers(address: str, subscribers: int, per_worker: int = STREAMS_PER_
         streams = remaining // (count - index)
         remaining -= streams
         parent, child = context.Pipe()
-        process = context.Process(target=subscriber_worker, args=(address, streams, per_connection, child),
+        process = context.Process(target=subscriber_worker, args=(address, streams, per_connection, child, feed),
                                   daemon=True)
         process.start()
         workers.append((process, parent))

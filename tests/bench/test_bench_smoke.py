@@ -31,6 +31,8 @@ ON_THE_E2E_PLATFORM = {"cost": "tests/e2e/test_platform_up.py::test_standing_cos
 # Figures (by a part of the name) of which there must be some, every one positive.
 ALL_POSITIVE = {
     "baseline": ("spark.ratios.", "throughput.records_per_s", "visible_after_ms.count", "visible_after_ms.p50"),
+    # the signals rounds and the smoke's one SubscribeBooks round (under "books.")
+    "fanout": ("delivery_ratio", "books.burst.by_subscribers.1.latency_ms.count"),
 }
 
 
