@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import socket
 import sys
 import threading
+import time
 
 from quantcore.errors import PlatformError
 from quantcore.lifecycle import Heartbeat
@@ -32,22 +34,37 @@ def worker_command(worker: int) -> list[str]:
     return [sys.executable, "-m", "serving.runner", "--worker", str(worker)]
 
 
-def check_port_free(serve: ServeSettings) -> None:
+PORT_RELEASE_MARGIN_S = 10.0  # beyond the predecessor's drain: its exit, on a busy machine
+
+
+def check_port_free(serve: ServeSettings, wait_s: float | None = None) -> None:
     """Refuse a port that some process already listens on, or port 0 (each worker would get
-    its own free port: they would share nothing)."""
+    its own free port: they would share nothing). A listener that goes away within the
+    drain time (`shutdown_grace_s`, plus a margin) is a predecessor still stopping: a run
+    terminated from Dagster, whose replacement the health sensor launches within seconds.
+    `wait_s` overrides how long to wait for it."""
     if serve.port == 0:
         raise PlatformError(f"{serve.processes} server processes cannot share port 0 (any free port)",
                             "set QUANTCORE_GRPC_PORT to a port, or QUANTCORE_SERVE_PROCESSES=1")
+    deadline = time.monotonic() + (serve.shutdown_grace_s + PORT_RELEASE_MARGIN_S if wait_s is None else wait_s)
+    while (problem := _bind_problem(serve)) == errno.EADDRINUSE and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if problem is not None:
+        raise PlatformError(f"cannot listen for gRPC on {serve.address}: "
+                            f"{'port in use' if problem == errno.EADDRINUSE else os.strerror(problem)}",
+                            "stop the other server or set QUANTCORE_GRPC_PORT / QUANTCORE_GRPC_HOST")
+
+
+def _bind_problem(serve: ServeSettings) -> int | None:
+    """The errno of binding the port now, None when it is free."""
     probe = socket.socket(socket.AF_INET6 if ":" in serve.host else socket.AF_INET)
     try:
         probe.bind((serve.host, serve.port))
     except OSError as exc:
-        taken = exc.errno == errno.EADDRINUSE
-        raise PlatformError(f"cannot listen for gRPC on {serve.address}: "
-                            f"{'port in use' if taken else exc.strerror}",
-                            "stop the other server or set QUANTCORE_GRPC_PORT / QUANTCORE_GRPC_HOST") from None
+        return exc.errno
     finally:
         probe.close()
+    return None
 
 
 class ServeRunner(WorkerGroup):

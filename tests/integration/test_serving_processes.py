@@ -145,11 +145,24 @@ def test_a_shared_port_must_be_a_free_fixed_port(redis_service: Settings):
         port = int(listening.stdout.readline())
         taken = redis_service.override(grpc_port=port, serve_processes=2)
         with pytest.raises(Exception, match="port in use") as refused:
-            check_port_free(taken.serve)
+            check_port_free(taken.serve, wait_s=1.0)
         assert "QUANTCORE_GRPC_PORT" in refused.value.fix
     finally:
         listening.kill()
         listening.wait()
+    # a predecessor still draining (a terminated run's servers): the port is waited for
+    draining = subprocess.Popen([sys.executable, "-c", "import socket, time; s = socket.socket(); "
+                                 "s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); "
+                                 "time.sleep(2)"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(draining.stdout.readline())
+        started = time.monotonic()
+        check_port_free(redis_service.override(grpc_port=port, serve_processes=2).serve, wait_s=30.0)
+        assert time.monotonic() - started > 1.0, "the port was free only once the listener was gone"
+        assert draining.wait(timeout=5) == 0
+    finally:
+        draining.kill()
+        draining.wait()
     with pytest.raises(Exception, match="cannot share port 0") as refused:
         check_port_free(redis_service.override(grpc_port=0, serve_processes=2).serve)
     assert "QUANTCORE_SERVE_PROCESSES=1" in refused.value.fix
