@@ -16,15 +16,22 @@ LOADCLIENT := $(CURDIR)/.quantcore/bin/qc-subscribers
 LOADCLIENT_SRC := $(filter-out %_test.go,$(wildcard bench/loadclient/*.go)) bench/loadclient/go.mod bench/loadclient/go.sum
 PYTEST_ARGS ?=
 
-.PHONY: setup run test proto jars loadclient system-packages clean distclean bench
+.PHONY: setup run test bench-smoke proto jars loadclient system-packages clean distclean bench
 
 setup: $(VENV)/.installed .venv-checkov/.installed $(PROTO_OUT) $(JARS)/.kafka $(JARS)/.spark system-packages
 
 run: setup
 	$(VENV)/bin/quantcore up
 
+# The product's suite. Each benchmark's seconds-long smoke (it starts its own broker, Redis
+# and Spark: six minutes together) is `make bench-smoke`, which CI runs after it (.ci/run).
+BENCH_SMOKE := tests/bench/test_bench_smoke.py
+
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS) --ignore=$(BENCH_SMOKE)
+
+bench-smoke: setup
+	$(PY) -m pytest $(PYTEST_ARGS) $(BENCH_SMOKE)
 
 proto: $(PROTO_OUT)
 jars: $(JARS)/.kafka $(JARS)/.spark

@@ -2,7 +2,7 @@
 replay: every book the stream published carries, field for field, the values the replay
 wrote to book_signals for the same (symbol, update_id).
 
-The hour: the market model (streaming/simulator/model.py) of one symbol per liquidity tier,
+The hour: the market model (streaming/simulator/model.py) of a major and a thin symbol,
 a 20-level book every 100 ms per symbol for 3,600 s of model time, stamped like the ingest's
 records (bench.market_books.market_day). The micro-price table applied by both comes from
 the day before (the replay applies the table of the last earlier day, the stream the one
@@ -13,7 +13,7 @@ Compared: every field of proto.Signals (book_signals' signal columns): the OBI f
 spread, the top of book, OFI and the 10-level OFI (chained over every book the stream saw,
 though it publishes only each run's newest), the micro-price and the realized volatilities
 (windows over every mid). The stream publishes a book per symbol per run of its writer:
-small triggers make enough runs to check a hundred-odd books spread over the hour.
+small triggers make enough runs to check some seventy books spread over the hour.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from tests.integration.test_compute_stream import Published, all_at, compute_set
 
 pytestmark = pytest.mark.slow
 
-SYMBOLS = ["BTCUSDT", "ADAUSDT", "APTUSDT"]  # one per tier: major, large, thin
+SYMBOLS = ["BTCUSDT", "APTUSDT"]  # a major and a thin one (wide spreads: micro-price states without data)
 HOUR_BOOKS = 3600 * 10 * len(SYMBOLS)
 TABLE_BOOKS = 1200 * 10 * len(SYMBOLS)  # the day before: 20 minutes are enough for a table
 DAY, DAY_BEFORE = date(2024, 5, 3), date(2024, 5, 2)
-RECORDS_PER_TRIGGER = 3000  # 36 triggers over the hour: ~100 published books
+RECORDS_PER_TRIGGER = 2000  # 36 triggers over the hour: ~70 published books
 
 
 def day_before_tables() -> list[microprice_tables.EstimatedTable]:
