@@ -14,7 +14,8 @@ Kafka, so the figures are the compute stage's alone:
    the backlog spans several batches; the real-time mode drains a quarter as many records.
 
 `--set masters=local[2],cluster:1,cluster:2` measures the drain's per-core cost on each Spark
-master instead (compute_scaling.py).
+master instead (compute_scaling.py); `--set projection=1` the Spark row function's cost a
+record, with and without issue 20's columns, and the writer's new steps (compute_projection.py).
 
 Assumes Kafka and Redis are running per `settings` (the harness starts them).
 """
@@ -363,6 +364,11 @@ def measure_compute(settings: Settings, modes: tuple[str, ...] = ("microbatch", 
 def run(ctx: BenchContext) -> dict[str, Any]:
     """The harness entry point (`quantcore bench compute`)."""
     # The smoke runs the product's trigger only: every mode is two streams of its own (~30 s each).
+    if ctx.option("projection", None):
+        from bench.scenarios.compute_projection import measure_projection
+
+        return measure_projection(ctx.settings, int(ctx.option("records", 300_000)), int(ctx.option("rounds", 3)),
+                                  progress=ctx.progress)
     if masters := ctx.option("masters", None):
         from bench.scenarios.compute_scaling import measure_compute_scaling
 
