@@ -118,7 +118,9 @@ class TradeFlowWriter(ConsumerThread):
             return False
         partitions = sorted(metadata.partitions)
         resume, start = start_offsets_ms(partitions, self.store.progress(), now_us() // 1000, self.windows_us)
-        found = consumer.offsets_for_times([TopicPartition(self.topic, p, start[p]) for p in partitions], timeout=10)
+        found = self._offsets_for_times(consumer, [TopicPartition(self.topic, p, start[p]) for p in partitions])
+        if found is None:
+            return False
         self.processor.published = self.store.trade_ids()
         self.processor.resume_ms = resume
         consumer.assign([TopicPartition(self.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
@@ -127,6 +129,24 @@ class TradeFlowWriter(ConsumerThread):
                        symbols_published=len(self.processor.published))
         self.assigned.set()
         return True
+
+    def _offsets_for_times(self, consumer, wanted: list) -> list | None:
+        """Kafka's offsets for the start times, asked again while the partitions have no
+        leader yet (a topic created moments ago: NOT_LEADER_FOR_PARTITION); None when stopped."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        not_ready = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                     KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TIMED_OUT}
+        while not self._stop.is_set():
+            try:
+                return consumer.offsets_for_times(wanted, timeout=10)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() not in not_ready and not error.retriable():
+                    raise
+                self._log.info("trade topic not ready", error=error.str())
+                self._stop.wait(TOPIC_WAIT_S)
+        return None
 
     def _usable(self, record) -> bool:
         if record.error() is not None:
