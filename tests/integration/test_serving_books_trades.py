@@ -32,6 +32,7 @@ from serving.server import MarketDataServer
 from serving.service import SERVICE_NAME
 from serving.watch import watch_books
 from tests.support.books import produce_books, random_book
+from tests.support.grpc_streams import next_message, rpc_error
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +51,6 @@ async def following(server: MarketDataServer) -> None:
     """The Kafka feed has read the books' snapshot and follows both topics."""
     await wait_for(lambda: server.books.loaded and server.trades.loaded, 20, "the server's Kafka feed")
 
-
-async def next_message(stream, timeout: float = 10.0):
-    return await asyncio.wait_for(anext(stream), timeout)
 
 
 def levels(levels) -> list[tuple[str, str]]:
@@ -228,11 +226,6 @@ def test_a_slow_trade_client_is_dropped_with_how_far_behind_and_the_others_get_e
 
 def test_bad_depth_unknown_symbols_auth_and_the_stream_limit(settings):
     settings = settings.override(grpc_token=TOKEN, grpc_max_streams=1)
-
-    async def rpc_error(stream) -> grpc.aio.AioRpcError:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await next_message(stream)
-        return caught.value
 
     async def scenario() -> None:
         async with MarketDataServer.from_settings(settings) as server:

@@ -33,6 +33,7 @@ from serving.server import MarketDataServer
 from serving.service import SERVICE_NAME
 from serving.watch import watch_trade_flow
 from streaming.spark.trade_flow import TradeFlowStore
+from tests.support.grpc_streams import next_message, rpc_error
 from tests.support.settings import make_settings
 from tests.support.trade_flows import trade_flow
 
@@ -49,9 +50,6 @@ def server_settings(base: Settings, **overrides) -> Settings:
 async def serving(server: MarketDataServer) -> None:
     await wait_for(lambda: server.metrics.redis_up, 10, "the server's Redis feed")
 
-
-async def next_message(stream, timeout: float = 5.0) -> market_data_pb2.TradeFlowUpdate:
-    return await asyncio.wait_for(anext(stream), timeout)
 
 
 def flow_stream(channel: grpc.aio.Channel, request: bytes, metadata=None):
@@ -169,11 +167,6 @@ def test_a_client_that_does_not_read_gets_the_newest_flow_per_symbol(redis_conn,
 
 def test_bad_requests_tokens_and_the_stream_limit_as_for_subscribe(redis_conn, redis_service):
     settings = server_settings(redis_service, grpc_token=TOKEN, grpc_max_streams=1)
-
-    async def rpc_error(stream) -> grpc.aio.AioRpcError:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await next_message(stream)
-        return caught.value
 
     async def scenario() -> None:
         async with MarketDataServer.from_settings(settings) as server:
