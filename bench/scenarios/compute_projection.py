@@ -32,8 +32,11 @@ from typing import Any
 from bench.process_cpu import machine_busy_seconds
 from bench.scenarios.compute import SEED_SYMBOLS, BookFeed, prefill, private_topic
 from quantcore.settings import Settings
+from streaming.spark.signals import BOOK_TOP_COLUMNS, TOP_LEVEL_COLUMNS
 
-ISSUE_20_COLUMNS = ("top_bid_px", "top_bid_qty", "top_ask_px", "top_ask_qty", "best_bid_qty", "best_ask_qty")
+# What issue 20 added to the projection: the top levels the writer chains multi-level OFI
+# with, and the best quantities the micro-price reads.
+ISSUE_20_COLUMNS = (*TOP_LEVEL_COLUMNS, *BOOK_TOP_COLUMNS)
 PASSES = ("read", "projection", "projection_before_issue_20")
 
 
