@@ -49,11 +49,19 @@ class TopicReader:
         return self._ends(self.partitions(timeout_s), timeout_s)
 
     def partitions(self, timeout_s: float = 10.0) -> list[int]:
-        if not self._partitions:
-            metadata = self._consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
-            if metadata is None or metadata.error is not None or not metadata.partitions:
+        """The topic's partitions. A topic created a moment ago may not be in the metadata of
+        the broker asked yet (on a cluster the controller tells the other nodes later), so
+        this waits (the platform's backoff) up to `timeout_s` before calling it missing."""
+        deadline, backoff = time.monotonic() + timeout_s, Backoff(initial=0.05, cap=1.0)
+        while not self._partitions:
+            metadata = self._consumer.list_topics(self.topic, timeout=max(0.1, deadline - time.monotonic())) \
+                .topics.get(self.topic)
+            if metadata is not None and metadata.error is None and metadata.partitions:
+                self._partitions = sorted(metadata.partitions)
+            elif time.monotonic() >= deadline:
                 raise PlatformError(f"cannot read topic {self.topic}", "check that Kafka is up and the topic exists")
-            self._partitions = sorted(metadata.partitions)
+            else:
+                time.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
         return self._partitions
 
     def read_to_end(self, *, offsets: Mapping[int, int] | None = None, since_ms: int | None = None,

@@ -45,3 +45,40 @@ def test_other_errors_are_not_retried():
     with pytest.raises(KafkaException, match="UNKNOWN_TOPIC_OR_PART"):
         reader_with(consumer).ends(timeout_s=5)
     assert consumer.calls == 1
+
+
+class Metadata:
+    """list_topics' answer: the topic unknown `unknown` times (a broker not yet told of a
+    topic the controller just created), then known with three partitions."""
+
+    def __init__(self, unknown: int) -> None:
+        self.unknown, self.calls = unknown, 0
+
+    def list_topics(self, topic: str, timeout: float):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        if self.calls <= self.unknown:
+            described = SimpleNamespace(error=KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART), partitions={})
+        else:
+            described = SimpleNamespace(error=None, partitions={2: None, 0: None, 1: None})
+        return SimpleNamespace(topics={topic: described})
+
+
+def test_a_topic_the_broker_learns_of_late_is_waited_for():
+    consumer = Metadata(unknown=3)
+    reader = reader_with(consumer)
+    reader._partitions = []
+    assert reader.partitions(timeout_s=5) == [0, 1, 2]
+    assert consumer.calls == 4
+
+
+def test_a_topic_that_never_appears_is_an_error_after_the_timeout():
+    from quantcore.errors import PlatformError
+
+    consumer = Metadata(unknown=10**6)
+    reader = reader_with(consumer)
+    reader._partitions = []
+    with pytest.raises(PlatformError, match="cannot read topic t"):
+        reader.partitions(timeout_s=0.3)
+    assert consumer.calls > 1
