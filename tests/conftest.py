@@ -18,3 +18,20 @@ pytest_plugins = [
     "tests.fixtures.paths",
     "tests.fixtures.platform",
 ]
+
+# The suites in the order their cost grows: each suite's failures show before the next one's
+# minutes. The platform suites go last: while a cluster's dozen JVMs hold the 2 cores, the
+# session's SparkSession (tests/fixtures/services.py) took 80 s to start instead of 15 s, so
+# it is started by the integration suite before them. tests/chaos runs before tests/e2e: they
+# share `seed_platform` (tests/fixtures/platform.py), and e2e's last test takes it down.
+SUITE_ORDER = ("unit", "architecture", "terraform", "integration", "chaos", "e2e")
+
+
+def _suite_rank(item) -> int:
+    parts = item.path.relative_to(item.config.rootpath).parts
+    suite = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+    return SUITE_ORDER.index(suite) if suite in SUITE_ORDER else len(SUITE_ORDER)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=_suite_rank)  # stable: within a suite, the collected order stays
