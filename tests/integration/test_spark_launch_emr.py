@@ -1,5 +1,6 @@
-"""The replay asset launched on "EMR Serverless" (moto's AWS API simulator), then through the
-local launcher: the same Kafka records give identical Delta rows.
+"""The replay asset launched on "EMR Serverless" (moto's AWS API simulator) writes the Delta
+rows the same replay writes on `local[2]` (the suite's session: the `local` launcher's own
+run of the asset is tests/integration/test_replay_dagster.py's).
 
 What runs for real: the asset and its resource, which pick the `emr` launcher from the
 settings; the launcher's uploads to S3 and its StartJobRun request; dagster-aws's
@@ -48,6 +49,7 @@ from quantcore_platform.services.process import free_port
 from quantcore_platform.spark_launch.emr import DRIVER_ENV
 from streaming.spark.delta_tables import TABLES
 from streaming.spark.replay_checks import read_day
+from streaming.spark.replay_job import replay
 from tests.support.emr_standin import EmrStandIn
 from tests.support.replay_records import DAY1, DAY2, PARTITIONS, expected_raw, produce_known
 from tests.support.settings import settings_toml
@@ -120,7 +122,7 @@ def rows(settings: Settings, table: str) -> pl.DataFrame:
     return pl.concat([read_day(settings.paths, table, day) for day in (DAY1, DAY2)]).sort(KAFKA_COLUMNS)
 
 
-def test_replay_on_emr_serverless_writes_the_rows_of_the_local_replay(kafka, topic, aws, tmp_path):
+def test_replay_on_emr_serverless_writes_the_rows_of_the_local_replay(spark, kafka, topic, aws, tmp_path):
     on_emr = kafka.override(book_topic=topic, data_root=str(tmp_path / "emr-delta"))
     emr_resource = QuantcoreSettingsResource(config_file=settings_toml(
         tmp_path / "emr.toml", kafka, book_topic=topic, data_root=on_emr.paths.delta_root,
@@ -153,10 +155,7 @@ def test_replay_on_emr_serverless_writes_the_rows_of_the_local_replay(kafka, top
     assert {"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES"} <= set(driver)
 
     local = kafka.override(book_topic=topic, data_root=str(tmp_path / "local-delta"))
-    local_result = replay_both_days(QuantcoreSettingsResource(config_file=settings_toml(
-        tmp_path / "local.toml", kafka, book_topic=topic, data_root=local.paths.delta_root,
-        spark_driver_memory="1g")))
-    assert local_result.success
+    assert replay(spark, local, [DAY1, DAY2]).complete
     for table in TABLES:
         emr_rows, local_rows = rows(on_emr, table), rows(local, table)
         assert emr_rows.height > 0, table
