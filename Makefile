@@ -16,9 +16,14 @@ LOADCLIENT := $(CURDIR)/.quantcore/bin/qc-subscribers
 LOADCLIENT_SRC := $(filter-out %_test.go,$(wildcard bench/loadclient/*.go)) bench/loadclient/go.mod bench/loadclient/go.sum
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench-smoke proto jars loadclient system-packages clean distclean bench
+.PHONY: setup setup-parts run test bench-smoke proto jars loadclient system-packages clean distclean bench
 
-setup: $(VENV)/.installed .venv-checkov/.installed $(PROTO_OUT) $(JARS)/.kafka $(JARS)/.spark system-packages
+# The parts install side by side (pip, pip, Maven and apt wait on the network, not on each
+# other); each one's output is shown whole when it ends.
+setup:
+	@$(MAKE) --no-print-directory -j4 --output-sync=target setup-parts
+
+setup-parts: $(VENV)/.installed .venv-checkov/.installed $(PROTO_OUT) $(JARS)/.kafka $(JARS)/.spark system-packages
 
 run: setup
 	$(VENV)/bin/quantcore up
@@ -60,7 +65,7 @@ $(JARS)/.kafka: jvm/kafka/pom.xml
 	mvn -q -B -f jvm/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(JARS)/kafka
 	touch $@
 
-$(JARS)/.spark: jvm/spark/pom.xml $(SPARK_SRC)
+$(JARS)/.spark: jvm/spark/pom.xml $(SPARK_SRC) | $(JARS)/.kafka  # after it: one Maven at a time on ~/.m2
 	@command -v mvn >/dev/null || { echo "Maven is required: apt-get install -y maven"; exit 1; }
 	rm -rf $(JARS)/spark
 	mvn -q -B -f jvm/spark/pom.xml package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(JARS)/spark
