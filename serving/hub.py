@@ -96,6 +96,7 @@ class Hub:
         self._coalescer = coalescer or Coalescer()
         self._closed = False
         self.loaded = False  # a first snapshot has been read (from Redis, or Kafka for books)
+        self.on_register: Callable[[], None] | None = None  # told of each new subscriber (serving.kafka_demand)
 
     @property
     def max_streams(self) -> int:
@@ -193,6 +194,8 @@ class Hub:
         self.subscribers.add(sub)
         self.slots.used += 1
         self.metrics.clients = len(self.subscribers)
+        if self.on_register is not None:
+            self.on_register()
         return sub
 
     def unregister(self, sub: Subscriber) -> None:

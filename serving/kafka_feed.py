@@ -20,8 +20,11 @@ At start (and so at every restart: this is all the state there is):
   newest record per symbol becomes the books hub's snapshot, and only then do subscribers get
   their first message (like the Redis snapshot). A symbol with no book in that window gets
   none until its next book. Then every new record is an update.
-- Trades: from the end. A trade stream has no snapshot; trades printed while a server was down
-  are not replayed to its clients (they see the jump in `trade_id`).
+- Trades: from `trades_since_ms` (the moment the first client asked, see
+  `serving.kafka_demand`), else from the end. A trade stream has no snapshot; trades printed
+  while a server was down are not replayed to its clients (they see the jump in `trade_id`).
+
+Nothing a stopped feed read reaches the hubs afterwards: its batches are dropped on the loop.
 
 librdkafka reconnects to the brokers by itself and the assignment keeps its position, so a
 Kafka restart is a pause, not a resnapshot. If the topics cannot be read at start (Kafka down,
@@ -51,11 +54,12 @@ METADATA_TIMEOUT_S = 1.0
 
 class KafkaFeed:
     def __init__(self, kafka: KafkaSettings, books: Hub, trades: Hub, *, book_lookback_s: float,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, trades_since_ms: int | None = None) -> None:
         self.kafka = kafka
         self.books = books
         self.trades = trades
         self.book_lookback_s = book_lookback_s
+        self.trades_since_ms = trades_since_ms
         self.loop = loop
         self._stop = threading.Event()
         self.errors = 0  # librdkafka errors reported (broker down, ...)
@@ -77,9 +81,14 @@ class KafkaFeed:
 
     def _to_loop(self, callback, *args) -> None:
         try:
-            self.loop.call_soon_threadsafe(callback, *args)
+            self.loop.call_soon_threadsafe(self._unless_stopped, callback, args)
         except RuntimeError:  # the loop is closed: the server is gone
             self._stop.set()
+
+    def _unless_stopped(self, callback, args: tuple) -> None:
+        """On the loop, where `stop()` is called: a stopped feed's last batch never lands."""
+        if not self._stop.is_set():
+            callback(*args)
 
     def run(self) -> None:
         """Until `stop()`: read, and on a failure to set up (Kafka down at start) retry with backoff."""
@@ -126,10 +135,14 @@ class KafkaFeed:
         catching_up = {s.partition for s in starts if 0 <= s.offset < ends[s.partition]}
         # Explicit end offsets, not OFFSET_END (resolved later, when fetching starts): what is
         # written once this returns is read, which a caller waiting for `loaded` relies on.
-        trade_ends = _ends(consumer, trade_topic, trade_partitions)
+        trade_starts = _ends(consumer, trade_topic, trade_partitions)
+        if self.trades_since_ms is not None:  # (negative: nothing written since then, so the end)
+            since = consumer.offsets_for_times([TopicPartition(trade_topic, p, self.trades_since_ms)
+                                                for p in trade_partitions], timeout=METADATA_TIMEOUT_S)
+            trade_starts.update({t.partition: t.offset for t in since if t.offset >= 0})
         consumer.assign([TopicPartition(book_topic, s.partition, s.offset if s.partition in catching_up
                                         else ends[s.partition]) for s in starts]
-                        + [TopicPartition(trade_topic, p, offset) for p, offset in trade_ends.items()])
+                        + [TopicPartition(trade_topic, p, offset) for p, offset in trade_starts.items()])
         self._to_loop(setattr, self.trades, "loaded", True)  # trades from here on reach subscribers
         log.info("reading books and trades from Kafka", book_topic=book_topic, trade_topic=trade_topic,
                  book_lookback_s=self.book_lookback_s, book_partitions_to_read=len(catching_up))

@@ -2,7 +2,8 @@
 
 Four hubs: signals (`Subscribe`, `GetSnapshot`) and trade flow (`SubscribeTradeFlow`) from
 Redis (`serving.redis_feed`, one subscription for both), books and trades (`SubscribeBooks`,
-`SubscribeTrades`) from Kafka (`serving.kafka_feed`); they share the stream limit
+`SubscribeTrades`) from Kafka (`serving.kafka_feed`, read only while such clients are there:
+`serving.kafka_demand`); they share the stream limit
 (`serve.max_streams`) and the client queue settings.
 
 `serve(settings)` is what `quantcore stream serve` (and Dagster, through it) runs; tests and
@@ -23,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import threading
 from pathlib import Path
 
 import grpc
@@ -36,7 +36,7 @@ from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, MarketSettings, RedisSettings, ServeSettings, Settings
 from serving.auth import BearerTokenInterceptor
 from serving.hub import Hub, StreamSlots
-from serving.kafka_feed import KafkaFeed
+from serving.kafka_demand import KafkaFeedOnDemand
 from serving.kinds import BOOKS, FLOWS, TRADES
 from serving.metrics import ServeMetrics
 from serving.redis_feed import redis_streams, run_feed
@@ -89,8 +89,7 @@ class MarketDataServer:
         self.books = Hub(market.symbols, kind=BOOKS, **limits)
         self.trades = Hub(market.symbols, kind=TRADES, **limits)
         self.flows = Hub(market.symbols, kind=FLOWS, **limits)
-        self.kafka_feed: KafkaFeed | None = None
-        self._kafka_thread: threading.Thread | None = None
+        self.kafka_feed: KafkaFeedOnDemand | None = None
         self.health = health_async.HealthServicer()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
@@ -130,9 +129,7 @@ class MarketDataServer:
         for task in self._tasks:
             if task.done() and not task.cancelled():
                 return f"{task.get_name()} ended: {task.exception()!r}"
-        if self._kafka_thread is not None and not self._kafka_thread.is_alive() and not self.kafka_feed.stopped:
-            return "the Kafka feed thread ended"
-        return None
+        return None if self.kafka_feed is None else self.kafka_feed.failure()
 
     def _build(self) -> grpc.aio.Server:
         token = self.serve.token_value
@@ -163,10 +160,11 @@ class MarketDataServer:
         await self._set_health(False)
         await self._server.start()
         feed = run_feed(self.redis, self.serve, redis_streams(self.hub, self.flows), self._set_health, self.metrics)
-        self.kafka_feed = KafkaFeed(self.kafka, self.books, self.trades, book_lookback_s=self.serve.book_lookback_s,
-                                    loop=asyncio.get_running_loop())
-        self._kafka_thread = self.kafka_feed.start()
+        self.kafka_feed = KafkaFeedOnDemand(self.kafka, self.books, self.trades, loop=asyncio.get_running_loop(),
+                                            book_lookback_s=self.serve.book_lookback_s,
+                                            idle_stop_s=self.serve.kafka_idle_stop_s)
         self._tasks = [asyncio.create_task(feed, name="redis-feed"),
+                       asyncio.create_task(self.kafka_feed.run_idle_stopper(), name="kafka-idle-stopper"),
                        *(asyncio.create_task(hub.run_sweeper(), name=f"lag-sweeper-{hub.kind.name}")
                          for hub in self.hubs)]
         log.info("serving market data", address=self.address, tls=self.serve.tls_cert is not None,
@@ -190,6 +188,7 @@ class MarketDataServer:
         await self._server.stop(grace)
         if self.kafka_feed is not None:
             self.kafka_feed.stop()  # its thread ends within a poll; not waited for (see KafkaFeed.start)
+            self.kafka_feed = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -452,6 +452,10 @@ class ServeSettings(Section):
     book_lookback_s: float = setting(120.0, env="SERVE_BOOK_LOOKBACK_S", gt=0,
                                      description="At start, SubscribeBooks' snapshot is the newest book of each "
                                                  "symbol in the book topic's last this many seconds.")
+    kafka_idle_stop_s: float = setting(60.0, env="SERVE_KAFKA_IDLE_STOP_S", gt=0,
+                                       description="Books and trades are read from Kafka only while clients "
+                                                   "subscribe to them: stop reading this long after the last one "
+                                                   "left (the next one starts it again and waits for its snapshot).")
     processes: int = setting(2, env="SERVE_PROCESSES", ge=1, le=16,
                              description="gRPC server processes sharing the port (SO_REUSEPORT): when one dies, "
                                          "its clients reconnect to another.")

@@ -5,6 +5,8 @@ ingest writes them; the server reads them from Kafka (`serving.kafka_feed`). Boo
 snapshot is the newest record of each symbol already in the topic, then every new record, cut
 to the requested depth, levels equal to the records'. Trades: every one, in order, exact; a
 client that cannot keep up is dropped with RESOURCE_EXHAUSTED while the others get everything.
+The server reads Kafka only while such clients are there (`serving.kafka_demand`): the tests
+subscribe to a server that is not reading yet.
 """
 
 from __future__ import annotations
@@ -47,11 +49,6 @@ def settings(kafka: Settings, redis_service: Settings, fresh_topic: str, trade_t
                           heartbeat_interval_s=0.2)
 
 
-async def following(server: MarketDataServer) -> None:
-    """The Kafka feed has read the books' snapshot and follows both topics."""
-    await wait_for(lambda: server.books.loaded and server.trades.loaded, 20, "the server's Kafka feed")
-
-
 
 def levels(levels) -> list[tuple[str, str]]:
     return [(level.price, level.qty) for level in levels]
@@ -81,7 +78,6 @@ def test_books_snapshot_then_every_change_at_the_requested_depth(settings):
 
     async def scenario() -> None:
         async with MarketDataServer.from_settings(settings) as server:
-            await following(server)
             async with MarketDataClient(server.address) as client:
                 top5 = client.subscribe_books(["BTCUSDT", "ethusdt"], depth=5, reconnect=False)
                 full = client.subscribe_books(["BTCUSDT"], depth=20, reconnect=False)
@@ -135,7 +131,6 @@ def test_every_trade_in_order_exactly_as_produced(settings):
 
     async def scenario() -> None:
         async with MarketDataServer.from_settings(settings) as server:
-            await following(server)
             async with MarketDataClient(server.address) as client:
                 received: dict[str, list] = {"all": [], "btc": []}
 
@@ -173,7 +168,6 @@ def test_a_slow_trade_client_is_dropped_with_how_far_behind_and_the_others_get_e
 
     async def scenario() -> None:
         async with MarketDataServer.from_settings(settings) as server:
-            await following(server)
             # The slow client's channel turns off window growth: flow control stops the server
             # after ~64 KiB (test_serving_slow_consumer), then its queue fills.
             slow_channel = grpc.aio.insecure_channel(server.address, options=[("grpc.http2.bdp_probe", 0)])
@@ -229,7 +223,6 @@ def test_bad_depth_unknown_symbols_auth_and_the_stream_limit(settings):
 
     async def scenario() -> None:
         async with MarketDataServer.from_settings(settings) as server:
-            await following(server)
             async with MarketDataClient(server.address, token=TOKEN) as client:
                 for depth in (0, 21, -3):
                     error = await rpc_error(client.subscribe_books(["BTCUSDT"], depth=depth))  # fatal: no retry
@@ -261,7 +254,6 @@ def test_watch_books_shows_the_ladder_of_the_newest_book(settings):
 
     async def scenario() -> str:
         async with MarketDataServer.from_settings(settings) as server:
-            await following(server)
             out = io.StringIO()
             async with MarketDataClient(server.address) as client:
                 state = await watch_books(client, "ethusdt", depth=3, duration_s=1.0,
@@ -274,3 +266,52 @@ def test_watch_books_shows_the_ladder_of_the_newest_book(settings):
     for level in (*record.bids[:3], *record.asks[:3]):
         assert level.price in shown and level.qty in shown
     assert record.bids[3].price not in shown
+
+
+def test_kafka_is_read_only_while_book_or_trade_clients_are_there(settings):
+    """No book or trade client: no feed. The first one starts it (books: the snapshot; trades:
+    from its request on); the last one leaving stops it after the idle time, and the books it
+    held are forgotten: the next client gets the newest books, written while nobody read."""
+    settings = settings.override(serve_kafka_idle_stop_s=0.5)
+    rng = random.Random(13)
+    produce_books(settings.kafka, settings.kafka.book_topic, [random_book(rng, "BTCUSDT", 1)])
+
+    async def scenario() -> None:
+        async with MarketDataServer.from_settings(settings) as server:
+            await asyncio.sleep(1.0)
+            assert not server.kafka_feed.running and server.kafka_feed.starts == 0, "nobody asked for books"
+            assert not server.books.loaded and server.counters()["kafka_books_loaded"] == 0
+            async with MarketDataClient(server.address) as client:
+                books = client.subscribe_books(["BTCUSDT"], depth=5, reconnect=False)
+                first = await next_message(books)
+                assert [(b.symbol, b.update_id) for b in first.books] == [("BTCUSDT", 1)]
+                assert server.kafka_feed.running and server.kafka_feed.starts == 1
+                await books.aclose()
+                await wait_for(lambda: not server.kafka_feed.running, 10, "the idle feed to stop")
+                assert not server.books.loaded and server.books.state == {}, "its books forgotten"
+
+                await asyncio.to_thread(produce_books, settings.kafka, settings.kafka.book_topic,
+                                        [random_book(rng, "BTCUSDT", 2)])
+                books = client.subscribe_books(["BTCUSDT"], depth=5, reconnect=False)
+                again = await next_message(books)
+                assert again.kind == MarketUpdate.SNAPSHOT
+                assert [(b.symbol, b.update_id) for b in again.books] == [("BTCUSDT", 2)], "the newest, not the held"
+                assert server.kafka_feed.starts == 2
+
+                got: list = []
+
+                async def read_trades() -> None:  # while the feed runs for the books client
+                    async for message in client.subscribe_trades(["BTCUSDT"], reconnect=False):
+                        got.extend(p.trade for p in message.trades)
+
+                reader = asyncio.create_task(read_trades())
+                await wait_for(lambda: len(server.trades.subscribers) == 1, 5, "the trade stream")
+                printed = [trade("BTCUSDT", 500 + i, rng) for i in range(3)]
+                await asyncio.to_thread(produce_trades, settings, printed)
+                await wait_for(lambda: len(got) >= 3, 10, "the trades printed after the subscription")
+                assert got == printed
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+                await books.aclose()
+
+    asyncio.run(scenario())
