@@ -17,6 +17,7 @@ goes with it: the next client waits for a fresh snapshot instead of getting stal
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 
@@ -36,12 +37,8 @@ def idle_check_interval(idle_stop_s: float) -> float:
 class KafkaFeedOnDemand:
     def __init__(self, kafka: KafkaSettings, books: Hub, trades: Hub, *, book_lookback_s: float,
                  idle_stop_s: float, loop: asyncio.AbstractEventLoop) -> None:
-        self.kafka = kafka
-        self.books = books
-        self.trades = trades
-        self.book_lookback_s = book_lookback_s
-        self.idle_stop_s = idle_stop_s
-        self.loop = loop
+        self.books, self.trades, self.idle_stop_s = books, trades, idle_stop_s
+        self._new_feed = functools.partial(KafkaFeed, kafka, books, trades, book_lookback_s=book_lookback_s, loop=loop)
         self.feed: KafkaFeed | None = None
         self.thread: threading.Thread | None = None
         self.starts = 0
@@ -62,8 +59,7 @@ class KafkaFeedOnDemand:
         self._idle_since = None
         if self.running:
             return
-        self.feed = KafkaFeed(self.kafka, self.books, self.trades, book_lookback_s=self.book_lookback_s,
-                              loop=self.loop, trades_since_ms=int(time.time() * 1000))
+        self.feed = self._new_feed(trades_since_ms=int(time.time() * 1000))
         self.thread = self.feed.start()
         self.starts += 1
         log.info("reading books and trades from Kafka: a client subscribed", starts=self.starts)
