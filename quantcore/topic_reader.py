@@ -52,16 +52,16 @@ class TopicReader:
         """The topic's partitions. A topic created a moment ago may not be in the metadata of
         the broker asked yet (on a cluster the controller tells the other nodes later), so
         this waits (the platform's backoff) up to `timeout_s` before calling it missing."""
-        deadline, backoff = time.monotonic() + timeout_s, Backoff(initial=0.05, cap=1.0)
-        while not self._partitions:
-            metadata = self._consumer.list_topics(self.topic, timeout=max(0.1, deadline - time.monotonic())) \
-                .topics.get(self.topic)
+        def listed(wait_s: float, last: bool) -> list[int] | None:
+            metadata = self._consumer.list_topics(self.topic, timeout=wait_s).topics.get(self.topic)
             if metadata is not None and metadata.error is None and metadata.partitions:
-                self._partitions = sorted(metadata.partitions)
-            elif time.monotonic() >= deadline:
+                return sorted(metadata.partitions)
+            if last:
                 raise PlatformError(f"cannot read topic {self.topic}", "check that Kafka is up and the topic exists")
-            else:
-                time.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
+            return None
+
+        if not self._partitions:
+            self._partitions = _retried(listed, timeout_s)
         return self._partitions
 
     def read_to_end(self, *, offsets: Mapping[int, int] | None = None, since_ms: int | None = None,
@@ -83,17 +83,17 @@ class TopicReader:
 
     def _ends(self, partitions: list[int], timeout_s: float) -> dict[int, int]:
         """Each partition's end; waits (the platform's backoff) while a partition has no leader."""
-        deadline, backoff = time.monotonic() + timeout_s, Backoff(initial=0.05, cap=1.0)
-        while True:
+        def latest(wait_s: float, last: bool) -> dict[int, int] | None:
             try:
-                latest = self._consumer.offsets_for_times(
-                    [TopicPartition(self.topic, p, LATEST) for p in partitions],
-                    timeout=max(0.1, deadline - time.monotonic()))
-                return {tp.partition: tp.offset for tp in latest}
+                answer = self._consumer.offsets_for_times(
+                    [TopicPartition(self.topic, p, LATEST) for p in partitions], timeout=wait_s)
             except KafkaException as exc:
-                if exc.args[0].code() not in LEADERLESS or time.monotonic() >= deadline:
+                if exc.args[0].code() not in LEADERLESS or last:
                     raise
-            time.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
+                return None
+            return {tp.partition: tp.offset for tp in answer}
+
+        return _retried(latest, timeout_s)
 
     def _assign(self, starts: list[TopicPartition], timeout_s: float) -> dict[int, int]:
         """Assign the partitions that have records at or after their start; returns their ends."""
@@ -122,6 +122,19 @@ class TopicReader:
                 if message.offset() == ends[partition] - 1:
                     remaining.discard(partition)
                 yield message
+
+
+def _retried(attempt, timeout_s: float):
+    """`attempt(wait_s, last)` until it returns a value, with the platform's backoff between
+    tries (None: not yet); `last` is True on the try at or past the deadline, which must
+    return or raise."""
+    deadline, backoff = time.monotonic() + timeout_s, Backoff(initial=0.05, cap=1.0)
+    while True:
+        left = deadline - time.monotonic()
+        value = attempt(max(0.1, left), left <= 0)
+        if value is not None:
+            return value
+        time.sleep(min(backoff.next(), max(0.0, deadline - time.monotonic())))
 
 
 def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
