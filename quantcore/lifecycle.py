@@ -81,6 +81,29 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
         _prctl(PR_SET_PDEATHSIG, sig)
 
 
+CANCEL_RETRY_S = 0.5
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task], retry_s: float = CANCEL_RETRY_S) -> None:
+    """Cancel a service's background tasks and wait until every one has ended.
+
+    A cancel can be swallowed by a library: redis-py's `PubSub.get_message(timeout=...)`
+    catches the timeout of its read, and a cancel that lands in its short waits while
+    subscribing (a serve process stopped right after it started) vanished there: the feed
+    went on reading, and the stop waited for it forever (redis/redis-py#2551 and #2028 are
+    this family). A task still running after `retry_s` is therefore cancelled again. An
+    exception a task ended with (not a cancel) is raised, as awaiting it would.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=retry_s)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()
+
+
 async def _call(method, *args):
     result = method(*args)
     return await result if inspect.isawaitable(result) else result

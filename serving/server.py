@@ -22,7 +22,6 @@ benchmarks use `MarketDataServer.from_settings(settings)` directly (start, inspe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from quantcore.errors import PlatformError
-from quantcore.lifecycle import Heartbeat, run_service_async
+from quantcore.lifecycle import Heartbeat, cancel_and_wait, run_service_async
 from quantcore.log import get_logger
 from quantcore.settings import KafkaSettings, MarketSettings, RedisSettings, ServeSettings, Settings
 from serving.auth import BearerTokenInterceptor
@@ -189,11 +188,7 @@ class MarketDataServer:
         if self.kafka_feed is not None:
             self.kafka_feed.stop()  # its thread ends within a poll; not waited for (see KafkaFeed.start)
             self.kafka_feed = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self.metrics.redis_up = False
         self._server = None
         log.info("stopped", address=self.address, **self.metrics.snapshot())
