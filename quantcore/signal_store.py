@@ -31,24 +31,45 @@ FLOW_SYMBOLS_KEY = "qc:trade_flow:symbols"
 
 # Update ids are compared as decimal strings (length, then lexicographic): exact for any
 # int64, where Lua's doubles would round above 2^53.
-WRITE_IF_NEWER = """
-local stored = redis.call('HGET', KEYS[1], 'update_id')
-local incoming = ARGV[1]
-if stored then
-  if #incoming < #stored or (#incoming == #stored and incoming <= stored) then
-    return 0
-  end
+_NEWER = """
+local function newer(incoming, stored)
+  return #incoming > #stored or (#incoming == #stored and incoming > stored)
 end
+"""
+_WRITE = """
 -- Signals absent from this update (e.g. a side went empty) must not keep an old value.
 local absent = tonumber(ARGV[4])
 if absent > 0 then
   redis.call('HDEL', KEYS[1], unpack(ARGV, 5, 4 + absent))
 end
-redis.call('HSET', KEYS[1], 'update_id', incoming, 'msg', ARGV[2], unpack(ARGV, 5 + absent))
+redis.call('HSET', KEYS[1], 'update_id', ARGV[1], 'msg', ARGV[2], unpack(ARGV, 5 + absent))
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('PUBLISH', KEYS[3], ARGV[2])
 return 1
 """
+WRITE_IF_NEWER = _NEWER + """
+local stored = redis.call('HGET', KEYS[1], 'update_id')
+if stored and not newer(ARGV[1], stored) then
+  return 0
+end
+""" + _WRITE
+# A chained writer's write (OFI is against the book before): its last argument, removed
+# here, is the update id it found stored ('' for none) and chained from. Stored meanwhile
+# by another writer (a standby taking over), -1 says so and nothing is written: the writer
+# reads the stored book and chains again. Otherwise as WRITE_IF_NEWER.
+WRITE_IF_UNMOVED = _NEWER + """
+local expected = table.remove(ARGV)
+local stored = redis.call('HGET', KEYS[1], 'update_id') or ''
+if stored ~= expected then
+  if stored == '' or newer(ARGV[1], stored) then
+    return -1
+  end
+  return 0
+end
+if stored ~= '' and not newer(ARGV[1], stored) then
+  return 0
+end
+""" + _WRITE
 
 _SIGNALS = SignalUpdate.DESCRIPTOR.fields_by_name["signals"].message_type
 SIGNAL_FIELDS = tuple(field.name for field in _SIGNALS.fields)
@@ -89,10 +110,12 @@ def readable_fields(update: SignalUpdate) -> list[str]:
 class SignalStore:
     """Writes and reads the latest signals per symbol through the contract above."""
 
+    script = WRITE_IF_NEWER
+
     def __init__(self, client: redis.Redis, channel: str = UPDATES_CHANNEL) -> None:
         self.client = client
         self.channel = channel
-        self._write = client.register_script(WRITE_IF_NEWER)
+        self._write = client.register_script(self.script)
 
     def _args(self, update: SignalUpdate, extra_fields: Sequence[str]) -> tuple[list[str], list]:
         update.times.publish_us = now_us()  # as late as it can be: the bytes carry it
@@ -111,16 +134,19 @@ class SignalStore:
         """Pipelined writes (one round trip) of updates, or (update, extra fields) pairs;
         returns how many were accepted."""
         items = [item if isinstance(item, tuple) else (item, ()) for item in updates]
+        return sum(int(accepted) for accepted in self._results(items))
+
+    def _results(self, items: list[tuple[SignalUpdate, Sequence[str]]]) -> list:
+        """The script's reply to each item, in one round trip."""
         if not items:
-            return 0
+            return []
         try:
-            results = self._send(items)
+            return self._send(items)
         except redis.exceptions.NoScriptError:
             # Redis restarted or flushed its scripts: no write ran (all are the same
             # script); load it and send again (write-if-newer makes a resend harmless).
-            self.client.script_load(WRITE_IF_NEWER)
-            results = self._send(items)
-        return sum(int(accepted) for accepted in results)
+            self.client.script_load(self.script)
+            return self._send(items)
 
     def _send(self, items: list[tuple[SignalUpdate, Sequence[str]]]) -> list:
         """EVALSHA straight away: a pipelined `Script` call would first ask `SCRIPT EXISTS`,

@@ -65,6 +65,10 @@ class MidVolatility:
         if state is not None and stored_update_id is not None and state.last_update_id < stored_update_id:
             del self.symbols[symbol]
 
+    def forget(self, symbol: str) -> None:
+        """Drop the symbol's state: another process wrote books of it that this one never saw."""
+        self.symbols.pop(symbol, None)
+
     def feed(self, symbol: str, update_id: int, time_us: int | None, mid: float | None) -> bool:
         """Add a book's mid; False (ignored) without a usable mid or event time, or for an
         update id not above the last one fed."""

@@ -92,11 +92,12 @@ class NewestBooks:
     def symbols(self) -> list[str]:
         return list(self.newest)
 
-    def resolve(self, stored: Mapping[str, SeenBook]) -> tuple[list[Fresh], int]:
-        """(newest row, its OFI, its multi-level OFI) for each symbol newer than its stored
-        book, and how many symbols had nothing newer than Redis (stale)."""
+    def resolve(self, stored: Mapping[str, SeenBook], symbols: Iterable[str] | None = None) -> tuple[list[Fresh], int]:
+        """(newest row, its OFI, its multi-level OFI) for each symbol (of `symbols`, default
+        all) newer than its stored book, and how many had nothing newer than Redis (stale)."""
         fresh, stale = [], 0
-        for symbol, newest in self.newest.items():
+        for symbol in self.newest if symbols is None else symbols:
+            newest = self.newest[symbol]
             last = stored.get(symbol)
             if last is not None and newest.row["update_id"] <= last.update_id:
                 stale += 1

@@ -163,7 +163,7 @@ class RealtimeRelay(ConsumerThread):
 
     def _run(self) -> None:
         try:
-            self.sink = self.sink or sink_for(self.redis, self.kafka)
+            self.sink = self.sink or sink_for(self.redis, self.kafka, remember=True)  # the symbols' one writer
             consumer = self._consumer()
         except Exception as exc:  # noqa: BLE001 - reported through `error`, start() raises
             self.error = str(exc)

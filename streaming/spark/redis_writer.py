@@ -4,9 +4,11 @@ One writer sees the rows of whole Kafka partitions in offset order (a micro-batc
 over coalesced partitions, or the real-time relay), so it can, without a shuffle:
 - route rows with a `reason` to the dead-letter topic;
 - keep only the newest book per symbol and chain its OFI (newest_books.py), seeded from
-  the symbol's Redis hash, which always holds the last book written;
-- write those in one pipelined round trip, one Lua write-if-newer per symbol, so a
-  replay or a restart can never move a symbol backwards.
+  the symbol's Redis hash, which always holds the last book written (the real-time relay
+  remembers what it wrote there instead of reading it back: BookSignalStore);
+- write those in one pipelined round trip, one Lua write-if-unmoved per symbol, so a
+  replay or a restart can never move a symbol backwards, and a book chained from what
+  another writer has since replaced is chained again.
 
 Besides the SignalStore fields, each write stores `top_of_book` (best bid, qty, ask, qty
 as JSON) and `top_levels` (each side's top 10 prices and quantities, compact JSON
@@ -31,7 +33,7 @@ from typing import Any
 from quantcore import wire
 from quantcore.clients import redis_client
 from quantcore.settings import KafkaSettings, RedisSettings
-from quantcore.signal_store import SignalStore, signal_key
+from quantcore.signal_store import WRITE_IF_UNMOVED, SignalStore, signal_key
 from streaming.spark.dead_letters import DeadLetterProducer, dead_letter
 from streaming.spark.microprice_tables import TableCache
 from streaming.spark.mid_volatility import MidVolatility
@@ -93,27 +95,64 @@ def signal_update(row: Row, ofi: float | None, ofi_levels: list[float] | None = 
 
 
 class BookSignalStore(SignalStore):
-    """SignalStore plus the top of book each write leaves for the next book's OFI."""
+    """SignalStore plus the top of book each write leaves for the next book's OFI.
+
+    Each write says which stored update id its OFI was chained from (WRITE_IF_UNMOVED): a
+    symbol another writer moved meanwhile is refused, not chained wrong. With `remember`,
+    the store keeps the book it last wrote per symbol and chains from it instead of reading
+    the hash first: one Redis round trip a write instead of two. That suits a writer that
+    owns its symbols for long (the real-time relay); a write refused because another writer
+    moved the symbol forgets it, and the next read goes to Redis."""
+
+    script = WRITE_IF_UNMOVED
+
+    def __init__(self, client, remember: bool = False) -> None:
+        super().__init__(client)
+        self.written: dict[str, SeenBook] | None = {} if remember else None
 
     def previous_books(self, symbols: Iterable[str]) -> dict[str, SeenBook]:
-        wanted = list(symbols)
+        """The stored book of each symbol that has one: remembered, or read in one round trip."""
+        symbols, known = list(symbols), self.written or {}
+        stored = {symbol: known[symbol] for symbol in symbols if symbol in known}
+        unknown = [symbol for symbol in symbols if symbol not in known]
+        return {**stored, **self.read_books(unknown)} if unknown else stored
+
+    def read_books(self, symbols: list[str]) -> dict[str, SeenBook]:
+        """The stored books, read from Redis (one round trip)."""
         pipe = self.client.pipeline(transaction=False)
-        for symbol in wanted:
+        for symbol in symbols:
             pipe.hmget(signal_key(symbol), "update_id", TOP_OF_BOOK_FIELD, TOP_LEVELS_FIELD)
         stored = {}
-        for symbol, (update_id, top, levels) in zip(wanted, pipe.execute(), strict=True):
+        for symbol, (update_id, top, levels) in zip(symbols, pipe.execute(), strict=True):
             if update_id is not None:
                 values = json.loads(top) if top is not None else [None] * 4
                 stored[symbol] = SeenBook(int(update_id), TopOfBook(*values),
                                           tuple(json.loads(levels)) if levels is not None else None)
         return stored
 
-    def write_books(self, books: Iterable[tuple[wire.SignalUpdate, TopOfBook, TopLevels]]) -> int:
-        """Pipelined write-if-newer of each update with its top of book and top levels;
-        returns accepted."""
-        return self.write_many((update, (TOP_OF_BOOK_FIELD, json.dumps(list(top)),
-                                         TOP_LEVELS_FIELD, json.dumps(levels, separators=(",", ":"))))
-                               for update, top, levels in books)
+    def write_books(self, books: list[tuple[wire.SignalUpdate, TopOfBook, TopLevels]],
+                    stored: Mapping[str, SeenBook]) -> tuple[int, list[str]]:
+        """Pipelined write-if-unmoved of each update with its top of book and top levels,
+        chained from `stored`; returns (accepted, symbols moved by another writer)."""
+        items = []
+        for update, top, levels in books:
+            chained_from = stored.get(update.symbol)
+            items.append((update, (TOP_OF_BOOK_FIELD, json.dumps(list(top)),
+                                   TOP_LEVELS_FIELD, json.dumps(levels, separators=(",", ":")),
+                                   "" if chained_from is None else str(chained_from.update_id))))
+        accepted, moved = 0, []
+        for (update, top, levels), result in zip(books, self._results(items), strict=True):
+            result = int(result)
+            if result == 1:
+                accepted += 1
+                if self.written is not None:
+                    self.written[update.symbol] = SeenBook(update.update_id, top, levels)
+                continue
+            if self.written is not None:
+                self.written.pop(update.symbol, None)
+            if result == -1:
+                moved.append(update.symbol)
+        return accepted, moved
 
 
 class SignalSink:
@@ -126,8 +165,9 @@ class SignalSink:
         self.microprices = TableCache()
 
     @classmethod
-    def from_settings(cls, redis: RedisSettings, kafka: KafkaSettings) -> "SignalSink":
-        return cls(BookSignalStore(redis_client(redis)), DeadLetterProducer(kafka))
+    def from_settings(cls, redis: RedisSettings, kafka: KafkaSettings, remember: bool = False) -> "SignalSink":
+        """`remember`: chain from the books this process wrote (BookSignalStore)."""
+        return cls(BookSignalStore(redis_client(redis), remember), DeadLetterProducer(kafka))
 
     def run(self) -> "SinkRun":
         return SinkRun(self)
@@ -167,23 +207,44 @@ class SinkRun:
             stats.dead_letters = self.sink.dead_letters.send(self.letters)
         stats.superseded = books.superseded
         if books.newest:
-            store, volatility = self.sink.store, self.sink.volatility
+            store = self.sink.store
             stored = store.previous_books(books.symbols())
-            for symbol, mids in self.mids.items():
-                last = stored.get(symbol)
-                volatility.check(symbol, None if last is None else last.update_id)
-                for update_id, time_us, mid in mids:
-                    volatility.feed(symbol, update_id, time_us, mid)
-            fresh, stats.stale = books.resolve(stored)
-            for symbol in self.mids.keys() - {book.row["symbol"] for book in fresh}:
-                volatility.trim(symbol)  # read for the others below
-            tables = self.sink.microprices.get(store.client, [book.row["symbol"] for book in fresh])
-            stats.published = store.write_books(
-                (signal_update(book.row, book.ofi, book.ofi_levels, self.computed(book.row, tables)),
-                 top_of_book(book.row), top_levels(book.row))
-                for book in fresh)
-            stats.stale += len(fresh) - stats.published  # lost a race to a newer write
+            self._feed_volatility(stored, self.mids.keys())
+            published, moved = self._publish(stored, books.symbols())
+            if moved:
+                # Another writer (a standby that took over) stored these symbols since this
+                # process wrote them: what this one remembered is not the book before.
+                for symbol in moved:
+                    self.sink.volatility.forget(symbol)
+                stored = {**stored, **store.read_books(moved)}
+                self._feed_volatility(stored, self.mids.keys() & set(moved))
+                again, moved = self._publish(stored, moved)
+                published += again
+                stats.stale += len(moved)  # moved once more meanwhile: the next run reads them afresh
+            stats.published = published
         return stats
+
+    def _feed_volatility(self, stored: Mapping[str, SeenBook], symbols: Iterable[str]) -> None:
+        volatility = self.sink.volatility
+        for symbol in symbols:
+            last = stored.get(symbol)
+            volatility.check(symbol, None if last is None else last.update_id)
+            for update_id, time_us, mid in self.mids[symbol]:
+                volatility.feed(symbol, update_id, time_us, mid)
+
+    def _publish(self, stored: Mapping[str, SeenBook], symbols: Iterable[str]) -> tuple[int, list[str]]:
+        """Write the newest book of each of `symbols` chained from `stored`: (accepted,
+        symbols another writer moved meanwhile). Counts the stale ones."""
+        store, volatility = self.sink.store, self.sink.volatility
+        fresh, stale = self.books.resolve(stored, symbols)
+        for symbol in set(symbols) & self.mids.keys() - {book.row["symbol"] for book in fresh}:
+            volatility.trim(symbol)  # read for the others below
+        tables = self.sink.microprices.get(store.client, [book.row["symbol"] for book in fresh])
+        published, moved = store.write_books(
+            [(signal_update(book.row, book.ofi, book.ofi_levels, self.computed(book.row, tables)),
+              top_of_book(book.row), top_levels(book.row)) for book in fresh], stored)
+        self.stats.stale += stale + len(fresh) - published - len(moved)  # lost a race to a newer write
+        return published, moved
 
     def computed(self, row: Row, tables: Mapping[str, Any]) -> dict[str, float | None]:
         """The published book's realized volatilities and micro-price."""
@@ -198,13 +259,15 @@ _sinks: dict[tuple, SignalSink] = {}
 _sinks_lock = threading.Lock()
 
 
-def sink_for(redis: RedisSettings, kafka: KafkaSettings) -> SignalSink:
+def sink_for(redis: RedisSettings, kafka: KafkaSettings, remember: bool = False) -> SignalSink:
     """One sink (Redis connection pool + Kafka producer) per process and destination:
-    Spark reuses its Python workers, so later tasks skip the connection setup."""
-    key = (redis.address, kafka.bootstrap_servers, kafka.dead_letter_topic)
+    Spark reuses its Python workers, so later tasks skip the connection setup. `remember`
+    (BookSignalStore) for a writer that owns its symbols for long: the real-time relay, not
+    micro-batch tasks, whose partitions move between Python workers from batch to batch."""
+    key = (redis.address, kafka.bootstrap_servers, kafka.dead_letter_topic, remember)
     with _sinks_lock:
         if key not in _sinks:
-            _sinks[key] = SignalSink.from_settings(redis, kafka)
+            _sinks[key] = SignalSink.from_settings(redis, kafka, remember)
         return _sinks[key]
 
 

@@ -64,3 +64,34 @@ def test_pipelined_writes_survive_a_script_flush(redis_conn):
     stored = [store.latest(symbol) for symbol in ("XRPUSDT", "ADAUSDT")]
     assert [message.update_id for message in stored] == [3, 4]
     assert all(message.times.publish_us > 0 for message in stored)
+
+
+def test_a_chained_write_is_refused_once_another_writer_moved_the_symbol(redis_conn):
+    """WRITE_IF_UNMOVED in Redis: a book is written only over the stored book its OFI was
+    chained from; the relay's store remembers what it wrote instead of reading it back."""
+    from streaming.spark.newest_books import SeenBook
+    from streaming.spark.ofi import TopOfBook
+    from streaming.spark.redis_writer import BookSignalStore
+
+    relay, standby = BookSignalStore(redis_conn, remember=True), BookSignalStore(redis_conn)
+    top, levels = TopOfBook(100.0, 2.0, 101.0, 3.0), ([100.0, 99.0], [2.0, 1.0], [101.0, 102.0], [3.0, 4.0])
+
+    def book(update_id: int):
+        return update("BTCUSDT", update_id, 0.1), top, levels
+
+    assert relay.write_books([book(5)], {}) == (1, [])
+    assert relay.previous_books(["BTCUSDT"]) == {"BTCUSDT": SeenBook(5, top, levels)}
+    remembered = relay.previous_books(["BTCUSDT"])
+    assert standby.write_books([book(6)], standby.previous_books(["BTCUSDT"])) == (1, [])
+
+    assert relay.write_books([book(7)], remembered) == (0, ["BTCUSDT"]), "chained from 5 while 6 is stored"
+    assert "BTCUSDT" not in relay.written
+    read_back = relay.previous_books(["BTCUSDT"])
+    assert read_back["BTCUSDT"].update_id == 6 and list(read_back["BTCUSDT"].levels) == list(levels)
+    assert relay.write_books([book(7)], read_back) == (1, [])
+    assert relay.write_books([book(7)], relay.previous_books(["BTCUSDT"])) == (0, []), "not newer: stale"
+
+    redis_conn.delete(signal_key("BTCUSDT"))  # Redis lost the hash: nothing to chain from
+    assert relay.write_books([book(8)], {"BTCUSDT": SeenBook(7, top, levels)}) == (0, ["BTCUSDT"])
+    assert relay.write_books([book(8)], relay.previous_books(["BTCUSDT"])) == (1, [])
+    assert SignalStore(redis_conn).latest("BTCUSDT").update_id == 8
