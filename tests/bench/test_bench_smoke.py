@@ -21,6 +21,7 @@ MUST_BE_POSITIVE = {
     "compute": "records_per_s",
     "fanout": "delivery_ratio",
     "replay": "records_per_s",
+    "relay": "remembers.cpu_us_per_row",
     "baseline": "payload.json_vs_protobuf",
     "simulator": "events_per_s_per_core",
     "ofi": "r2_multi_level.out_of_sample",
