@@ -16,7 +16,7 @@ LOADCLIENT := $(CURDIR)/.quantcore/bin/qc-subscribers
 LOADCLIENT_SRC := $(filter-out %_test.go,$(wildcard bench/loadclient/*.go)) bench/loadclient/go.mod bench/loadclient/go.sum
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-parts run test bench-smoke proto jars loadclient system-packages clean distclean bench
+.PHONY: setup setup-parts run test test-cluster bench-smoke proto jars loadclient system-packages clean distclean bench
 
 # The parts install side by side (pip, pip, Maven and apt wait on the network, not on each
 # other); each one's output is shown whole when it ends.
@@ -29,11 +29,17 @@ run: setup
 	$(VENV)/bin/quantcore up
 
 # The product's suite. Each benchmark's seconds-long smoke (it starts its own broker, Redis
-# and Spark: six minutes together) is `make bench-smoke`, which CI runs after it (.ci/run).
+# and Spark: six minutes together) is `make bench-smoke`; the cluster suite (three Kafka nodes,
+# a Spark master and two workers: a dozen JVMs on 2 cores, eight minutes) is `make
+# test-cluster`. CI runs all three (.ci/run).
 BENCH_SMOKE := tests/bench/test_bench_smoke.py
+CLUSTER_SUITE := tests/cluster
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS) --ignore=$(BENCH_SMOKE)
+	$(PY) -m pytest $(PYTEST_ARGS) --ignore=$(BENCH_SMOKE) --ignore=$(CLUSTER_SUITE)
+
+test-cluster: setup
+	$(PY) -m pytest $(PYTEST_ARGS) $(CLUSTER_SUITE)
 
 bench-smoke: setup
 	$(PY) -m pytest $(PYTEST_ARGS) $(BENCH_SMOKE)
