@@ -56,8 +56,12 @@ def check_port_free(serve: ServeSettings, wait_s: float | None = None) -> None:
 
 
 def _bind_problem(serve: ServeSettings) -> int | None:
-    """The errno of binding the port now, None when it is free."""
+    """The errno of binding the port now, None when it is free. With SO_REUSEADDR, as grpc
+    binds: the connections a stopped server closed first stay in TIME_WAIT on its port for
+    60 s, and a plain bind took them for a listener (the sensor's replacement of a serve run
+    terminated with clients connected failed "port in use" for a minute)."""
     probe = socket.socket(socket.AF_INET6 if ":" in serve.host else socket.AF_INET)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         probe.bind((serve.host, serve.port))
     except OSError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -163,6 +164,31 @@ def test_a_shared_port_must_be_a_free_fixed_port(redis_service: Settings):
     finally:
         draining.kill()
         draining.wait()
+    # a stopped server that closed its clients' connections first leaves them in TIME_WAIT
+    # on its port: not a listener, and gRPC (SO_REUSEADDR) binds it at once
+    port = _port_in_time_wait()
+    check_port_free(redis_service.override(grpc_port=port, serve_processes=2).serve, wait_s=0.0)
     with pytest.raises(Exception, match="cannot share port 0") as refused:
         check_port_free(redis_service.override(grpc_port=0, serve_processes=2).serve)
     assert "QUANTCORE_SERVE_PROCESSES=1" in refused.value.fix
+
+
+def _port_in_time_wait() -> int:
+    """A port whose listener (SO_REUSEADDR, as gRPC's) is gone, with a connection it closed
+    first in TIME_WAIT on it."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()  # the server's side closes first: its socket goes to TIME_WAIT
+    client.recv(1)  # the FIN
+    client.close()
+    listener.close()
+    plain = socket.socket()
+    with pytest.raises(OSError):  # without SO_REUSEADDR the port still looks taken
+        plain.bind(("127.0.0.1", port))
+    plain.close()
+    return port
