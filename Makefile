@@ -16,7 +16,7 @@ LOADCLIENT := $(CURDIR)/.quantcore/bin/qc-subscribers
 LOADCLIENT_SRC := $(filter-out %_test.go,$(wildcard bench/loadclient/*.go)) bench/loadclient/go.mod bench/loadclient/go.sum
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-parts run test test-cluster bench-smoke proto jars loadclient system-packages clean distclean bench
+.PHONY: setup setup-parts run test test-chaos bench-smoke proto jars loadclient system-packages clean distclean bench
 
 # The parts install side by side (pip, pip, Maven and apt wait on the network, not on each
 # other); each one's output is shown whole when it ends.
@@ -28,18 +28,21 @@ setup-parts: $(VENV)/.installed .venv-checkov/.installed $(PROTO_OUT) $(JARS)/.k
 run: setup
 	$(VENV)/bin/quantcore up
 
-# The product's suite. Each benchmark's seconds-long smoke (it starts its own broker, Redis
-# and Spark: six minutes together) is `make bench-smoke`; the cluster suite (three Kafka nodes,
-# a Spark master and two workers: a dozen JVMs on 2 cores, eight minutes) is `make
-# test-cluster`. CI runs all three (.ci/run).
+# The product's suite. Kept out of it for its length, and run by CI after it (.ci/run):
+# - `make test-chaos`: the fault-injection suites, kill -9 of each component on the seed
+#   platform (tests/chaos), then the platform as a cluster, three Kafka nodes and a Spark
+#   master with two workers, a dozen JVMs on 2 cores (tests/cluster); about fifteen minutes.
+#   Two sessions: the seed platform is down before the cluster starts.
+# - `make bench-smoke`: each benchmark's seconds-long smoke (each starts its own broker,
+#   Redis and Spark: six minutes together).
 BENCH_SMOKE := tests/bench/test_bench_smoke.py
-CLUSTER_SUITE := tests/cluster
+CHAOS_SUITES := tests/chaos tests/cluster
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS) --ignore=$(BENCH_SMOKE) --ignore=$(CLUSTER_SUITE)
+	$(PY) -m pytest $(PYTEST_ARGS) --ignore=$(BENCH_SMOKE) $(addprefix --ignore=,$(CHAOS_SUITES))
 
-test-cluster: setup
-	$(PY) -m pytest $(PYTEST_ARGS) $(CLUSTER_SUITE)
+test-chaos: setup
+	$(foreach suite,$(CHAOS_SUITES),$(PY) -m pytest $(PYTEST_ARGS) $(suite) &&) true
 
 bench-smoke: setup
 	$(PY) -m pytest $(PYTEST_ARGS) $(BENCH_SMOKE)

@@ -24,7 +24,7 @@ pytest_plugins = [
 # session's SparkSession (tests/fixtures/services.py) took 80 s to start instead of 15 s, so
 # it is started by the integration suite before them. tests/chaos runs before tests/e2e: they
 # share `seed_platform` (tests/fixtures/platform.py), and e2e's last test takes it down.
-# tests/cluster (`make test-cluster`, kept out of `make test` for its length) goes last.
+# `make test` leaves tests/chaos and tests/cluster to `make test-chaos`, a session each.
 SUITE_ORDER = ("unit", "architecture", "terraform", "integration", "chaos", "e2e", "cluster")
 
 

@@ -6,7 +6,7 @@ For each: the platform comes back by itself, every symbol updates at the client 
 symbol regresses, no update-id chain in Kafka has a gap or a duplicate, and nothing Kafka
 acknowledged is lost. How fast is a benchmark figure (`quantcore chaos` prints the table);
 the timeouts here only bound a hang. The platform is the session's (`seed_platform`, shared
-with tests/e2e/), left healthy for the e2e suite.
+with tests/e2e/ when one session runs both), left healthy for the e2e suite.
 """
 
 from __future__ import annotations

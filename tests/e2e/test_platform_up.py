@@ -2,8 +2,9 @@
 the Dagster UI in headless Chromium, terminate a stream from the UI, watch the health
 sensor bring it back, and `quantcore down` leaving no process behind.
 
-The platform is the session's (`seed_platform`, tests/fixtures/platform.py): the chaos suite
-killed each component of it before, and it came back; the last test here takes it down.
+The platform is the session's (`seed_platform`, tests/fixtures/platform.py): when one session
+runs the chaos suite too, it killed each component of it before, and it came back; the last
+test here takes it down.
 Screenshots go to test-artifacts/ for a person to look at.
 """
 
