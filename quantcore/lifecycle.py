@@ -87,11 +87,10 @@ CANCEL_RETRY_S = 0.5
 async def cancel_and_wait(tasks: list[asyncio.Task], retry_s: float = CANCEL_RETRY_S) -> None:
     """Cancel a service's background tasks and wait until every one has ended.
 
-    A cancel can be swallowed by a library: redis-py's `PubSub.get_message(timeout=...)`
-    catches the timeout of its read, and a cancel that lands in its short waits while
-    subscribing (a serve process stopped right after it started) vanished there: the feed
-    went on reading, and the stop waited for it forever (redis/redis-py#2551 and #2028 are
-    this family). A task still running after `retry_s` is therefore cancelled again. An
+    A cancel can be swallowed by a library: serve's Redis feed, stopped right after it
+    started, lost its cancel somewhere in redis-py while connecting and subscribing (in
+    about one start in ten; redis/redis-py#2551 and #2028 are this family), went on into its
+    read loop, and the stop waited for it forever. A task still running after `retry_s` is therefore cancelled again. An
     exception a task ended with (not a cancel) is raised, as awaiting it would.
     """
     pending = {task for task in tasks if not task.done()}

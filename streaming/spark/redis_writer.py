@@ -110,6 +110,11 @@ class BookSignalStore(SignalStore):
         super().__init__(client)
         self.written: dict[str, SeenBook] | None = {} if remember else None
 
+    def write_many(self, updates) -> int:
+        raise TypeError("a BookSignalStore writes with write_books: its script needs the update id chained from")
+
+    write = write_many
+
     def previous_books(self, symbols: Iterable[str]) -> dict[str, SeenBook]:
         """The stored book of each symbol that has one: remembered, or read in one round trip."""
         symbols, known = list(symbols), self.written or {}

@@ -195,3 +195,12 @@ def test_a_remembering_writer_reads_a_hash_once_and_chains_again_after_another_w
     stats = relay.write([book_row("A", 5, *books[4])])
     assert (stats.rows, stats.published, stats.stale) == (1, 0, 1)
     assert int(redis.hashes[signal_key("A")]["update_id"]) == 9, "never moved backwards"
+
+
+def test_the_book_store_refuses_the_plain_writes_whose_arguments_its_script_would_misread():
+    store = BookSignalStore(FakeRedis())
+    update = wire.SignalUpdate(symbol="A", update_id=1)
+    with pytest.raises(TypeError, match="write_books"):
+        store.write_many([update])
+    with pytest.raises(TypeError, match="write_books"):
+        store.write(update)
