@@ -135,6 +135,13 @@ class KafkaSettings(Section):
                                                           "(an external cluster's default).")
     retention_hours: int = setting(72, env="KAFKA_RETENTION_HOURS", ge=1)
     heap: str = setting("1g", env="KAFKA_HEAP", description="Broker JVM heap (-Xmx).")
+    # Kafka's defaults (3 network threads, 8 request handlers) are sized for many cores; every
+    # request crosses from a network thread to a handler and back, and on 2 cores the extra
+    # threads only add hand-offs (bench/README.md, "Where the standing cost goes").
+    network_threads: int = setting(1, env="KAFKA_NETWORK_THREADS", ge=1, le=64,
+                                   description="Local broker: num.network.threads.")
+    io_threads: int = setting(2, env="KAFKA_IO_THREADS", ge=1, le=256,
+                              description="Local broker: num.io.threads (request handlers).")
 
     @field_validator("security_protocol")
     @classmethod
@@ -420,6 +427,10 @@ class ComputeSettings(Section):
         3600, env="REALTIME_CHECKPOINT_S", ge=1,
         description="Real-time trigger: checkpoint interval; the stream pauses ~1 s at each. Restarts do not "
                     "depend on it (they resume after what the relay topic holds).")
+    relay_linger_ms: int = setting(
+        1, env="COMPUTE_RELAY_LINGER_MS", ge=0, le=1000,
+        description="Real-time mode: linger.ms of Spark's producer to the relay topic; higher batches more "
+                    "rows a request (fewer broker requests), each waiting that much longer.")
     relay_topic: str = setting("qc.signals.relay.v1", env="COMPUTE_RELAY_TOPIC",
                                description="Real-time mode: computed rows on their way from Spark to Redis.")
     trade_flow: bool = setting(True, env="COMPUTE_TRADE_FLOW",

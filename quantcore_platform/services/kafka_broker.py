@@ -119,12 +119,8 @@ def server_properties(kafka: KafkaSettings, data_dir: Path, node: int = 1) -> st
         "log.flush.scheduler.interval.ms=1000",
         "log.flush.offset.checkpoint.interval.ms=1000",
         "num.recovery.threads.per.data.dir=2",
-        # Every request costs the broker ~0.2 ms of CPU here, handed from a network thread to
-        # a handler thread and back; Kafka's 3 + 8 threads are sized for many cores. On 2 cores
-        # one network thread and two handlers did the same ~1,075 requests/s of the platform at
-        # the seed's load in 0.19 cores of request threads instead of 0.25 (bench/README.md).
-        "num.network.threads=1",
-        "num.io.threads=2",
+        f"num.network.threads={kafka.network_threads}",
+        f"num.io.threads={kafka.io_threads}",
         # fewer partitions to recover: the consumer-offsets topic's 50 are for big clusters
         "offsets.topic.num.partitions=5",
         f"log.retention.hours={kafka.retention_hours}",

@@ -77,7 +77,6 @@ HEARTBEAT_COMPONENT = "compute"
 HEARTBEAT_INSTANCE = "0"
 STANDBY_POLL_S = 0.1  # how soon a standby notices the lock is free
 PREVIOUS_JVM_GRACE_S = 10.0  # a dead driver's JVM gets this long to exit before it is killed
-RELAY_LINGER_MS = 1  # a record waits at most 1 ms for company: fewer produce requests under load
 
 log = get_logger("compute")
 
@@ -269,7 +268,7 @@ def _realtime_writer(spark: SparkSession, kafka: KafkaSettings, compute: Compute
             "or use --trigger microbatch")
     spark.conf.set("spark.sql.streaming.realTimeMode.minBatchDuration", "1000")
     return (writer.format("kafka").options(**kafka.spark_options())
-            .option("topic", relay_topic).option("kafka.linger.ms", str(RELAY_LINGER_MS))
+            .option("topic", relay_topic).option("kafka.linger.ms", str(compute.relay_linger_ms))
             .outputMode("update").trigger(realTime=f"{compute.realtime_checkpoint_s} seconds"))
 
 

@@ -130,3 +130,12 @@ def test_bench_masters_are_local_threads_or_standalone_workers():
             parse_master(bad)
     # 26 M records at 36 core-us each: 936 core-seconds = 0.26 core-hours, 7.8 min on 2 cores
     assert per_core_projection(36.0, 2) == {"day_core_hours": 0.26, "day_minutes_on_these_cores": 7.8}
+
+
+def test_the_brokers_request_threads_come_from_the_settings(tmp_path, monkeypatch):
+    default = properties(server_properties(KafkaSettings.load(), tmp_path))
+    assert (default["num.network.threads"], default["num.io.threads"]) == ("1", "2")
+    monkeypatch.setenv("QUANTCORE_KAFKA_NETWORK_THREADS", "3")
+    monkeypatch.setenv("QUANTCORE_KAFKA_IO_THREADS", "8")
+    bigger = properties(server_properties(KafkaSettings.load(), tmp_path))
+    assert (bigger["num.network.threads"], bigger["num.io.threads"]) == ("3", "8")
