@@ -29,7 +29,7 @@ SCENARIOS = {s.name: s for s in [
     Scenario("fanout", ("redis",), "bench.scenarios.fanout:run",
              "Redis publish -> gRPC client latency and delivery vs subscriber count"),
     Scenario("relay", ("redis",), "bench.scenarios.relay_writer:run",
-             "the real-time relay's Redis writer, CPU per row: chaining from what it wrote vs reading it back"),
+             "the real-time Redis writer (row_socket.py), CPU per row: chaining from what it wrote vs reading it back"),
     Scenario("replay", ("kafka",), "bench.scenarios.replay:run",
              "records/s from Kafka into Delta, bytes on disk per million records"),
     Scenario("simulator", (), "bench.scenarios.simulator:run",

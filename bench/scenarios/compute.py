@@ -31,13 +31,14 @@ from typing import Any, NamedTuple
 
 from quantcore import wire
 from bench.harness import BenchContext, percentiles
-from quantcore.topics import delete_topics, temporary_topic
+from quantcore.topics import temporary_topic
 from quantcore.clients import redis_client
 from quantcore.settings import KafkaSettings, RedisSettings, Settings, TriggerMode
 from quantcore_platform.streams.catalog import Stream, StreamLaunch
 from quantcore_platform.streams.supervisor import StreamProcess
 from quantcore.timeutil import now_us
 from quantcore.signal_store import UPDATES_CHANNEL, signal_key
+from streaming.spark.realtime_resume import progress_key
 
 SEED_SYMBOLS = 30
 SEED_RATE_HZ = 10.0
@@ -154,12 +155,9 @@ def prefill(kafka: KafkaSettings, topic: str, feed: BookFeed, records: int) -> N
 # --- the stream under test -------------------------------------------------------------------------
 @contextmanager
 def private_topic(kafka: KafkaSettings, prefix: str = "qc.bench.compute") -> Iterator[str]:
-    """A throwaway book topic; its relay topic (real-time mode) goes with it."""
+    """A throwaway book topic."""
     with temporary_topic(kafka, prefix) as name:
-        try:
-            yield name
-        finally:
-            delete_topics(kafka, [f"{name}.relay"])
+        yield name
 
 
 @contextmanager
@@ -168,7 +166,7 @@ def compute_process(settings: Settings, topic: str, mode: TriggerMode, overrides
     """`quantcore stream compute --from-beginning` (or another stream `command` reading the
     same settings sections) on `topic`, stopped with SIGINT after."""
     env = settings.override(**{
-        "book_topic": topic, "trigger_mode": mode, "compute_relay_topic": f"{topic}.relay",
+        "book_topic": topic, "trigger_mode": mode,
         "checkpoint_root": str(settings.paths.home_dir / "bench-checkpoints" / topic), "heartbeat_interval_s": 1.0,
         # the stage's own cost: a standby driver's JVM would take the cores while it prepares
         "compute_standby": False,
@@ -179,6 +177,7 @@ def compute_process(settings: Settings, topic: str, mode: TriggerMode, overrides
         yield process
     finally:
         process.stop(grace_s=30)
+        redis_client(settings.redis).delete(progress_key(topic))  # the real-time writer's, for a throwaway topic
 
 
 def wait_until_ready(settings: Settings, topic: str, feed: BookFeed, process: StreamProcess, timeout_s: float = 240) -> float:

@@ -1,12 +1,13 @@
-"""`quantcore bench relay`: the real-time relay's Redis writer, CPU per row, two ways side
-by side in one run:
+"""`quantcore bench relay`: the real-time mode's Redis writer (the driver thread that writes
+the query's rows: streaming/spark/row_socket.py; a relay topic's consumer until 2026-12-07,
+hence the name), CPU per row, two ways side by side in one run:
 
-* `remembers` (what the relay does): the OFI chain starts from the book this process last
+* `remembers` (what the writer does): the OFI chain starts from the book this process last
   wrote, so a write is one Redis round trip (WRITE_IF_UNMOVED);
 * `reads_back`: the stored book is read from Redis first (HMGET), then written: two round
   trips, as every write did before.
 
-Rows come as the relay gets them at the seed's load: one or two a poll (`rows_per_write`),
+Rows come as the writer gets them at the seed's load: one or two a read (`rows_per_write`),
 each the newest book of its symbol, with 10 levels a side and every row signal set. The
 writer's thread CPU (`time.thread_time`) and wall time are measured over rounds that
 alternate the two ways; medians over rounds. Redis is the harness's own.
@@ -77,7 +78,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     writes = ctx.option("writes", 3000, smoke_default=200)
     rows_per_write = ctx.option("rows_per_write", 2)
     sinks = {way: writer(ctx.settings.redis, remember) for way, remember in WAYS.items()}
-    # each way its own symbols (keys): one writer per symbol, as the relay is
+    # each way its own symbols (keys): one writer per symbol, as the real-time writer is
     rows = {way: Rows([f"{symbol}.{way}" for symbol in symbols]) for way in WAYS}
     for way, sink in sinks.items():  # warm-up: connections, scripts, the remembered books
         one_round(sink, rows[way], len(symbols), 1)

@@ -426,13 +426,7 @@ class ComputeSettings(Section):
     realtime_checkpoint_s: int = setting(
         3600, env="REALTIME_CHECKPOINT_S", ge=1,
         description="Real-time trigger: checkpoint interval; the stream pauses ~1 s at each. Restarts do not "
-                    "depend on it (they resume after what the relay topic holds).")
-    relay_linger_ms: int = setting(
-        1, env="COMPUTE_RELAY_LINGER_MS", ge=0, le=1000,
-        description="Real-time mode: linger.ms of Spark's producer to the relay topic; higher batches more "
-                    "rows a request (fewer broker requests), each waiting that much longer.")
-    relay_topic: str = setting("qc.signals.relay.v1", env="COMPUTE_RELAY_TOPIC",
-                               description="Real-time mode: computed rows on their way from Spark to Redis.")
+                    "depend on it (they resume after the rows written to Redis).")
     trade_flow: bool = setting(True, env="COMPUTE_TRADE_FLOW",
                                description="Run the trade-flow writer beside the query (active driver only): "
                                            "trade count, VWAP and TFI over 1/10/60 s at each trade of "

@@ -4,7 +4,7 @@
 workers are `python -m streaming.spark.compute_job`: each builds its Spark session and the
 query's plan, then takes the query's lock; the one that gets it runs the query, the other
 waits (see `ComputeProcess`). kill -9 of the active one frees the lock at once and the
-standby starts the query (real-time: after the relayed rows); the group restarts the dead worker, which
+standby starts the query (real-time: after the rows written to Redis); the group restarts the dead worker, which
 becomes the new standby. Supervision (backoff, graceful stop, parent-death signal) is
 `quantcore.worker_group`'s.
 

@@ -12,11 +12,11 @@ Two triggers, one projection (compute_rows.py) and one writer (redis_writer.py):
   partitions stay in order in one task) and handed to the writer as Arrow batches
   (`mapInArrow` inside `foreachBatch`). Offsets and commits are tracked asynchronously
   (the sink is idempotent).
-- realtime: Spark's real-time trigger (long-running tasks, one per Kafka partition) writes
-  the computed rows to a relay topic, and a relay thread writes them to Redis (see
-  realtime_relay.py for why not a Python ForeachWriter). Each start begins a fresh checkpoint
-  right after the rows the relay topic holds (realtime_resume.py), so the checkpoint interval
-  can be long: the stream pauses at each checkpoint.
+- realtime: Spark's real-time trigger (long-running tasks, one per Kafka partition) sends
+  the computed rows over a socket to a thread of this driver, which writes them to Redis
+  (row_socket.py: a JVM ForeachWriter, and why). Each start begins a fresh checkpoint right
+  after the rows written to Redis (realtime_resume.py), so the checkpoint interval can be
+  long: the stream pauses at each checkpoint.
 With `compute.trade_flow` the query's start also starts the trade-flow writer
 (trade_flow_writer.py: trade windows at each trade of the trade topic, to Redis), a thread
 beside it: only the active driver runs it, its death is the stream's failure.
@@ -60,17 +60,18 @@ from quantcore.settings import (
 )
 from streaming.spark.compute_rows import computed_books
 from streaming.spark.query_progress import progress_counters, progress_dict
-from streaming.spark.realtime_relay import RealtimeRelay, ensure_relay_topic, relay_group, relay_records
 from streaming.spark.realtime_resume import (
     EARLIEST,
     LATEST,
     fresh_checkpoint,
-    relayed_source_offsets,
     remove_other_checkpoints,
     starting_offsets,
+    written_source_offsets,
 )
 from streaming.spark.redis_writer import STATS_SCHEMA, ArrowPartitionWriter, WriteStats
+from streaming.spark.row_socket import RowSocket, socket_rows
 from streaming.spark.trade_flow_writer import TradeFlowWriter
+from quantcore.clients import redis_client
 from quantcore.spark_session import build_spark_session, driver_jvm_pid, local_threads
 
 HEARTBEAT_COMPONENT = "compute"
@@ -92,7 +93,7 @@ def checkpoint_location(paths: PathsSettings, name: str) -> str:
 def kafka_source(spark: SparkSession, kafka: KafkaSettings, compute: ComputeSettings, mode: TriggerMode,
                  from_beginning: bool, starting_offsets: str | None = None) -> DataFrame:
     """The book topic as a stream; `starting_offsets` (Spark's JSON) overrides where a new
-    checkpoint starts (real-time mode: after what the relay holds, realtime_resume.py)."""
+    checkpoint starts (real-time mode: after what was written, realtime_resume.py)."""
     reader = (
         spark.readStream.format("kafka")
         .options(**kafka.spark_options())
@@ -110,17 +111,17 @@ def kafka_source(spark: SparkSession, kafka: KafkaSettings, compute: ComputeSett
 
 @dataclass
 class ComputeStream:
-    """A running compute query, its relay (real-time mode) and its counters."""
+    """A running compute query, its row socket (real-time mode) and its counters."""
 
     query: StreamingQuery
     mode: TriggerMode
     batch_stats: WriteStats = field(default_factory=WriteStats)  # micro-batch mode's writes, summed
-    relay: RealtimeRelay | None = None
+    rows: RowSocket | None = None  # real-time mode: the rows' way from the tasks to Redis
     trade_flow: TradeFlowWriter | None = None  # the trade topic's windows (trade_flow_writer.py)
 
     def write_stats(self) -> dict[str, int]:
-        if self.relay is not None:
-            return self.relay.stats.as_dict()
+        if self.rows is not None:
+            return self.rows.stats.as_dict()
         return self.batch_stats.as_dict()
 
     def counters(self) -> dict[str, Any]:
@@ -138,8 +139,8 @@ class ComputeStream:
         if not self.query.isActive:
             error = self.query.exception()
             return f"query stopped: {str(error).splitlines()[0] if error is not None else 'no error reported'}"
-        if self.relay is not None and not self.relay.alive:
-            return f"relay stopped: {self.relay.error}"
+        if self.rows is not None and not self.rows.alive:
+            return f"row socket stopped: {self.rows.error}"
         if self.trade_flow is not None and not self.trade_flow.alive:
             return f"trade-flow writer stopped: {self.trade_flow.error}"
         return None
@@ -148,8 +149,8 @@ class ComputeStream:
         try:
             self.query.stop()
         finally:
-            if self.relay is not None:
-                self.relay.stop()
+            if self.rows is not None:
+                self.rows.stop()
             if self.trade_flow is not None:
                 self.trade_flow.stop()
 
@@ -170,19 +171,19 @@ class PreparedQuery:
     writer: DataStreamWriter
     kafka: KafkaSettings
     redis: RedisSettings
-    relay_topic: str | None = None  # real-time mode: the computed rows go through it to Redis
+    rows: RowSocket | None = None  # real-time mode: the query's tasks send the computed rows to it
     batch_stats: WriteStats = field(default_factory=WriteStats)  # micro-batch mode: the writes, summed
-    # real-time mode: what the relay topic held when the query was prepared ({source partition:
+    # real-time mode: what was written to Redis when the query was prepared ({source partition:
     # newest offset}); the query starts after it
-    relayed: dict[int, int] | None = None
+    written: dict[int, int] | None = None
     trade_flow: bool = False  # start the trade-flow writer with the query (compute.trade_flow)
 
     def stale(self) -> bool:
-        """Whether the relay topic moved on since this query was prepared (a standby's plan,
-        once the driver it replaces is gone): then it must be prepared again."""
-        if self.relayed is None:
+        """Whether the writes moved on since this query was prepared (a standby's plan, once
+        the driver it replaces is gone): then it must be prepared again."""
+        if self.written is None:
             return False
-        return relayed_source_offsets(self.kafka, self.relay_topic, self.kafka.book_topic) != self.relayed
+        return written_source_offsets(redis_client(self.redis), self.kafka.book_topic) != self.written
 
     def start(self) -> ComputeStream:
         """Start the query (and the trade-flow writer beside it: only the active driver runs it)."""
@@ -198,45 +199,49 @@ class PreparedQuery:
 
     def _start_query(self) -> ComputeStream:
         log.info("starting compute query", query=self.name, topic=self.kafka.book_topic, checkpoint=self.checkpoint)
-        if self.relay_topic is None:
+        if self.rows is None:
             return ComputeStream(self.writer.start(), self.mode, batch_stats=self.batch_stats)
         for old in remove_other_checkpoints(self.checkpoint):
             log.info("removed an earlier start's checkpoint", path=old)
-        group = relay_group(self.name, self.relay_topic)
-        relay = RealtimeRelay(self.kafka, self.redis, self.relay_topic, group).start()
+        rows = self.rows.start()
         try:
             query = self.writer.start()
         except Exception:
-            relay.stop()
+            rows.stop()
             raise
-        return ComputeStream(query, self.mode, relay=relay)
+        return ComputeStream(query, self.mode, rows=rows)
+
+    def discard(self) -> None:
+        """Release what preparing took (a plan prepared again replaces this one)."""
+        if self.rows is not None:
+            self.rows.stop()
 
 
 def prepare_compute(spark: SparkSession, settings: Settings, trigger: TriggerMode | None = None,
                     from_beginning: bool = False) -> PreparedQuery:
-    """Everything up to starting the query: the plan, the writer, the relay topic. On a cold
+    """Everything up to starting the query: the plan, the writer, its row socket. On a cold
     JVM the plan alone takes ~10 s (warm: 2 s), so a standby prepares, then waits its turn."""
     kafka, compute = settings.kafka, settings.compute
     mode = TriggerMode(trigger or compute.trigger_mode)
     name = query_name(mode)
     partitions = _topic_partitions(kafka)
     checkpoint, starting = checkpoint_location(settings.paths, name), None
-    if mode is TriggerMode.realtime:  # every start: a fresh checkpoint after what the relay holds
-        relay_topic = ensure_relay_topic(kafka, compute)
-        relayed = relayed_source_offsets(kafka, relay_topic, kafka.book_topic)
-        starting = starting_offsets(kafka.book_topic, partitions, relayed, EARLIEST if from_beginning else LATEST)
+    if mode is TriggerMode.realtime:  # every start: a fresh checkpoint after what was written
+        written = written_source_offsets(redis_client(settings.redis), kafka.book_topic)
+        starting = starting_offsets(kafka.book_topic, partitions, written, EARLIEST if from_beginning else LATEST)
         checkpoint = fresh_checkpoint(checkpoint)
-        log.info("real-time query resumes after the relayed rows", partitions_relayed=len(relayed))
+        log.info("real-time query resumes after the written rows", partitions_written=len(written))
     source = kafka_source(spark, kafka, compute, mode, from_beginning, starting)
     computed = computed_books(source, settings.signals.obi_lambda)
-    writer = (computed if mode is TriggerMode.microbatch else relay_records(computed)).writeStream \
+    writer = (computed if mode is TriggerMode.microbatch else socket_rows(computed)).writeStream \
         .queryName(name).option("checkpointLocation", checkpoint)
     prepared = PreparedQuery(name, mode, checkpoint, writer, kafka, settings.redis, trade_flow=compute.trade_flow)
     if mode is TriggerMode.microbatch:
         prepared.writer = _microbatch_writer(spark, kafka, settings.redis, compute, writer, prepared.batch_stats)
     else:
-        prepared.writer = _realtime_writer(spark, kafka, compute, writer, partitions, relay_topic)
-        prepared.relay_topic, prepared.relayed = relay_topic, relayed
+        prepared.rows = RowSocket(kafka, settings.redis, driver_host(spark))
+        prepared.writer = _realtime_writer(spark, compute, writer, partitions, prepared.rows)
+        prepared.written = written
     return prepared
 
 
@@ -258,8 +263,8 @@ def _microbatch_writer(spark: SparkSession, kafka: KafkaSettings, redis: RedisSe
     return writer.foreachBatch(write_batch).trigger(processingTime=f"{compute.trigger_interval_ms} milliseconds")
 
 
-def _realtime_writer(spark: SparkSession, kafka: KafkaSettings, compute: ComputeSettings, writer: DataStreamWriter,
-                     partitions: int, relay_topic: str) -> DataStreamWriter:
+def _realtime_writer(spark: SparkSession, compute: ComputeSettings, writer: DataStreamWriter,
+                     partitions: int, rows: RowSocket) -> DataStreamWriter:
     slots = local_threads(spark.sparkContext.master)
     if slots is not None and slots < partitions:
         raise PlatformError(
@@ -267,9 +272,14 @@ def _realtime_writer(spark: SparkSession, kafka: KafkaSettings, compute: Compute
             f"give Spark at least {partitions} cores (e.g. QUANTCORE_SPARK_MASTER=local[{partitions + 2}]), "
             "or use --trigger microbatch")
     spark.conf.set("spark.sql.streaming.realTimeMode.minBatchDuration", "1000")
-    return (writer.format("kafka").options(**kafka.spark_options())
-            .option("topic", relay_topic).option("kafka.linger.ms", str(compute.relay_linger_ms))
-            .outputMode("update").trigger(realTime=f"{compute.realtime_checkpoint_s} seconds"))
+    # PySpark's `foreach` takes Python writers only: hand the JVM writer to the JVM's DataStreamWriter.
+    writer._jwrite = writer._jwrite.foreach(rows.jvm_writer(spark))
+    return writer.outputMode("update").trigger(realTime=f"{compute.realtime_checkpoint_s} seconds")
+
+
+def driver_host(spark: SparkSession) -> str:
+    """The address the executors reach this driver at (Spark's own `spark.driver.host`)."""
+    return spark.sparkContext.getConf().get("spark.driver.host") or "127.0.0.1"
 
 
 def _topic_partitions(kafka: KafkaSettings, wait_s: float = 10.0) -> int:
@@ -298,14 +308,14 @@ def task_slots_needed(settings: Settings, mode: TriggerMode) -> int | None:
 class ComputeProcess:
     """The compute stream as a service of the platform's lifecycle (quantcore.lifecycle):
     `start` prepares the query, waits for the query's lock, then starts it; `failure` is the
-    query's or the relay's death.
+    query's or its row socket's death.
 
     The lock (an flock under the run directory) makes one process the query's only writer
     of its checkpoint. A second process (`compute.standby`, see `quantcore_platform` /
     `stream compute`) prepares its session and plan and waits on the lock: the kernel frees
     it the moment the active process dies, kill -9 included, and the standby starts the query
     at once, without the ~15 s of JVM and plan a restart costs (real-time mode: prepared again,
-    warm, at the relay topic's new end)."""
+    warm, after the rows the last driver wrote)."""
 
     component, instance = HEARTBEAT_COMPONENT, HEARTBEAT_INSTANCE
 
@@ -326,10 +336,11 @@ class ComputeProcess:
             marker.unlink(missing_ok=True)
             log.info("taking over the query", lock=str(self._lock.path))
         await _previous_driver_gone(self._lock.previous_owner)
-        if prepared.stale():  # the last driver relayed more after this plan was made
+        if prepared.stale():  # the last driver wrote more after this plan was made
             started = time.monotonic()
+            prepared.discard()
             prepared = self._prepare()
-            log.info("prepared again at the relay's end", seconds=round(time.monotonic() - started, 2))
+            log.info("prepared again after the written rows", seconds=round(time.monotonic() - started, 2))
         self.stream = prepared.start()
 
     def counters(self) -> dict[str, Any]:
@@ -393,7 +404,7 @@ def run_compute(settings: Settings, trigger: TriggerMode | None = None, from_beg
                 stop: threading.Event | None = None) -> int:
     """The compute process: runs until SIGINT/SIGTERM (or `stop`), then stops the query
     and returns 0. Raises ServiceFailed (a PlatformError) if the query fails; on restart the
-    stream resumes from its checkpoint (micro-batch) or after the relayed rows (real-time). Stands by while another process holds the query."""
+    stream resumes from its checkpoint (micro-batch) or after the written rows (real-time). Stands by while another process holds the query."""
     mode = TriggerMode(trigger or settings.compute.trigger_mode)
     spark = build_spark_session(settings.spark, settings.paths, "quantcore-compute",
                                 task_slots=task_slots_needed(settings, mode))

@@ -1,6 +1,6 @@
-"""The compute driver's background consumers (the real-time relay, the trade-flow writer):
+"""The compute driver's background threads (the trade-flow writer, the real-time row socket):
 a daemon thread running the subclass's `_run` until `stop()`, which sets `_ready` once its
-consumer is up and `error` when it fails."""
+consumer or listener is up and `error` when it fails."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 
 
 class ConsumerThread:
-    role = "consumer"  # named in the start error, e.g. "relay consumer"
+    role = "consumer"  # named in the start error, e.g. "row socket"
     topic: str
 
     def _init_thread(self, name: str) -> None:

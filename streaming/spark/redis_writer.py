@@ -1,10 +1,10 @@
 """The compute stream's writer: computed rows -> Redis (SignalStore contract) + dead letters.
 
 One writer sees the rows of whole Kafka partitions in offset order (a micro-batch task
-over coalesced partitions, or the real-time relay), so it can, without a shuffle:
+over coalesced partitions, or the real-time row writer), so it can, without a shuffle:
 - route rows with a `reason` to the dead-letter topic;
 - keep only the newest book per symbol and chain its OFI (newest_books.py), seeded from
-  the symbol's Redis hash, which always holds the last book written (the real-time relay
+  the symbol's Redis hash, which always holds the last book written (the real-time row writer
   remembers what it wrote there instead of reading it back: BookSignalStore);
 - write those in one pipelined round trip, one Lua write-if-unmoved per symbol, so a
   replay or a restart can never move a symbol backwards, and a book chained from what
@@ -101,7 +101,7 @@ class BookSignalStore(SignalStore):
     symbol another writer moved meanwhile is refused, not chained wrong. With `remember`,
     the store keeps the book it last wrote per symbol and chains from it instead of reading
     the hash first: one Redis round trip a write instead of two. That suits a writer that
-    owns its symbols for long (the real-time relay); a write refused because another writer
+    owns its symbols for long (the real-time row writer); a write refused because another writer
     moved the symbol forgets it, and the next read goes to Redis."""
 
     script = WRITE_IF_UNMOVED
@@ -161,7 +161,7 @@ class BookSignalStore(SignalStore):
 
 
 class SignalSink:
-    """Writes ordered runs of computed rows (a partition, a relay poll)."""
+    """Writes ordered runs of computed rows (a partition, a row-socket read)."""
 
     def __init__(self, store: BookSignalStore, dead_letters: DeadLetterProducer) -> None:
         self.store = store
@@ -267,7 +267,7 @@ _sinks_lock = threading.Lock()
 def sink_for(redis: RedisSettings, kafka: KafkaSettings, remember: bool = False) -> SignalSink:
     """One sink (Redis connection pool + Kafka producer) per process and destination:
     Spark reuses its Python workers, so later tasks skip the connection setup. `remember`
-    (BookSignalStore) for a writer that owns its symbols for long: the real-time relay, not
+    (BookSignalStore) for a writer that owns its symbols for long: the real-time row writer, not
     micro-batch tasks, whose partitions move between Python workers from batch to batch."""
     key = (redis.address, kafka.bootstrap_servers, kafka.dead_letter_topic, remember)
     with _sinks_lock:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
@@ -29,9 +29,9 @@ from quantcore.settings import KafkaSettings, Settings, TriggerMode
 from quantcore.signal_store import UPDATES_CHANNEL, SignalStore, signal_key
 from quantcore_platform.streams.catalog import Stream
 from streaming.spark import book_validation
-from quantcore.topic_reader import end_offsets, read_to_end
+from quantcore.topic_reader import end_offsets
 from streaming.spark.compute_job import ComputeStream, query_lock, start_compute
-from streaming.spark.realtime_relay import parse_row
+from streaming.spark.realtime_resume import written_source_offsets
 from tests.support.books import TEST_SEED, book_record, produce_books, random_book
 
 pytestmark = pytest.mark.slow
@@ -108,8 +108,7 @@ def assert_hash_matches(redis_conn, record: wire.BookRecord, previous: wire.Book
 # --- harness ---------------------------------------------------------------------------------
 
 def compute_settings(kafka: Settings, topic: str, tmp_path, **overrides) -> Settings:
-    return kafka.override(book_topic=topic, checkpoint_root=str(tmp_path / "checkpoints"),
-                          compute_relay_topic=f"{topic}.relay", **overrides)
+    return kafka.override(book_topic=topic, checkpoint_root=str(tmp_path / "checkpoints"), **overrides)
 
 
 def watching(stream: ComputeStream) -> dict:
@@ -297,13 +296,13 @@ def test_restart_from_checkpoint_loses_nothing_and_regresses_nothing(
         assert ids == sorted(set(ids)), f"{symbol} went backwards or republished: {ids}"
 
 
-def test_cli_realtime_trigger_heartbeat_graceful_stop_and_resume_after_the_relay(
+def test_cli_realtime_trigger_heartbeat_graceful_stop_and_resume_after_the_written_rows(
         kafka, redis_conn, fresh_topic, tmp_path, published):
     """`quantcore stream compute --trigger realtime` as its own process (its own Spark, with a
     task slot per partition): same values in Redis, a heartbeat, exit 0 on SIGINT. Started
     again (no checkpoint ever reached: the interval is an hour), it resumes right after the
-    rows the relay topic holds: the books written while it was down get computed, and no
-    book of the topic is computed twice."""
+    rows its writer saved as written: the books written to the topic while it was down get
+    computed, and no book of the topic is computed twice (each run's row count)."""
     settings = compute_settings(kafka, fresh_topic, tmp_path)
     rng = random.Random(9)
     records = [random_book(rng, symbol, uid) for uid in (1, 2, 3) for symbol in SYMBOLS]
@@ -313,34 +312,37 @@ def test_cli_realtime_trigger_heartbeat_graceful_stop_and_resume_after_the_relay
     env = settings.override(spark_driver_memory="1g", compute_standby=False).child_env(*Stream.compute.sections)
     log_path = tmp_path / "compute.log"
 
-    with _compute_process(env, log_path, "--from-beginning"):
+    def rows_counted(process: subprocess.Popen, expected: int) -> int:
+        """The row socket's count in `process`'s heartbeat, once it reached `expected`."""
+        def beat() -> dict | None:
+            counters = read_heartbeats(redis_conn, "compute").get("compute:0") or {}
+            return counters if counters.get("pid") == process.pid and counters.get("rows", 0) >= expected else None
+
+        return wait_until(beat, 30, f"a heartbeat counting {expected} rows", interval=POLL_S)["rows"]
+
+    with _compute_process(env, log_path, "--from-beginning") as first:
         wait_until(all_at(redis_conn, {s: 2 for s in SYMBOLS}), 150, "the realtime stream", interval=POLL_S,
                    on_timeout=lambda: log_path.read_text()[-3000:])
-
-        def heartbeat() -> dict | None:
-            beat = read_heartbeats(redis_conn, "compute").get("compute:0") or {}
-            return beat if beat.get("published", 0) >= 30 else None
-
-        beats = wait_until(heartbeat, 30, "a heartbeat with the published count", interval=POLL_S)
-        assert beats["trigger_mode"] == "realtime" and beats["active"] is True
+        assert rows_counted(first, 61) == 61, "60 books and the undecodable record, once each"
+        beats = read_heartbeats(redis_conn, "compute")["compute:0"]
+        assert beats["trigger_mode"] == "realtime" and beats["active"] is True and beats["published"] >= 30
         (letter,) = dead_letters_from(settings.kafka, fresh_topic, expected=1)
         assert letter.reason == book_validation.UNDECODABLE and letter.payload == garbage
+    written = end_offsets(settings.kafka, fresh_topic)
+    assert written_source_offsets(redis_conn, fresh_topic) == {p: end - 1 for p, end in written.items() if end}, \
+        "the graceful stop saved every partition's newest offset"
 
     produce_books(settings.kafka, fresh_topic, records[60:])  # while the stream is down
-    with _compute_process(env, log_path):
+    with _compute_process(env, log_path) as second:
         wait_until(all_at(redis_conn, {s: 3 for s in SYMBOLS}), 150, "update 3 after the restart", interval=POLL_S,
                    on_timeout=lambda: log_path.read_text()[-3000:])
+        assert rows_counted(second, 30) == 30, "only the 30 books written while it was down"
 
     latest = {r.symbol: r for r in records if r.update_id == 3}
     previous = {r.symbol: r for r in records if r.update_id == 2}
     for symbol in SYMBOLS:
         assert_hash_matches(redis_conn, latest[symbol], previous[symbol], settings.signals.obi_lambda)
-    computed = Counter((row["source_partition"], row["source_offset"])
-                       for row in relay_rows(settings.kafka, settings.compute.relay_topic))
-    written = end_offsets(settings.kafka, fresh_topic)
-    assert sum(written.values()) == len(records) + 1  # 90 books and the undecodable one
-    assert computed == Counter({(p, o): 1 for p, end in written.items() for o in range(end)}), \
-        "every book of the topic computed exactly once across the two runs"
+    assert sum(end_offsets(settings.kafka, fresh_topic).values()) == len(records) + 1  # 90 books, the undecodable one
 
 
 @contextlib.contextmanager
@@ -357,11 +359,6 @@ def _compute_process(env: dict[str, str], log_path, *args: str) -> Iterator[subp
                 os.killpg(process.pid, signal.SIGINT)
             code = process.wait(60)
     assert code == 0, log_path.read_text()[-3000:]
-
-
-def relay_rows(kafka: KafkaSettings, relay_topic: str) -> list[dict]:
-    ends = end_offsets(kafka, relay_topic)
-    return [parse_row(m.value()) for m in read_to_end(kafka, relay_topic, offsets={p: 0 for p in ends})]
 
 
 def test_the_standby_takes_over_when_the_active_driver_is_killed(kafka, redis_conn, fresh_topic, tmp_path,

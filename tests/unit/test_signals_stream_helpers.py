@@ -8,7 +8,7 @@ import json
 from quantcore import wire
 from streaming.spark.compute_rows import COMPUTED_COLUMNS
 from streaming.spark.query_progress import progress_counters, progress_dict
-from streaming.spark.realtime_relay import parse_row
+from streaming.spark.row_socket import parse_row
 from streaming.spark.redis_writer import signal_update
 from quantcore.spark_session import local_threads, with_task_slots
 
@@ -66,21 +66,12 @@ def test_signal_update_sets_only_defined_signals():
     assert empty.HasField("signals") and not empty.signals.ListFields() and empty.mode == 0
 
 
-def test_relay_rows_round_trip_spark_json():
+def test_rows_round_trip_spark_json():
     """What Spark's `to_json` writes (nulls omitted, bytes as base64) reads back as a row."""
     text = json.dumps({"symbol": "X", "update_id": 5, "reason": "bad", "payload": "AP8=", "obi_1": 1.0e-4})
     row = parse_row(text.encode())
     assert set(row) == set(COMPUTED_COLUMNS)
     assert row["payload"] == b"\x00\xff" and row["obi_1"] == 0.0001 and row["mid"] is None
-
-
-def test_relay_rows_parse_their_json_only_when_needed():
-    from streaming.spark.realtime_relay import RelayRow
-
-    valid = RelayRow(b"BTCUSDT", [("update_id", b"12"), ("dead", b"0")], b"not json: never parsed")
-    assert (valid["symbol"], valid["update_id"], valid["reason"]) == ("BTCUSDT", 12, None)
-    dead = RelayRow(b"k", [("update_id", b"0"), ("dead", b"1")], json.dumps({"reason": "bad", "key": "k"}).encode())
-    assert dead["reason"] == "bad" and dead["symbol"] is None and dead["key"] == "k"
 
 
 def test_arrow_rows_read_like_the_rows_they_come_from():
