@@ -46,6 +46,7 @@ from streaming.spark.redis_writer import SignalSink, WriteStats, sink_for
 WRITE_RETRY_INITIAL_S, WRITE_RETRY_MAX_S = 0.2, 5.0  # Redis back within a second is written within ~0.2 s
 READ_BYTES = 256 * 1024  # per connection and read: a burst of rows in one write
 SELECT_TIMEOUT_S = 0.1  # how soon `stop()` is noticed
+MAX_FRAME_BYTES = 64 * 1024 * 1024  # far above any book row; a larger length is not our frame
 FRAME_LENGTH = struct.Struct(">i")
 FRAME_HEAD = struct.Struct(">iqqBH")  # partition, offset, update id, dead, symbol length (SocketRowWriter)
 
@@ -105,14 +106,15 @@ class FrameError(ValueError):
     """Bytes on a row connection that are not SocketRowWriter's frames."""
 
 
-def split_frames(buffer: bytes | bytearray) -> tuple[list[bytes], int]:
+def split_frames(buffer: bytes | bytearray, max_bytes: int = MAX_FRAME_BYTES) -> tuple[list[bytes], int]:
     """The whole frames at the start of `buffer` (each without its length) and how many bytes
-    they took; a partial frame at the end waits for the next read."""
+    they took; a partial frame at the end waits for the next read. A length outside 0 to
+    `max_bytes` is refused at once (nothing is buffered for it)."""
     frames, at, size = [], 0, len(buffer)
     while size - at >= FRAME_LENGTH.size:
         (length,) = FRAME_LENGTH.unpack_from(buffer, at)
-        if length < 0:
-            raise FrameError(f"negative frame length {length}")
+        if not 0 <= length <= max_bytes:
+            raise FrameError(f"frame length {length} is outside 0..{max_bytes}")
         end = at + FRAME_LENGTH.size + length
         if end > size:
             break
@@ -242,7 +244,8 @@ class RowSocket(ConsumerThread):
             data = b""
         conn.buffer += data
         try:
-            frames, used = split_frames(conn.buffer)
+            # Until the token came, nothing longer than the token is buffered for a stranger.
+            frames, used = split_frames(conn.buffer, MAX_FRAME_BYTES if conn.greeted else len(self.token))
             del conn.buffer[:used]
             if frames and not conn.greeted:
                 hello, *frames = frames

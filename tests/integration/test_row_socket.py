@@ -72,5 +72,10 @@ def test_a_connection_without_the_token_is_dropped_and_writes_nothing(redis_conn
         stranger.close()
         assert not redis_conn.exists(signal_key("ETHUSDT")) and rows.stats.rows == 0
         assert rows.alive, "one bad connection does not stop the writer"
+        hoarder = socket.create_connection(("127.0.0.1", rows.port))
+        hoarder.sendall(struct.pack(">i", 1 << 30))  # asks the socket to buffer a gigabyte before the token
+        hoarder.settimeout(10)
+        assert hoarder.recv(1) == b"", "refused at its length, before any of its bytes"
+        hoarder.close()
     finally:
         rows.stop()

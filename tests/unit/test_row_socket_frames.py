@@ -45,8 +45,10 @@ def test_a_dead_letter_reads_its_symbol_and_reason_from_its_json():
 
 
 def test_bytes_that_are_not_frames_are_refused_with_the_reason():
-    with pytest.raises(FrameError, match="negative frame length"):
+    with pytest.raises(FrameError, match="frame length -5 is outside"):
         split_frames(struct.pack(">i", -5) + b"x" * 8)
+    with pytest.raises(FrameError, match="frame length 33 is outside 0..32"):
+        split_frames(struct.pack(">i", 33), max_bytes=32)  # refused before its bytes arrive
     with pytest.raises(FrameError, match="shorter than its 23-byte head"):
         decode_frame(b"\x00" * 10)
     head = struct.pack(">iqqBH", 0, 0, 0, 0, 500)
