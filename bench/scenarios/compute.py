@@ -287,13 +287,23 @@ def drain(redis: RedisSettings, symbols: list[str], records: int, process: Strea
     return trace
 
 
+def rate_between(trace: list[tuple[float, int]], low_share: float, high_share: float, records: int) -> int:
+    """records/s from the first time `low_share` of `records` was written to the first time
+    `high_share` was (0 if the trace never got there); the start is never before the first write."""
+    low = next(((t, n) for t, n in trace if n >= low_share * records and n > 0), None)
+    high = next(((t, n) for t, n in trace if n >= high_share * records), None)
+    return round((high[1] - low[1]) / (high[0] - low[0])) if low and high and high[0] > low[0] else 0
+
+
 def drain_figures(trace: list[tuple[float, int]], records: int, started: float) -> dict[str, Any]:
-    """records/s between 10% and 90% of the backlog (startup and the last batch left out)."""
-    low = next(((t, n) for t, n in trace if n >= 0.1 * records), None)
-    high = next(((t, n) for t, n in trace if n >= 0.9 * records), None)
-    rate = round((high[1] - low[1]) / (high[0] - low[0])) if low and high and high[0] > low[0] else 0
+    """records/s between 10% and 90% of the backlog (startup and the last batch left out),
+    and in each tenth of it: a fresh JVM compiles the query's code during the first tenths
+    (measured: the real-time drain's first tenth ~2,500 records/s, its later ones ~20,000), so
+    the tenths tell the warm rate from the cold one."""
     first = next((t for t, n in trace if n > 0), trace[-1][0])
-    return {"records": records, "records_per_s": rate, "drained": trace[-1][1] >= records,
+    tenths = [rate_between(trace, k / 10, (k + 1) / 10, records) for k in range(10)]
+    return {"records": records, "records_per_s": rate_between(trace, 0.1, 0.9, records),
+            "records_per_s_by_tenth": tenths, "drained": trace[-1][1] >= records,
             "first_publish_s": round(first - started, 1), "total_s": round(trace[-1][0] - started, 1)}
 
 

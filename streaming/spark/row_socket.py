@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import secrets
 import selectors
 import socket
@@ -45,19 +46,28 @@ from streaming.spark.redis_writer import SignalSink, WriteStats, sink_for
 
 WRITE_RETRY_INITIAL_S, WRITE_RETRY_MAX_S = 0.2, 5.0  # Redis back within a second is written within ~0.2 s
 READ_BYTES = 256 * 1024  # per connection and read: a burst of rows in one write
+# The kernel's receive buffer a connection (it doubles the value; SocketRowWriter bounds its
+# send buffer likewise). Autotuned, a loopback connection's grows to megabytes: an overloaded
+# writer fell seconds behind (1,365 of 10,000 records/s written, p50 5.8 s) while the tasks,
+# never blocked, took the cores from it. Small buffers block them instead (backpressure).
+RECEIVE_BUFFER_BYTES = 128 * 1024
 SELECT_TIMEOUT_S = 0.1  # how soon `stop()` is noticed
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # far above any book row; a larger length is not our frame
 FRAME_LENGTH = struct.Struct(">i")
-FRAME_HEAD = struct.Struct(">iqqBH")  # partition, offset, update id, dead, symbol length (SocketRowWriter)
+# partition, offset, update id, dead, exchange event µs, mid, symbol length (SocketRowWriter)
+FRAME_HEAD = struct.Struct(">iqqBqdH")
+NO_EVENT_TIME = -(2**63)  # Long.MIN_VALUE: the row's exchange_event_us is null
 
 
 def socket_rows(computed: DataFrame) -> DataFrame:
     """The columns SocketRowWriter sends: where the row came from, its update id, whether it
-    is a dead letter, its symbol (valid rows only) and the whole row as JSON."""
+    is a dead letter, what the writer reads of every book (event time and mid, for the realized
+    volatility), its symbol (valid rows only) and the whole row as JSON."""
     dead = F.col("reason").isNotNull()
     return computed.select(
         F.col("source_partition").cast("int"), F.col("source_offset").cast("long"),
         F.col("update_id").cast("long"), dead.alias("dead"),
+        F.col("exchange_event_us").cast("long"), F.col("mid").cast("double"),
         F.when(~dead, F.col("symbol")).alias("symbol"),
         F.to_json(F.struct(*COMPUTED_COLUMNS)).alias("json"))
 
@@ -72,25 +82,32 @@ def parse_row(value: bytes) -> dict:
 
 
 class SocketRow(Mapping):
-    """A received frame as a computed row: the source, symbol, update id and dead flag come
-    from the frame's head; the JSON is parsed on the first access to anything else (most rows
-    are superseded by a newer book of their symbol and never are)."""
+    """A received frame as a computed row: the source, symbol, update id, dead flag, event
+    time and mid come from the frame's head; the JSON is parsed on the first access to anything
+    else (most rows are superseded by a newer book of their symbol and never are)."""
 
-    __slots__ = ("partition", "offset", "symbol", "update_id", "dead", "_json", "_row")
+    __slots__ = ("partition", "offset", "symbol", "update_id", "dead", "exchange_event_us", "mid", "_json", "_row")
 
-    def __init__(self, partition: int, offset: int, symbol: str, update_id: int, dead: bool, json_bytes: bytes):
+    def __init__(self, partition: int, offset: int, symbol: str, update_id: int, dead: bool, json_bytes: bytes,
+                 exchange_event_us: int | None = None, mid: float | None = None):
         self.partition, self.offset = partition, offset
         self.symbol, self.update_id, self.dead = symbol, update_id, dead
+        self.exchange_event_us, self.mid = exchange_event_us, mid
         self._json = json_bytes
         self._row: dict | None = None
 
     def __getitem__(self, name: str) -> Any:
         if name == "update_id":
             return self.update_id
-        if name == "symbol" and not self.dead:
-            return self.symbol
-        if name == "reason" and not self.dead:
-            return None
+        if not self.dead:  # a dead letter's symbol, times and mid are its JSON's
+            if name == "symbol":
+                return self.symbol
+            if name == "reason":
+                return None
+            if name == "exchange_event_us":
+                return self.exchange_event_us
+            if name == "mid":
+                return self.mid
         if self._row is None:
             self._row = parse_row(self._json)
         return self._row[name]
@@ -127,12 +144,14 @@ def decode_frame(frame: bytes) -> SocketRow:
     """One SocketRowWriter row frame (without its length)."""
     if len(frame) < FRAME_HEAD.size:
         raise FrameError(f"a row frame of {len(frame)} bytes is shorter than its {FRAME_HEAD.size}-byte head")
-    partition, offset, update_id, dead, symbol_length = FRAME_HEAD.unpack_from(frame)
+    partition, offset, update_id, dead, event_us, mid, symbol_length = FRAME_HEAD.unpack_from(frame)
     json_at = FRAME_HEAD.size + symbol_length
     if json_at > len(frame):
         raise FrameError(f"a symbol of {symbol_length} bytes does not fit a {len(frame)}-byte frame")
     symbol = frame[FRAME_HEAD.size:json_at].decode()
-    return SocketRow(partition, offset, symbol, update_id, bool(dead), frame[json_at:])
+    # A valid book's mid is finite (book_validation), so NaN can only be a null.
+    return SocketRow(partition, offset, symbol, update_id, bool(dead), frame[json_at:],
+                     None if event_us == NO_EVENT_TIME else event_us, None if math.isnan(mid) else mid)
 
 
 class _Connection:
@@ -159,6 +178,7 @@ class RowSocket(ConsumerThread):
         self.stats = WriteStats()
         self.progress: ProgressLog | None = None
         self._listener = socket.create_server((host, 0), backlog=256)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)  # accepted ones inherit it
         self._listener.setblocking(False)
         self.port: int = self._listener.getsockname()[1]
         self._accepted = 0

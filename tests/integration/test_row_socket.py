@@ -30,7 +30,8 @@ def computed(symbol: str, update_id: int, bid: float) -> str:
 
 def jvm_rows(spark, rows: list[tuple]) -> list:
     """Spark Rows of socket_rows' columns, as the JVM holds them (int, long, long, boolean, ...)."""
-    schema = "source_partition int, source_offset long, update_id long, dead boolean, symbol string, json string"
+    schema = ("source_partition int, source_offset long, update_id long, dead boolean, exchange_event_us long, "
+              "mid double, symbol string, json string")
     return list(spark.createDataFrame(rows, schema)._jdf.collectAsList())
 
 
@@ -40,8 +41,9 @@ def test_rows_from_the_java_writer_reach_redis_and_leave_their_progress(spark, r
     try:
         writer = rows.jvm_writer(spark)
         assert writer.open(4, 0)
-        sent = [(4, 10 + n, n + 1, False, "BTCUSDT", computed("BTCUSDT", n + 1, 100.0 + n)) for n in range(5)]
-        sent.append((4, 15, 0, True, None, json.dumps({"key": "BTCUSDT", "reason": "missing update id",
+        sent = [(4, 10 + n, n + 1, False, 1, 100.5 + n, "BTCUSDT", computed("BTCUSDT", n + 1, 100.0 + n))
+                for n in range(5)]
+        sent.append((4, 15, 0, True, None, None, None, json.dumps({"key": "BTCUSDT", "reason": "missing update id",
                                                         "payload": "AP8=", "source_topic": fresh_topic})))
         for row in jvm_rows(spark, sent):
             writer.process(row)
@@ -64,7 +66,7 @@ def test_a_connection_without_the_token_is_dropped_and_writes_nothing(redis_conn
     rows = RowSocket(settings.kafka, settings.redis, "127.0.0.1").start()
     try:
         body = json.dumps({"symbol": "ETHUSDT"}).encode()
-        frame = struct.pack(">iqqBH", 0, 1, 7, 0, 7) + b"ETHUSDT" + body
+        frame = struct.pack(">iqqBqdH", 0, 1, 7, 0, 1, 2.0, 7) + b"ETHUSDT" + body
         stranger = socket.create_connection(("127.0.0.1", rows.port))
         stranger.sendall(struct.pack(">i", 5) + b"guess" + struct.pack(">i", len(frame)) + frame)
         stranger.settimeout(10)
