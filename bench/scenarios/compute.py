@@ -6,8 +6,8 @@ Kafka, so the figures are the compute stage's alone:
 
 1. Latency at the seed's load (30 symbols x 10 Hz): for every message on `qc:updates`,
    publish_us - kafka_append_us (the broker's LogAppendTime, millisecond resolution).
-2. Rising offered loads (records/s) until latency breaks (p99 above `break_p99_ms`, or
-   the stream falling behind): latency and achieved rate at each step.
+2. Rising offered loads (records/s; `--set loads=1000,3000,...`) until latency breaks (p99
+   above `break_p99_ms`, or the stream falling behind): latency and achieved rate at each step.
 3. Throughput from a pre-filled topic: records/s while draining a backlog, measured from
    Redis (each symbol's stored update id is its position), between 10% and 90% of it.
    Micro-batch takes `throughput_batch` records per trigger (maxOffsetsPerTrigger), so
@@ -370,6 +370,17 @@ def measure_compute(settings: Settings, modes: tuple[str, ...] = ("microbatch", 
     return figures
 
 
+def rising_loads(option: object) -> tuple[float, ...]:
+    """`--set loads=1000,3000,...`: the offered records/s of the rising-load steps."""
+    try:
+        loads = tuple(float(value) for value in str(option).split(",") if value.strip())
+    except ValueError:
+        raise ValueError(f"loads={option!r}: give records/s separated by commas, e.g. loads=1000,5000,7500") from None
+    if not loads or any(load <= 0 for load in loads):
+        raise ValueError(f"loads={option!r}: give positive records/s separated by commas, e.g. loads=1000,5000,7500")
+    return loads
+
+
 def run(ctx: BenchContext) -> dict[str, Any]:
     """The harness entry point (`quantcore bench compute`)."""
     # The smoke runs the product's trigger only: every mode is two streams of its own (~30 s each).
@@ -389,7 +400,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         ctx.settings, tuple(m for m in str(modes).split(",") if m),
         duration_s=ctx.option("duration", 30.0, smoke_default=5.0),
         warmup_s=ctx.option("warmup", 10.0, smoke_default=2.0),
-        loads=(1_000, 3_000, 10_000, 20_000, 40_000) if not ctx.smoke else (1_000,),
+        loads=rising_loads(ctx.option("loads", "1000,3000,10000,20000,40000", smoke_default="1000")),
         step_s=ctx.option("step", 15.0, smoke_default=3.0),
         throughput_records=ctx.option("records", 600_000, smoke_default=20_000),
         throughput_batch=ctx.option("batch", 100_000, smoke_default=5_000),

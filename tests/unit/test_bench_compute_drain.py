@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.scenarios.compute import drain_figures
+import pytest
+
+from bench.scenarios.compute import drain_figures, rising_loads
 
 
 def test_the_drain_rate_is_taken_between_a_tenth_and_nine_tenths_and_per_tenth():
@@ -21,3 +23,11 @@ def test_a_drain_that_stops_short_reports_no_rate_past_where_it_stopped():
     figures = drain_figures(trace, 1_000, started=0.0)
     assert figures["drained"] is False and figures["records_per_s"] == 0
     assert figures["records_per_s_by_tenth"] == [100, 100] + [0] * 8
+
+
+def test_rising_loads_are_read_from_the_option_and_a_bad_one_says_how_to_write_it():
+    assert rising_loads("1000,5000, 7500") == (1000.0, 5000.0, 7500.0)
+    assert rising_loads(3000) == (3000.0,), "a single number arrives as an int"
+    for bad in ("fast", "1000,-5", ""):
+        with pytest.raises(ValueError, match="separated by commas, e.g. loads=1000,5000,7500"):
+            rising_loads(bad)
