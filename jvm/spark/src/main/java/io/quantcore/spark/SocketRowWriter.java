@@ -24,8 +24,9 @@ import org.apache.spark.sql.Row;
  * </pre>
  * so the driver reads what it needs of every row (the symbol and update id to keep the newest
  * book, the event time and mid for the realized volatility) without parsing its JSON: it
- * parses the newest book's only. Nothing in a symbol can break the framing. A connection's first frame is the driver's
- * token alone ({@code int32 length | token}): the socket accepts rows from this query only.
+ * parses the newest book's only. Nothing in a symbol can break the framing. A connection's
+ * first frame is the driver's token alone ({@code int32 length | token}): the socket accepts
+ * rows from this query only.
  *
  * <p>A task opens one connection per epoch and keeps it; when the driver's reader is slow, the
  * socket's buffers fill and the task blocks, so the query reads no further from Kafka until the
